@@ -1,0 +1,147 @@
+"""Embedders turn items into float32 vectors for screening and metrics.
+
+The offline default, :class:`SupervisedEmbedder`, trains a small modality-specific encoder on the
+user's own labeled data with a classification objective and embeds with its L2-normalised
+penultimate features. Pretrained encoders (sentence-transformers, torchvision, transformers audio
+models) live in the modality packages and implement the same two methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from imagina.core.errors import NotFittedError, check_int
+from imagina.core.preprocessing import encode_labels
+from imagina.core.runtime import autocast, resolve_device, seeded, torch_rng
+
+logger = logging.getLogger(__name__)
+
+
+class Embedder(ABC):
+    """``fit(X, y)`` (a no-op for pretrained encoders), then ``embed(X) -> float32 (n, d)``."""
+
+    def fit(self, X: Any, y: Any) -> Embedder:  # noqa: B027 - pretrained embedders need no fitting
+        return self
+
+    @abstractmethod
+    def embed(self, X: Any, *, batch_size: int = 256) -> np.ndarray:
+        """Embed items ``X``. Returns ndarray of shape (n, d), float32; independent of ``batch_size``."""
+
+
+class EncoderNetwork(nn.Module):
+    """What :class:`SupervisedEmbedder` trains: ``features(x) -> (B, d)`` and a linear head on top."""
+
+    def __init__(self, body: nn.Module, feature_dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.body = body
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.dropout(self.features(x), 0.2, self.training))
+
+
+class SupervisedEmbedder(Embedder):
+    """The offline default: a small encoder trained on the real data to predict the label.
+
+    Parameters
+    ----------
+    make_body : callable () -> (nn.Module, int)
+        Builds the modality's encoder body and returns it with its feature dimension.
+    prepare : callable (X) -> Tensor
+        Turns raw items into the body's input tensor (float32, first axis = items).
+    augment : callable (Tensor, torch.Generator) -> Tensor, optional
+        Light training-time augmentation of a prepared batch; it makes the features smoother.
+    """
+
+    def __init__(
+        self,
+        make_body: Callable[[], tuple[nn.Module, int]],
+        prepare: Callable[[Any], torch.Tensor],
+        *,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        steps: int = 600,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        seed: int = 0,
+        device: str = "auto",
+        progress: bool = False,
+    ) -> None:
+        self.make_body = make_body
+        self.prepare = prepare
+        self.augment = augment
+        self.steps = check_int("steps", steps, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+        self.network_: EncoderNetwork | None = None
+        self.classes_: np.ndarray | None = None
+
+    def fit(self, X: Any, y: Any) -> SupervisedEmbedder:
+        device = resolve_device(self.device)
+        self.classes_, target = encode_labels(y)
+        inputs = self.prepare(X)
+        target_t = torch.as_tensor(target)
+        with seeded(self.seed, "embedder-init"):
+            body, dim = self.make_body()
+            net = EncoderNetwork(body, dim, len(self.classes_)).to(device)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=self.steps)
+        net.train()
+        n = len(target_t)
+        with torch.random.fork_rng(devices=[]):
+            for step in tqdm(range(self.steps), desc="embedder", disable=not self.progress):
+                rng = torch_rng(self.seed, "embedder-step", step)
+                torch.manual_seed(rng.initial_seed())
+                idx = torch.randint(n, (min(self.batch_size, n),), generator=rng)
+                xb = inputs[idx]
+                if self.augment is not None:
+                    xb = self.augment(xb, rng)
+                with autocast(device):
+                    loss = F.cross_entropy(net(xb.to(device)), target_t[idx].to(device), label_smoothing=0.1)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+        net.eval()
+        self.network_ = net
+        logger.info("default embedder trained: %d steps, final loss %.3f", self.steps, float(loss))
+        return self
+
+    @torch.no_grad()
+    def embed(self, X: Any, *, batch_size: int = 256) -> np.ndarray:
+        if self.network_ is None:
+            raise NotFittedError("This SupervisedEmbedder is not fitted yet; call `fit` before using it.")
+        inputs = self.prepare(X)
+        device = next(self.network_.parameters()).device
+        out = []
+        for start in range(0, len(inputs), batch_size):
+            feats = self.network_.features(inputs[start : start + batch_size].to(device)).float()
+            out.append(F.normalize(feats, dim=1).cpu())
+        if not out:
+            return np.zeros((0, self.network_.head.in_features), dtype=np.float32)
+        return torch.cat(out).numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def predict_proba(self, X: Any, *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities of the embedder's own head, shape (n, n_classes)."""
+        if self.network_ is None:
+            raise NotFittedError("This SupervisedEmbedder is not fitted yet; call `fit` before using it.")
+        inputs = self.prepare(X)
+        device = next(self.network_.parameters()).device
+        out = [torch.softmax(self.network_(inputs[s : s + batch_size].to(device)).float(), 1).cpu()
+               for s in range(0, len(inputs), batch_size)]
+        return torch.cat(out).numpy()

@@ -1,0 +1,74 @@
+"""The small error hierarchy. The CLI turns every :class:`ImaginaError` into one line and exit code 2."""
+
+from __future__ import annotations
+
+
+class ImaginaError(Exception):
+    """Base class of every error imagina raises on purpose."""
+
+
+class InvalidInputError(ImaginaError, ValueError):
+    """Bad user input: a file, a field or an argument. The message names it."""
+
+
+class NotFittedError(ImaginaError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``."""
+
+
+class MissingDependencyError(ImaginaError, ImportError):
+    """An optional dependency is missing; the message names the package to install."""
+
+
+def check_is_fitted(obj: object, attribute: str) -> None:
+    """Raise :class:`NotFittedError` unless ``obj`` has the fitted attribute ``attribute``."""
+    if getattr(obj, attribute, None) is None:
+        raise NotFittedError(
+            f"This {type(obj).__name__} is not fitted yet; call `fit` before using it."
+        )
+
+
+def check_int(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Validate an integer setting with the one error template: *name, constraint, value received*."""
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if ok and minimum is not None and value < minimum:
+        ok = False
+    if ok and maximum is not None and value > maximum:
+        ok = False
+    if not ok:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f">= {minimum}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum}")
+        constraint = "an int" + (" " + " and ".join(bounds) if bounds else "")
+        raise InvalidInputError(f"`{name}` must be {constraint}; got {value!r}.")
+    return value  # type: ignore[return-value]
+
+
+def check_float(
+    name: str, value: object, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    """Validate a real-valued setting (ints accepted) with the one error template."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and value != value:  # NaN
+        ok = False
+    if ok and minimum is not None and value < minimum:
+        ok = False
+    if ok and maximum is not None and value > maximum:
+        ok = False
+    if not ok:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f">= {minimum}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum}")
+        constraint = "a number" + (" " + " and ".join(bounds) if bounds else "")
+        raise InvalidInputError(f"`{name}` must be {constraint}; got {value!r}.")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...] | list[str]) -> str:
+    """Validate that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise InvalidInputError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value  # type: ignore[return-value]

@@ -1,0 +1,191 @@
+"""The generator interface, the saved-model directory format and the model registry.
+
+A saved model is a directory::
+
+    config.json          format_version, model (registry name), config, classes, versions
+    model.safetensors    weights (the EMA generator for GANs)
+    preprocessor.json    the fitted, invertible preprocessing state
+    (extra files)        e.g. tokenizer.json for text
+
+Nothing in it is unpickled: weights load through safetensors, everything else is JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from imagina.core.errors import InvalidInputError, NotFittedError
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PREPROCESSOR_NAME = "preprocessor.json"
+
+#: Registry name -> module defining the class. Explicit, so nothing is imported from paths in files.
+MODEL_MODULES: dict[str, str] = {
+    "ConditionalDCGAN": "imagina.image.model",
+    "ConditionalSeqVAE": "imagina.text.model",
+    "ConditionalSpecGAN": "imagina.audio.model",
+}
+
+
+class Generator(ABC):
+    """A class-conditional generative model with a scikit-learn style contract.
+
+    ``fit(X, y)`` validates, trains and returns ``self`` (setting ``classes_`` and ``history_``);
+    ``sample(n, labels)`` returns ``(X, y)`` in the input's own form (uint8 images, strings,
+    float32 waveforms); ``save(dir)`` / ``load(dir)`` round-trip exactly.
+    """
+
+    #: Name in :data:`MODEL_MODULES`.
+    registry_name: ClassVar[str]
+    #: The frozen config dataclass.
+    config_class: ClassVar[type]
+
+    classes_: np.ndarray | None = None
+    history_: list[dict[str, float]] | None = None
+
+    @abstractmethod
+    def fit(self, X: Any, y: Any, *, progress: bool = True, checkpoint_dir: str | os.PathLike | None = None) -> Generator:
+        """Train on items ``X`` with labels ``y``; returns ``self``."""
+
+    @abstractmethod
+    def sample(self, n: int, labels: Any = None, *, seed: int | None = None) -> tuple[Any, np.ndarray]:
+        """Draw ``n`` items. ``labels`` is one class, an array of ``n`` classes, or None (classes in turn)."""
+
+    @abstractmethod
+    def _weights(self) -> dict[str, torch.Tensor]:
+        """The tensors to save."""
+
+    @abstractmethod
+    def _preprocessor_state(self) -> dict:
+        """The fitted preprocessing state (JSON)."""
+
+    @abstractmethod
+    def _restore(self, weights: dict[str, torch.Tensor], preprocessor: dict, directory: Path) -> None:
+        """Rebuild fitted state from what :meth:`save` wrote."""
+
+    def _extra_files(self, directory: Path) -> None:  # noqa: B027 - optional hook
+        """Write modality-specific files (e.g. a tokenizer) into ``directory``."""
+
+    # -------------------------------------------------------------- shared helpers
+    def _check_fitted(self) -> None:
+        if self.classes_ is None:
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call `fit` before using it.")
+
+    def resolve_labels(self, n: int, labels: Any) -> np.ndarray:
+        """Class indices for ``n`` samples: classes in turn (None), one class, or one label per sample."""
+        self._check_fitted()
+        classes = list(self.classes_.tolist())  # type: ignore[union-attr]
+        if labels is None:
+            return np.arange(n) % len(classes)
+        arr = np.asarray(labels)
+        if arr.ndim == 0:
+            arr = np.full(n, arr.item(), dtype=arr.dtype)
+        if len(arr) != n:
+            raise InvalidInputError(f"`labels` must hold one label per sample ({n}); got {len(arr)}.")
+        lookup = {c: i for i, c in enumerate(classes)}
+        try:
+            return np.array([lookup[v] for v in arr.tolist()], dtype=np.int64)
+        except KeyError as exc:
+            raise InvalidInputError(f"`labels` holds {exc.args[0]!r}, not a class of this model; classes are {classes}.") from None
+
+    # -------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model directory atomically (a temporary sibling renamed into place)."""
+        self._check_fitted()
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise InvalidInputError(f"model directory {path} exists and is not empty; choose another path.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+        try:
+            weights = {k: v.detach().cpu().contiguous() for k, v in self._weights().items()}
+            save_file(weights, str(tmp / WEIGHTS_NAME))
+            config = {
+                "format_version": FORMAT_VERSION,
+                "model": self.registry_name,
+                "config": asdict(self.config),  # type: ignore[attr-defined]
+                "classes": self.classes_.tolist(),  # type: ignore[union-attr]
+                "versions": package_versions(),
+            }
+            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
+            (tmp / PREPROCESSOR_NAME).write_text(json.dumps(self._preprocessor_state(), indent=2), encoding="utf-8")
+            self._extra_files(tmp)
+            if path.exists():
+                path.rmdir()
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> Generator:
+        """Load a directory written by :meth:`save` (of this class or, via :func:`load_model`, any)."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        config = read_model_config(path)
+        if config["model"] != cls.registry_name:
+            raise InvalidInputError(f"{path} holds a {config['model']}, not a {cls.registry_name}; use imagina.core.generator.load_model.")
+        known = {f.name for f in fields(cls.config_class)}
+        model_config = cls.config_class(**{k: v for k, v in config["config"].items() if k in known})
+        obj = cls(model_config, device=device)  # type: ignore[call-arg]
+        obj.classes_ = np.asarray(config["classes"])
+        preprocessor = json.loads((path / PREPROCESSOR_NAME).read_text(encoding="utf-8"))
+        obj._restore(load_file(str(path / WEIGHTS_NAME)), preprocessor, path)
+        return obj
+
+
+def read_model_config(path: Path) -> dict:
+    """Read and check ``config.json`` of a model directory; one-line errors for every failure."""
+    if not path.is_dir():
+        raise InvalidInputError(f"model directory {path} does not exist.")
+    cfg_path = path / CONFIG_NAME
+    if not cfg_path.is_file() or not (path / WEIGHTS_NAME).is_file():
+        raise InvalidInputError(f"{path} is not an imagina model directory (needs {CONFIG_NAME} and {WEIGHTS_NAME}).")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{cfg_path} is not valid JSON ({exc}).") from None
+    if config.get("format_version") != FORMAT_VERSION or config.get("model") not in MODEL_MODULES:
+        raise InvalidInputError(f"{cfg_path}: unknown format_version or model {config.get('model')!r}.")
+    return config
+
+
+def load_model(path: str | os.PathLike, *, device: str = "auto") -> Generator:
+    """Load any saved imagina generator; the class is resolved through :data:`MODEL_MODULES`."""
+    config = read_model_config(Path(path))
+    module = importlib.import_module(MODEL_MODULES[config["model"]])
+    return getattr(module, config["model"]).load(path, device=device)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of imagina and the libraries whose behaviour shapes a run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import imagina
+
+    out = {"imagina": imagina.__version__}
+    for name in ("torch", "torchvision", "torchaudio", "numpy", "scikit-learn", "transformers", "sentence-transformers", "librosa"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out

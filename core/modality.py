@@ -1,0 +1,127 @@
+"""What a modality package provides to the shared pipeline, CLI and evaluation.
+
+Each of :mod:`imagina.image`, :mod:`imagina.text`, :mod:`imagina.audio` defines one subclass of
+:class:`Modality` (exported as ``MODALITY``). The core never imports a modality at import time;
+:func:`get_modality` resolves the small explicit registry lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagina.core.errors import InvalidInputError
+from imagina.core.preprocessing import CleaningReport
+
+#: Modality name -> module exporting ``MODALITY``.
+MODALITIES: dict[str, str] = {
+    "image": "imagina.image",
+    "text": "imagina.text",
+    "audio": "imagina.audio",
+}
+
+
+def take(X: Any, index: Sequence[int] | np.ndarray) -> Any:
+    """Index items whether they are an array (images, waveforms) or a list (texts)."""
+    index = np.asarray(index, dtype=np.int64)
+    if isinstance(X, np.ndarray):
+        return X[index]
+    return [X[i] for i in index.tolist()]
+
+
+def concat(parts: Sequence[Any]) -> Any:
+    """Concatenate item collections of one kind (arrays or lists)."""
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    out: list = []
+    for p in parts:
+        out.extend(list(p))
+    return out
+
+
+@dataclass
+class LabeledData:
+    """Loaded, cleaned items with labels.
+
+    ``X`` is an ndarray (images ``(n, H, W, C)`` uint8, waveforms ``(n, T)`` float32) or a list of
+    strings; ``y`` an ndarray of labels (str or int); ``sources`` where each item came from.
+    """
+
+    X: Any
+    y: np.ndarray
+    sources: list[str] | None = None
+    report: CleaningReport = field(default_factory=CleaningReport)
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> LabeledData:
+        index = np.asarray(index, dtype=np.int64)
+        sources = [self.sources[i] for i in index.tolist()] if self.sources is not None else None
+        return LabeledData(take(self.X, index), self.y[index], sources, self.report, dict(self.meta))
+
+    def per_class(self, n: int, *, seed: int = 0) -> LabeledData:
+        """At most ``n`` items of every class, drawn at random (stable for a seed)."""
+        rng = np.random.default_rng(seed)
+        keep: list[int] = []
+        for c in np.unique(self.y):
+            rows = np.flatnonzero(self.y == c)
+            keep.extend(rng.permutation(rows)[:n].tolist())
+        return self.subset(np.sort(np.asarray(keep)))
+
+
+@dataclass
+class SanityResult:
+    """Modality sanity checks for candidates: scores by name, and the failure reason (or None) per item."""
+
+    scores: dict[str, np.ndarray]
+    reasons: list[str | None]
+
+
+class Modality(ABC):
+    """The modality-specific half of every pipeline step."""
+
+    name: str
+
+    @abstractmethod
+    def load(self, source: str, **options: Any) -> LabeledData:
+        """Load and clean a dataset (``source`` is a path, or a built-in name such as ``digits``)."""
+
+    @abstractmethod
+    def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any):
+        """A fresh, unfitted :class:`~imagina.core.generator.Generator` with this modality's defaults."""
+
+    @abstractmethod
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None):
+        """The offline default embedder, or a pretrained one from a local path or name."""
+
+    @abstractmethod
+    def sanity(self, X: Any) -> SanityResult:
+        """Modality sanity checks of candidate items (blank image, silent clip, empty sentence...)."""
+
+    @abstractmethod
+    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
+        """Write items under ``directory`` (a layout users of this modality expect). Returns
+        each item's path relative to ``directory``."""
+
+    @abstractmethod
+    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
+        """Write a PNG overview of items (sample grid, spectrogram grid, or text examples)."""
+
+    @abstractmethod
+    def evaluation_task(self):
+        """The :class:`~imagina.core.evaluation.EvalTask` with this modality's reference classifier."""
+
+
+def get_modality(name: str) -> Modality:
+    """Resolve a modality by name through :data:`MODALITIES`."""
+    if name not in MODALITIES:
+        raise InvalidInputError(f"`modality` must be one of {', '.join(MODALITIES)}; got {name!r}.")
+    return importlib.import_module(MODALITIES[name]).MODALITY

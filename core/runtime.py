@@ -1,0 +1,96 @@
+"""Devices, seeds, mixed precision and the torch.distributed context (torchrun)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from imagina.core.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when present (the local rank's GPU under torchrun), else CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise InvalidInputError(f"`device` must be one of 'auto', 'cpu', 'cuda'; got {device!r}.")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InvalidInputError("`device` is 'cuda' but no CUDA device is available; use --device cpu.")
+        if device == "cuda":
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return torch.device(device)
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (a run seed, a step, a rank, a name)."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def torch_rng(*parts: object) -> torch.Generator:
+    """A CPU :class:`torch.Generator` seeded from ``parts``: randomness never comes from global state."""
+    return torch.Generator().manual_seed(derive_seed(*parts))
+
+
+def numpy_rng(*parts: object) -> np.random.Generator:
+    """A :class:`numpy.random.Generator` seeded from ``parts``."""
+    return np.random.default_rng(derive_seed(*parts))
+
+
+@contextlib.contextmanager
+def seeded(*parts: object):
+    """Run a block (module construction, dropout) with the global torch RNG seeded, then restore it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(*parts))
+        yield
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA; a no-op context on CPU, where fp32 keeps runs bit-reproducible."""
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands in a ``torchrun`` launch (world_size 1 when launched plainly)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistContext:
+    """Join the process group that ``torchrun`` set up (gloo on CPU, nccl on CUDA), if any."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistContext()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+        logger.info("joined process group: rank %d of %d (%s)", dist.get_rank(), world_size, backend)
+    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))

@@ -1,0 +1,291 @@
+"""One training loop for every generator.
+
+A generator describes *what* one step does (:class:`TrainingTask`); the :class:`Trainer` owns the
+rest: seeding, device placement, bf16 autocast on CUDA, data-parallel gradient averaging under
+``torchrun``, the EMA copy of the generator, tqdm progress, loss history and atomic checkpoints
+from which a killed run resumes to bit-identical weights on CPU.
+
+Determinism: every step draws its randomness from generators seeded by ``(seed, step, rank)``
+(not from a stream carried across steps), so a run resumed from the checkpoint of step ``k``
+replays steps ``k+1 ...`` exactly as the uninterrupted run did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from imagina.core.errors import InvalidInputError, check_float, check_int
+from imagina.core.runtime import DistContext, autocast, derive_seed, init_distributed, resolve_device
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+HISTORY_NAME = "history.jsonl"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainerConfig:
+    """Settings of the training loop shared by all generators.
+
+    ``batch_size`` is per process: under ``torchrun`` with W processes one step sees W·batch_size items.
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    checkpoint_every: int = 500
+    log_every: int = 10
+    ema_decay: float = 0.999
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=1)
+        check_int("log_every", self.log_every, minimum=1)
+        check_float("ema_decay", self.ema_decay, minimum=0.0, maximum=1.0)
+        check_int("seed", self.seed, minimum=0)
+
+
+class StepContext:
+    """What a :meth:`TrainingTask.train_step` may use: randomness, device, autocast, optimiser updates."""
+
+    def __init__(self, trainer: Trainer, step: int) -> None:
+        self.step = step
+        self.device = trainer.device
+        self.dist = trainer.dist
+        self.rng = torch.Generator().manual_seed(derive_seed(trainer.config.seed, "step", step, trainer.dist.rank))
+        self._trainer = trainer
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        """Standard normal noise drawn on the CPU from this step's generator, moved to the device."""
+        return torch.randn(*shape, generator=self.rng).to(self.device)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.rng).to(self.device)
+
+    def randint(self, high: int, shape: Sequence[int]) -> torch.Tensor:
+        return torch.randint(high, tuple(shape), generator=self.rng).to(self.device)
+
+    def autocast(self):
+        """bf16 autocast on CUDA; nothing on CPU."""
+        return autocast(self.device)
+
+    def update(self, optimizer: str, loss: torch.Tensor) -> None:
+        """Backward ``loss``, average gradients across processes, step the named optimiser."""
+        self._trainer._update(optimizer, loss)
+
+
+class TrainingTask(ABC):
+    """A generator's side of training: its modules, their optimisers and one step."""
+
+    #: Name (in :meth:`modules`) of the module whose exponential moving average is kept, or None.
+    ema_module: str | None = None
+
+    @abstractmethod
+    def modules(self) -> dict[str, nn.Module]:
+        """Trained modules by name; the names are checkpoint keys."""
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers by name, built over the parameters of :meth:`modules` (already on the device)."""
+
+    @abstractmethod
+    def train_step(self, batch: tuple[torch.Tensor, ...], ctx: StepContext) -> dict[str, float]:
+        """One optimisation step on ``batch`` (tensors on the device); returns losses to log."""
+
+
+class Trainer:
+    """Run a :class:`TrainingTask` for ``config.steps`` steps.
+
+    Examples
+    --------
+    >>> trainer = Trainer(TrainerConfig(steps=3, device="cpu"))   # doctest: +SKIP
+    >>> history = trainer.fit(task, (x, y), checkpoint_dir="ckpt")  # doctest: +SKIP
+    """
+
+    def __init__(self, config: TrainerConfig | None = None, *, progress: bool = True) -> None:
+        self.config = config or TrainerConfig()
+        self.progress = progress
+        self.device = resolve_device(self.config.device)
+        self.dist: DistContext = DistContext()
+        self.ema: AveragedModel | None = None
+        self.history: list[dict[str, float]] = []
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._task: TrainingTask | None = None
+
+    # ------------------------------------------------------------------ public
+    def fit(
+        self,
+        task: TrainingTask,
+        data: tuple[torch.Tensor, ...],
+        *,
+        checkpoint_dir: str | os.PathLike | None = None,
+        callback: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> list[dict[str, float]]:
+        """Train ``task`` on ``data`` (tensors sharing their first dimension, kept on the CPU).
+
+        Each step samples ``batch_size`` items with replacement. With ``checkpoint_dir`` the state is
+        saved atomically every ``checkpoint_every`` steps and at the end, and an existing checkpoint
+        there is resumed from. ``callback(step, losses)`` runs after every step.
+        Returns the loss history (one dict per ``log_every`` steps).
+        """
+        n = int(data[0].shape[0])
+        if n == 0 or any(int(t.shape[0]) != n for t in data):
+            raise InvalidInputError("training data must be non-empty tensors of equal length.")
+        self.dist = init_distributed(self.device)
+        self._task = task
+        modules = task.modules()
+        for module in modules.values():
+            module.to(self.device)
+        if self.dist.enabled:
+            self._broadcast_parameters(modules)
+        self._optimizers = task.optimizers()
+        if task.ema_module is not None:
+            self.ema = AveragedModel(
+                modules[task.ema_module], multi_avg_fn=get_ema_multi_avg_fn(self.config.ema_decay), use_buffers=True
+            )
+        start = 0
+        self.history = []
+        ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        if ckpt_dir is not None and (ckpt_dir / CHECKPOINT_NAME).exists():
+            start = self._load_checkpoint(ckpt_dir / CHECKPOINT_NAME, modules)
+            logger.info("resumed from %s at step %d", ckpt_dir / CHECKPOINT_NAME, start)
+
+        cfg = self.config
+        bar = tqdm(
+            range(start, cfg.steps),
+            initial=start,
+            total=cfg.steps,
+            desc=type(task).__name__,
+            disable=not self.progress or not self.dist.is_main,
+            dynamic_ncols=True,
+        )
+        for module in modules.values():
+            module.train()
+        # Dropout and friends draw from the global RNG: seed it per step inside a fork so the
+        # caller's global state is left untouched.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            for step in bar:
+                torch.manual_seed(derive_seed(cfg.seed, "global", step, self.dist.rank))
+                ctx = StepContext(self, step)
+                idx = torch.randint(n, (cfg.batch_size,), generator=ctx.rng)
+                batch = tuple(t[idx].to(self.device, non_blocking=True) for t in data)
+                losses = task.train_step(batch, ctx)
+                if self.ema is not None:
+                    self.ema.update_parameters(modules[task.ema_module])  # type: ignore[index]
+                done = step + 1
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    self.history.append({"step": done, **{k: float(v) for k, v in losses.items()}})
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+                if ckpt_dir is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+                    self._save_checkpoint(ckpt_dir, done, modules)
+                if callback is not None:
+                    callback(done, losses)
+        bar.close()
+        for module in modules.values():
+            module.eval()
+        if self.ema is not None:
+            self.ema.eval()
+        return self.history
+
+    def ema_state_dict(self) -> dict[str, torch.Tensor] | None:
+        """The EMA module's weights (the module's own keys), or None without EMA."""
+        if self.ema is None:
+            return None
+        return {k: v.detach().cpu() for k, v in self.ema.module.state_dict().items()}
+
+    # ----------------------------------------------------------------- internals
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        opt = self._optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+            if grads:
+                flat = torch.cat([g.reshape(-1) for g in grads])
+                dist.all_reduce(flat)
+                flat /= self.dist.world_size
+                offset = 0
+                for g in grads:
+                    g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                    offset += g.numel()
+        opt.step()
+
+    def _broadcast_parameters(self, modules: dict[str, nn.Module]) -> None:
+        import torch.distributed as dist
+
+        for module in modules.values():
+            for tensor in list(module.parameters()) + list(module.buffers()):
+                dist.broadcast(tensor.data, src=0)
+
+    def _save_checkpoint(self, ckpt_dir: Path, step: int, modules: dict[str, nn.Module]) -> None:
+        if not self.dist.is_main:
+            return
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "step": step,
+            "config": asdict(self.config),
+            "modules": {k: m.state_dict() for k, m in modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self._optimizers.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "history": self.history,
+        }
+        atomic_torch_save(state, ckpt_dir / CHECKPOINT_NAME)
+        lines = "".join(json.dumps(row) + "\n" for row in self.history)
+        atomic_write_text(ckpt_dir / HISTORY_NAME, lines)
+
+    def _load_checkpoint(self, path: Path, modules: dict[str, nn.Module]) -> int:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # a truncated or foreign file
+            raise InvalidInputError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}); delete it to start afresh.") from None
+        if set(state["modules"]) != set(modules):
+            raise InvalidInputError(f"checkpoint {path} belongs to another model; delete it to start afresh.")
+        for k, m in modules.items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self._optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.history = list(state["history"])
+        return int(state["step"])
+
+
+def atomic_torch_save(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
