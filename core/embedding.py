@@ -118,7 +118,7 @@ class SupervisedEmbedder(Embedder):
                 sched.step()
         net.eval()
         self.network_ = net
-        logger.info("default embedder trained: %d steps, final loss %.3f", self.steps, float(loss))
+        logger.info("default embedder trained: %d steps, final loss %.3f", self.steps, float(loss.detach()))
         return self
 
     @torch.no_grad()

@@ -43,6 +43,14 @@ MODEL_MODULES: dict[str, str] = {
 }
 
 
+#: Registry name -> modality name, so ``imagina generate MODEL_DIR`` knows how to write items.
+MODEL_MODALITY: dict[str, str] = {
+    "ConditionalDCGAN": "image",
+    "ConditionalSeqVAE": "text",
+    "ConditionalSpecGAN": "audio",
+}
+
+
 class Generator(ABC):
     """A class-conditional generative model with a scikit-learn style contract.
 

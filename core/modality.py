@@ -103,8 +103,10 @@ class Modality(ABC):
         """The offline default embedder, or a pretrained one from a local path or name."""
 
     @abstractmethod
-    def sanity(self, X: Any) -> SanityResult:
-        """Modality sanity checks of candidate items (blank image, silent clip, empty sentence...)."""
+    def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
+        """Modality checks of candidate items: sanity (blank image, silent clip, empty sentence...) and any
+        modality-specific quality or diversity score (fluency under ``generator``, n-gram overlap with
+        ``real``). Returns scores by name and, per item, the reason it fails or None."""
 
     @abstractmethod
     def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
@@ -114,6 +116,13 @@ class Modality(ABC):
     @abstractmethod
     def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
         """Write a PNG overview of items (sample grid, spectrogram grid, or text examples)."""
+
+    def add_cli_arguments(self, parser: Any) -> None:  # noqa: B027 - optional hook
+        """Add this modality's loading options to an argparse parser (e.g. ``--text-column``)."""
+
+    def load_options(self, args: Any) -> dict:
+        """The :meth:`load` keyword arguments taken from parsed CLI ``args`` (see :meth:`add_cli_arguments`)."""
+        return {}
 
     @abstractmethod
     def evaluation_task(self):

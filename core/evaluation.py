@@ -1,0 +1,345 @@
+"""The proof: does the synthetic data help a reference classifier on held-out real data?
+
+Conditions, each trained from scratch with the modality's fixed reference classifier and tested
+on the real test split, over several seeds:
+
+(a) ``real``                     real training items only
+(b) ``real+classical``           with classical augmentation (setting chosen on validation)
+(c) ``real+screened``            with the screened synthetic items
+(d) ``real+unscreened``          with as many unscreened synthetic items (same count per class)
+(e) ``real+classical+screened``  both
+
+plus ``synthetic-only`` (the classification accuracy score: train on screened synthetic, test on
+real). The share of synthetic items in every training batch and the classical augmentation setting
+are chosen per condition on a validation split carved (stratified) from the real training data;
+the test split is used once, for the final figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from imagina.core.errors import InvalidInputError, check_float, check_int
+from imagina.core.modality import LabeledData
+from imagina.core.runtime import autocast, derive_seed, numpy_rng, resolve_device, seeded
+
+logger = logging.getLogger(__name__)
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+CONDITIONS = ("real", "real+classical", "real+screened", "real+unscreened", "real+classical+screened")
+
+
+class EvalTask(ABC):
+    """A modality's reference classifier and classical augmentation.
+
+    ``prepare`` turns items into one CPU tensor (first axis = items); ``make_classifier`` builds a
+    module mapping a prepared batch (on the device) to logits; ``augmentations`` offers the
+    candidate classical-augmentation settings (name -> callable on a prepared batch).
+    """
+
+    name: str = "reference"
+    steps: int = 500
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+
+    @abstractmethod
+    def prepare(self, X: Any) -> torch.Tensor:
+        """Items -> one tensor (CPU)."""
+
+    @abstractmethod
+    def make_classifier(self, n_classes: int) -> nn.Module:
+        """A fresh reference classifier."""
+
+    def augmentations(self, prepared: torch.Tensor, y: np.ndarray) -> dict[str, Augment]:
+        """Candidate classical-augmentation settings, fitted on the training part only if needed."""
+        return {}
+
+    def describe(self) -> str:
+        """One line describing the reference classifier (for the report)."""
+        return f"{self.name}: {self.steps} steps, batch {self.batch_size}, AdamW lr {self.lr}, cosine schedule"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """Settings of :func:`evaluate`. ``synthetic_shares`` are the candidate shares of synthetic
+    items in a training batch; the best on validation is used."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    synthetic_shares: tuple[float, ...] = (0.25, 0.5)
+    val_fraction: float = 0.2
+    selection_seed: int = 1000
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if len(self.seeds) < 1:
+            raise InvalidInputError("`seeds` must hold at least one seed.")
+        for s in self.synthetic_shares:
+            check_float("synthetic_shares", s, minimum=0.0, maximum=0.95)
+        check_float("val_fraction", self.val_fraction, minimum=0.05, maximum=0.5)
+        check_int("selection_seed", self.selection_seed, minimum=0)
+
+
+@dataclass
+class ConditionResult:
+    name: str
+    setting: str
+    accuracies: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.accuracies))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.accuracies, ddof=1)) if len(self.accuracies) > 1 else 0.0
+
+
+@dataclass
+class EvalReport:
+    """Accuracy per condition and seed, the settings chosen on validation, and timings."""
+
+    conditions: dict[str, ConditionResult]
+    seeds: tuple[int, ...]
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)
+    classifier: str = ""
+    sizes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def paired_difference(self, a: str, b: str) -> tuple[float, float]:
+        """Mean and std over seeds of accuracy(a) − accuracy(b), paired by seed."""
+        d = np.array(self.conditions[a].accuracies) - np.array(self.conditions[b].accuracies)
+        return float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "classifier": self.classifier,
+            "seeds": list(self.seeds),
+            "sizes": self.sizes,
+            "seconds": round(self.seconds, 1),
+            "conditions": {k: {"setting": c.setting, "accuracies": c.accuracies, "mean": c.mean, "std": c.std}
+                           for k, c in self.conditions.items()},
+            "validation": self.validation,
+        }
+
+    def to_markdown(self) -> str:
+        letters = dict(zip(CONDITIONS, "abcde"))
+        lines = [
+            f"Reference classifier: {self.classifier}. Seeds: {', '.join(map(str, self.seeds))}. "
+            + ", ".join(f"{k}: {v}" for k, v in self.sizes.items()) + ".",
+            "",
+            "| condition | setting (chosen on validation) | test accuracy, mean ± std | per seed | paired Δ vs (a) |",
+            "|---|---|---|---|---|",
+        ]
+        for key, c in self.conditions.items():
+            label = f"({letters[key]}) {key}" if key in letters else key
+            if key != "real" and "real" in self.conditions and key != "synthetic-only":
+                m, s = self.paired_difference(key, "real")
+                delta = f"{100 * m:+.2f} ± {100 * s:.2f}"
+            else:
+                delta = ""
+            per = " ".join(f"{100 * a:.2f}" for a in c.accuracies)
+            lines.append(f"| {label} | {c.setting} | {100 * c.mean:.2f} ± {100 * c.std:.2f} | {per} | {delta} |")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- training
+def train_classifier(
+    task: EvalTask,
+    n_classes: int,
+    real: tuple[torch.Tensor, torch.Tensor],
+    *,
+    synthetic: tuple[torch.Tensor, torch.Tensor] | None = None,
+    share: float = 0.0,
+    augment: Augment | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> nn.Module:
+    """Train the reference classifier. Each batch holds ``round(share·B)`` synthetic items (when
+    given) and real items for the rest; ``augment`` applies to the whole batch."""
+    device = resolve_device(device)
+    with seeded(seed, "classifier-init"):
+        model = task.make_classifier(n_classes).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=task.lr, weight_decay=task.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=task.steps)
+    B = task.batch_size
+    n_syn = int(round(share * B)) if synthetic is not None and len(synthetic[0]) else 0
+    x_real, y_real = real
+    if len(x_real) == 0:
+        n_syn = B
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        for step in range(task.steps):
+            rng = torch.Generator().manual_seed(derive_seed(seed, "classifier-step", step))
+            torch.manual_seed(derive_seed(seed, "classifier-global", step))
+            parts_x, parts_y = [], []
+            if B - n_syn > 0:
+                idx = torch.randint(len(x_real), (B - n_syn,), generator=rng)
+                parts_x.append(x_real[idx]), parts_y.append(y_real[idx])
+            if n_syn:
+                idx = torch.randint(len(synthetic[0]), (n_syn,), generator=rng)  # type: ignore[index]
+                parts_x.append(synthetic[0][idx]), parts_y.append(synthetic[1][idx])  # type: ignore[index]
+            xb, yb = torch.cat(parts_x), torch.cat(parts_y)
+            if augment is not None:
+                xb = augment(xb, rng)
+            with autocast(device):
+                loss = F.cross_entropy(model(xb.to(device)).float(), yb.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 512) -> float:
+    """Top-1 accuracy of ``model`` on prepared items ``x`` with class indices ``y``."""
+    device = next(model.parameters()).device
+    correct = 0
+    for s in range(0, len(x), batch_size):
+        with autocast(device):
+            pred = model(x[s : s + batch_size].to(device)).float().argmax(1).cpu()
+        correct += int((pred == y[s : s + batch_size]).sum())
+    return correct / max(1, len(x))
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, val)``: about ``fraction`` of every class (at least one) goes to val."""
+    rng = numpy_rng(seed, "val-split")
+    tr, va = [], []
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        k = max(1, int(round(fraction * len(rows)))) if len(rows) > 1 else 0
+        va.extend(rows[:k].tolist())
+        tr.extend(rows[k:].tolist())
+    return np.sort(np.array(tr, dtype=np.int64)), np.sort(np.array(va, dtype=np.int64))
+
+
+def match_counts(y_ref: np.ndarray, y_pool: np.ndarray, seed: int) -> np.ndarray:
+    """Indices into ``y_pool`` with as many items of every class as ``y_ref`` has (or all there are)."""
+    rng = numpy_rng(seed, "match-counts")
+    out = []
+    for c in np.unique(y_ref):
+        rows = np.flatnonzero(y_pool == c)
+        out.extend(rng.permutation(rows)[: int((y_ref == c).sum())].tolist())
+    return np.sort(np.array(out, dtype=np.int64))
+
+
+# --------------------------------------------------------------------------- protocol
+def evaluate(
+    task: EvalTask,
+    train: LabeledData,
+    test: LabeledData,
+    *,
+    screened: LabeledData | None = None,
+    unscreened: LabeledData | None = None,
+    config: EvalConfig | None = None,
+    progress: bool = True,
+) -> EvalReport:
+    """Run conditions (a)–(e) (those the inputs allow) and the synthetic-only score."""
+    cfg = config or EvalConfig()
+    device = resolve_device(cfg.device)
+    start = time.perf_counter()
+    classes = np.unique(train.y)
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+
+    def encode(data: LabeledData, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+        missing = set(np.unique(data.y).tolist()) - set(lookup)
+        if missing:
+            raise InvalidInputError(f"{what} holds labels absent from the training data: {sorted(missing)[:5]}.")
+        return task.prepare(data.X), torch.as_tensor([lookup[v] for v in data.y.tolist()], dtype=torch.long)
+
+    real = encode(train, "the training data")
+    test_t = encode(test, "the test data")
+    y_np = real[1].numpy()
+    syn = encode(screened, "the screened set") if screened is not None and len(screened) else None
+    if unscreened is not None and screened is not None and len(unscreened):
+        take = match_counts(screened.y, unscreened.y, cfg.selection_seed)
+        uns = encode(unscreened.subset(take), "the unscreened set")
+    else:
+        uns = None
+
+    tr, va = stratified_split(y_np, cfg.val_fraction, cfg.selection_seed)
+    real_tr = (real[0][tr], real[1][tr])
+    real_va = (real[0][va], real[1][va])
+    augs = task.augmentations(real_tr[0], y_np[tr])
+    full_augs = task.augmentations(real[0], y_np)
+    n_classes = len(classes)
+    plan: list[tuple[str, dict]] = [("real", {})]
+    if augs:
+        plan.append(("real+classical", {"augment": True}))
+    if syn is not None:
+        plan.append(("real+screened", {"synthetic": "screened"}))
+    if uns is not None:
+        plan.append(("real+unscreened", {"synthetic": "unscreened"}))
+    if augs and syn is not None:
+        plan.append(("real+classical+screened", {"augment": True, "synthetic": "screened"}))
+    pools = {"screened": syn, "unscreened": uns}
+
+    n_runs = sum(_n_options(opts, augs, cfg) for _, opts in plan) + len(plan) * len(cfg.seeds) + (len(cfg.seeds) if syn else 0)
+    bar = tqdm(total=n_runs, desc="evaluate", disable=not progress)
+    validation: dict[str, dict[str, float]] = {}
+    chosen: dict[str, tuple[str | None, float]] = {}
+    for name, opts in plan:
+        scores: dict[str, float] = {}
+        best: tuple[float, str | None, float] = (-1.0, None, 0.0)
+        aug_names = list(augs) if opts.get("augment") else [None]
+        shares = list(cfg.synthetic_shares) if opts.get("synthetic") else [0.0]
+        for aug_name in aug_names:
+            for share in shares:
+                model = train_classifier(
+                    task, n_classes, real_tr, synthetic=pools[opts["synthetic"]] if opts.get("synthetic") else None,
+                    share=share, augment=augs[aug_name] if aug_name else None, seed=cfg.selection_seed, device=device,
+                )
+                acc = accuracy(model, *real_va)
+                key = ", ".join(p for p in (aug_name, f"share {share:g}" if opts.get("synthetic") else None) if p) or "-"
+                scores[key] = acc
+                if acc > best[0]:
+                    best = (acc, aug_name, share)
+                bar.update()
+        validation[name] = scores
+        chosen[name] = (best[1], best[2])
+
+    results: dict[str, ConditionResult] = {}
+    for name, opts in plan:
+        aug_name, share = chosen[name]
+        setting = ", ".join(p for p in (aug_name, f"synthetic share {share:g}" if opts.get("synthetic") else None) if p) or "-"
+        accs = []
+        for seed in cfg.seeds:
+            model = train_classifier(
+                task, n_classes, real, synthetic=pools[opts["synthetic"]] if opts.get("synthetic") else None,
+                share=share, augment=full_augs[aug_name] if aug_name else None, seed=seed, device=device,
+            )
+            accs.append(accuracy(model, *test_t))
+            bar.update()
+        results[name] = ConditionResult(name, setting, accs)
+    if syn is not None:
+        empty = (real[0][:0], real[1][:0])
+        accs = []
+        for seed in cfg.seeds:
+            model = train_classifier(task, n_classes, empty, synthetic=syn, share=1.0, seed=seed, device=device)
+            accs.append(accuracy(model, *test_t))
+            bar.update()
+        results["synthetic-only"] = ConditionResult("synthetic-only", "train on screened synthetic, test on real", accs)
+    bar.close()
+    sizes = {"real train": len(train), "test": len(test)}
+    if syn is not None:
+        sizes["screened synthetic"] = len(syn[0])
+    if uns is not None:
+        sizes["unscreened synthetic"] = len(uns[0])
+    return EvalReport(results, tuple(cfg.seeds), validation, task.describe(), sizes, time.perf_counter() - start)
+
+
+def _n_options(opts: dict, augs: dict, cfg: EvalConfig) -> int:
+    return (len(augs) if opts.get("augment") else 1) * (len(cfg.synthetic_shares) if opts.get("synthetic") else 1)

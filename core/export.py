@@ -1,0 +1,128 @@
+"""Writing results safely: sanitised folder names, atomic output directories, manifest, run record."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from imagina.core.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def sanitize_label(label: object, *, max_length: int = 64) -> str:
+    """A safe folder or file name for a class label.
+
+    ASCII-folds, replaces every run of characters outside ``[A-Za-z0-9._-]`` by ``_``, strips
+    leading dots (no hidden files, no ``..``), avoids Windows reserved names and never returns ''.
+    """
+    text = unicodedata.normalize("NFKD", str(label)).encode("ascii", "ignore").decode("ascii")
+    text = _UNSAFE.sub("_", text).strip("_").lstrip(".")[:max_length]
+    if not text or text.upper() in _RESERVED:
+        text = f"class_{text}" if text else "class"
+    return text
+
+
+def unique_folder_names(labels: Sequence[object]) -> dict[object, str]:
+    """Map each distinct label to a sanitised name, suffixing ``-2``, ``-3``... where two collide."""
+    out: dict[object, str] = {}
+    used: set[str] = set()
+    for label in labels:
+        if label in out:
+            continue
+        base = name = sanitize_label(label)
+        i = 2
+        while name.lower() in used:
+            name, i = f"{base}-{i}", i + 1
+        used.add(name.lower())
+        out[label] = name
+    return out
+
+
+def check_output_dir(out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuse an existing non-empty ``out`` unless ``overwrite``; refuse a file in its place."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file, not a directory.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InvalidInputError(f"--out {out} exists and is not empty; pass --overwrite (overwrite=True) to replace it.")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``out`` to write into; on success it replaces ``out``.
+
+    On any error the temporary directory is removed and ``out`` is left as it was, so a run never
+    leaves a half-written output behind.
+    """
+    out = check_output_dir(out, overwrite=overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        yield tmp
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def write_manifest(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
+    """Write ``rows`` (dicts sharing keys) as CSV; floats rounded to 6 digits."""
+    fields: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in fields:
+                fields.append(key)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _plain(v) for k, v in row.items()})
+
+
+def to_jsonable(obj: object) -> object:
+    """Recursively convert numpy scalars/arrays, paths and tuples for ``json.dumps``."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: Path, obj: object) -> None:
+    path.write_text(json.dumps(to_jsonable(obj), indent=2), encoding="utf-8")

@@ -1,0 +1,220 @@
+"""Class-conditional DCGAN networks and their adversarial training step.
+
+Shared by the image model (:mod:`imagina.image.model`) and the spectrogram GAN
+(:mod:`imagina.audio.model`): both see ``(B, C, S, S)`` tensors in ``[-1, 1]``.
+
+Against the collapse that small data invites:
+
+* **class-conditional batch norm** in G: the label modulates every layer instead of one input;
+* **noise that outweighs the label**: ``latent_dim`` ≫ ``label_dim`` at the input;
+* **mode-seeking regularisation** (Mao et al. 2019): pairs of noises with the same label are
+  pushed to give different outputs;
+* a **projection discriminator** (Miyato & Koyama 2018) with optional spectral norm;
+* differentiable augmentation of everything D sees (DiffAugment, Zhao et al. 2020), supplied by
+  the modality as ``augment(x, rng)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from imagina.core.errors import check_choice, check_float, check_int
+from imagina.core.training import StepContext, TrainingTask
+
+LOSSES = ("hinge", "nonsaturating", "wgan-gp")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GANNetConfig:
+    """Architecture and loss of a conditional DCGAN (sizes are powers of two from 16 to 128)."""
+
+    image_size: int | None = 32
+    channels: int | None = 1
+    latent_dim: int = 128
+    label_dim: int = 16
+    base_channels: int = 32
+    loss: str = "hinge"
+    spectral_norm: bool = True
+    mode_seeking: float = 1.0
+    gp_weight: float = 10.0
+    d_steps: int = 1
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.0
+    beta2: float = 0.99
+
+    def __post_init__(self) -> None:
+        if self.image_size is not None and self.image_size not in (16, 32, 64, 128):
+            raise ValueError(f"`image_size` must be one of 16, 32, 64, 128; got {self.image_size!r}.")
+        if self.channels is not None:
+            check_int("channels", self.channels, minimum=1)
+        check_int("latent_dim", self.latent_dim, minimum=1)
+        check_int("label_dim", self.label_dim, minimum=1)
+        check_int("base_channels", self.base_channels, minimum=4)
+        check_choice("loss", self.loss, LOSSES)
+        check_float("mode_seeking", self.mode_seeking, minimum=0.0)
+        check_float("gp_weight", self.gp_weight, minimum=0.0)
+        check_int("d_steps", self.d_steps, minimum=1)
+        check_float("lr_g", self.lr_g, minimum=0.0)
+        check_float("lr_d", self.lr_d, minimum=0.0)
+
+    @property
+    def n_blocks(self) -> int:
+        if self.image_size is None:
+            raise ValueError("`image_size` is not set yet; it is fixed when the model is fitted.")
+        return int(math.log2(self.image_size)) - 2  # 4×4 → image_size
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation: N(0, 0.02) for conv/linear weights, N(1, 0.02) for norm scales."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose scale and shift are looked up from the class label."""
+
+    def __init__(self, features: int, n_classes: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(features, affine=False)
+        self.gamma = nn.Embedding(n_classes, features)
+        self.beta = nn.Embedding(n_classes, features)
+        nn.init.ones_(self.gamma.weight)
+        nn.init.zeros_(self.beta.weight)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.gamma(y)[:, :, None, None] * self.bn(x) + self.beta(y)[:, :, None, None]
+
+
+class ConditionalGenerator(nn.Module):
+    """G(z, y): noise and label → ``(B, C, S, S)`` in [-1, 1]."""
+
+    def __init__(self, cfg: GANNetConfig, n_classes: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        chans = [cfg.base_channels * 2 ** (cfg.n_blocks - 1 - i) for i in range(cfg.n_blocks)] + [cfg.base_channels // 2]
+        self.label = nn.Embedding(n_classes, cfg.label_dim)
+        self.project = nn.Linear(cfg.latent_dim + cfg.label_dim, chans[0] * 16)
+        self.norm0 = ConditionalBatchNorm2d(chans[0], n_classes)
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=False) for i in range(cfg.n_blocks))
+        self.norms = nn.ModuleList(ConditionalBatchNorm2d(chans[i + 1], n_classes) for i in range(cfg.n_blocks))
+        self.to_out = nn.Conv2d(chans[-1], cfg.channels, 3, 1, 1)
+        self.apply(dcgan_init)
+        for m in self.modules():
+            if isinstance(m, ConditionalBatchNorm2d):
+                nn.init.ones_(m.gamma.weight)
+                nn.init.zeros_(m.beta.weight)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.project(torch.cat([z, self.label(y)], dim=1))          # (B, 16·c0)
+        h = h.view(len(z), -1, 4, 4)                                    # (B, c0, 4, 4)
+        h = F.relu(self.norm0(h, y))
+        for up, norm in zip(self.ups, self.norms):
+            h = F.relu(norm(up(h), y))                                  # (B, c_{i+1}, 2s, 2s)
+        return torch.tanh(self.to_out(h))                               # (B, C, S, S)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩; also returns features for auxiliary use."""
+
+    def __init__(self, cfg: GANNetConfig, n_classes: int) -> None:
+        super().__init__()
+        sn = spectral_norm if cfg.spectral_norm else (lambda m: m)
+        chans = [cfg.channels] + [cfg.base_channels * 2**i for i in range(cfg.n_blocks)]
+        self.downs = nn.ModuleList(sn(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1)) for i in range(cfg.n_blocks))
+        feat = chans[-1] * 16
+        self.linear = sn(nn.Linear(feat, 1))
+        self.embed = sn(nn.Embedding(n_classes, feat))
+        self.apply(dcgan_init)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = x
+        for down in self.downs:
+            h = F.leaky_relu(down(h), 0.2)                              # (B, c_i, s/2, s/2)
+        h = h.flatten(1)                                                # (B, c·16)
+        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)   # (B,)
+
+
+class ConditionalGANTask(TrainingTask):
+    """One adversarial step of a conditional DCGAN, run by :class:`~imagina.core.training.Trainer`.
+
+    The batch is ``(x, y)``: x ``(B, C, S, S)`` float in [-1, 1], y ``(B,)`` long class indices.
+    ``augment(x, rng)`` is applied to every real and fake batch D sees.
+    """
+
+    ema_module = "G"
+
+    def __init__(
+        self,
+        cfg: GANNetConfig,
+        n_classes: int,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.G = ConditionalGenerator(cfg, n_classes)
+        self.D = ProjectionDiscriminator(cfg, n_classes)
+        self.augment = augment or (lambda x, rng: x)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        betas = (self.cfg.beta1, self.cfg.beta2)
+        return {
+            "G": torch.optim.Adam(self.G.parameters(), lr=self.cfg.lr_g, betas=betas),
+            "D": torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr_d, betas=betas),
+        }
+
+    def train_step(self, batch: tuple[torch.Tensor, ...], ctx: StepContext) -> dict[str, float]:
+        real, y = batch
+        cfg, B = self.cfg, len(real)
+        # ---- discriminator
+        for _ in range(cfg.d_steps):
+            with torch.no_grad(), ctx.autocast():
+                fake = self.G(ctx.randn(B, cfg.latent_dim), y)
+            with ctx.autocast():
+                d_real = self.D(self.augment(real, ctx.rng), y).float()
+                d_fake = self.D(self.augment(fake.float(), ctx.rng), y).float()
+            if cfg.loss == "hinge":
+                loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            elif cfg.loss == "nonsaturating":
+                loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+            else:
+                loss_d = d_fake.mean() - d_real.mean() + cfg.gp_weight * self._gradient_penalty(real, fake.float(), y, ctx)
+            ctx.update("D", loss_d)
+        # ---- generator (noise pairs share a label, for the mode-seeking term)
+        half = (B + 1) // 2
+        y_g = torch.cat([y[:half], y[: B - half]])
+        z = ctx.randn(B, cfg.latent_dim)
+        with ctx.autocast():
+            fake = self.G(z, y_g).float()
+            d_fake = self.D(self.augment(fake, ctx.rng), y_g).float()
+        loss_g = -d_fake.mean() if cfg.loss != "nonsaturating" else F.softplus(-d_fake).mean()
+        losses = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
+        if cfg.mode_seeking > 0 and B >= 2:
+            m = B - half
+            img_gap = (fake[:m] - fake[half : half + m]).abs().mean(dim=(1, 2, 3))
+            z_gap = (z[:m] - z[half : half + m]).abs().mean(dim=1)
+            ms = (img_gap / z_gap).mean()
+            loss_g = loss_g + cfg.mode_seeking / (ms + 1e-5)
+            losses["mode_seeking"] = float(ms.detach())
+        ctx.update("G", loss_g)
+        return losses
+
+    def _gradient_penalty(self, real, fake, y, ctx: StepContext) -> torch.Tensor:
+        alpha = ctx.rand(len(real), 1, 1, 1)
+        mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        out = self.D(mix, y).float()
+        (grad,) = torch.autograd.grad(out.sum(), mix, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()

@@ -1,0 +1,93 @@
+"""Fidelity and diversity metrics in any embedding space.
+
+Every metric takes ``real`` of shape (n, d) and ``fake`` of shape (m, d), float32, and is computed
+in chunks (:mod:`imagina.core.neighbors`), so its value does not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+from imagina.core.errors import InvalidInputError
+from imagina.core.neighbors import DEFAULT_CHUNK, count_within, distance_blocks, kth_neighbour_radius, knn
+
+
+def _check(name: str, X: np.ndarray, min_rows: int = 2) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or len(X) < min_rows:
+        raise InvalidInputError(f"`{name}` must be a 2-D array with at least {min_rows} rows; got shape {X.shape}.")
+    return X
+
+
+def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to ``real`` (n, d) and ``fake`` (m, d) (FID's formula)."""
+    real, fake = _check("real", real), _check("fake", fake)
+    mu1, mu2 = real.mean(0), fake.mean(0)
+    s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    if not np.isfinite(covmean).all():  # near-singular: regularise as pytorch-fid does
+        offset = np.eye(len(s1)) * 1e-6
+        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    covmean = np.real(covmean)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, *, k: int = 5, chunk: int = DEFAULT_CHUNK) -> dict[str, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019).
+
+    Precision: share of fake items inside some real k-NN ball; recall: share of real items inside
+    some fake k-NN ball. Returns ``{"precision": p, "recall": r}``.
+    """
+    real, fake = _check("real", real, k + 1), _check("fake", fake, k + 1)
+    r_real = kth_neighbour_radius(real, k, chunk=chunk)
+    r_fake = kth_neighbour_radius(fake, k, chunk=chunk)
+    precision = float((count_within(fake, real, r_real, chunk=chunk) > 0).mean())
+    recall = float((count_within(real, fake, r_fake, chunk=chunk) > 0).mean())
+    return {"precision": precision, "recall": recall}
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, *, k: int = 5, chunk: int = DEFAULT_CHUNK) -> dict[str, float]:
+    """Density and coverage (Naeem et al. 2020).
+
+    Density: mean number of real k-NN balls holding a fake item, over k; coverage: share of real
+    items whose ball holds at least one fake item. Returns ``{"density": d, "coverage": c}``.
+    """
+    real, fake = _check("real", real, k + 1), _check("fake", fake, 1)
+    r_real = kth_neighbour_radius(real, k, chunk=chunk)
+    density = float(count_within(fake, real, r_real, chunk=chunk).mean() / k)
+    nearest_fake, _ = knn(real, fake, 1, chunk=chunk)
+    coverage = float((nearest_fake[:, 0] <= r_real).mean())
+    return {"density": density, "coverage": coverage}
+
+
+def mean_pairwise_distance(X: np.ndarray, *, max_items: int = 2000, seed: int = 0, chunk: int = DEFAULT_CHUNK) -> float:
+    """Mean Euclidean distance between distinct items of ``X`` (n, d); a random subset of
+    ``max_items`` bounds the cost. The within-class diversity measure (collapse → near 0)."""
+    X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
+    if len(X) < 2:
+        return 0.0
+    if len(X) > max_items:
+        X = X[np.random.default_rng(seed).choice(len(X), max_items, replace=False)]
+    total = 0.0
+    for _, _, D in distance_blocks(X, X, chunk):
+        total += float(D.double().sum())
+    return total / (len(X) * (len(X) - 1))
+
+
+def within_class_diversity(X: np.ndarray, y: np.ndarray, **kwargs) -> dict[str, float]:
+    """:func:`mean_pairwise_distance` inside each class; keys are the class labels as strings."""
+    y = np.asarray(y)
+    X = np.asarray(X).reshape(len(X), -1)
+    return {str(c): mean_pairwise_distance(X[y == c], **kwargs) for c in np.unique(y)}
+
+
+def embedding_metrics(real: np.ndarray, fake: np.ndarray, *, k: int = 5) -> dict[str, float]:
+    """FD, precision, recall, density and coverage together (skipping those the sizes do not allow)."""
+    out: dict[str, float] = {}
+    if len(real) > 2 and len(fake) > 2:
+        out["frechet_distance"] = frechet_distance(real, fake)
+    if len(real) > k and len(fake) > k:
+        out.update(precision_recall(real, fake, k=k))
+        out.update(density_coverage(real, fake, k=k))
+    return out

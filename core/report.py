@@ -1,0 +1,118 @@
+"""The Markdown report of a run: samples, score histograms, kept/rejected counts, metrics, evaluation."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from imagina.core.modality import take
+
+if TYPE_CHECKING:
+    from imagina.core.pipeline import AugmentResult
+
+logger = logging.getLogger(__name__)
+
+
+def score_histograms(path: Path, scores: dict[str, np.ndarray], keep: np.ndarray) -> None:
+    """One histogram per score, kept and rejected candidates overlaid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(scores)
+    cols = min(3, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        v = np.asarray(scores[name], dtype=float)
+        finite = np.isfinite(v)
+        bins = np.histogram_bin_edges(v[finite], bins=30) if finite.any() else 10
+        ax.hist(v[finite & ~keep], bins=bins, alpha=0.6, label="rejected", color="tab:red")
+        ax.hist(v[finite & keep], bins=bins, alpha=0.6, label="kept", color="tab:green")
+        ax.set_title(name)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _pick(labels: np.ndarray, mask: np.ndarray, per_class: int) -> np.ndarray:
+    out = []
+    for c in np.unique(labels):
+        out.extend(np.flatnonzero((labels == c) & mask)[:per_class].tolist())
+    return np.array(out, dtype=np.int64)
+
+
+def write_report(directory: Path, result: AugmentResult, evaluation: Any = None, *, per_class: int = 8) -> Path:
+    """Write ``report.md`` and ``figures/`` into ``directory``; returns the report's path."""
+    fig_dir = directory / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    mod, keep, labels = result.modality, result.keep, result.labels
+    real = result.real
+    real_idx = _pick(real.y, np.ones(len(real.y), bool), per_class)
+    mod.preview(fig_dir / "real.png", take(real.X, real_idx), real.y[real_idx], title="real")
+    kept_idx = _pick(labels, keep, per_class)
+    if len(kept_idx):
+        mod.preview(fig_dir / "kept.png", take(result.candidates, kept_idx), labels[kept_idx], title="kept synthetic")
+    rej_idx = _pick(labels, ~keep, per_class)
+    if len(rej_idx):
+        mod.preview(fig_dir / "rejected.png", take(result.candidates, rej_idx), labels[rej_idx], title="rejected synthetic")
+    score_histograms(fig_dir / "scores.png", result.screen.scores, keep)
+
+    rec = result.record
+    lines = [f"# imagina report: {mod.name}", ""]
+    data = rec["data"]
+    lines += [f"Real data: {data['items']} items in {len(data['per_class'])} classes. Cleaning: "
+              f"{data['cleaning']['dropped']} dropped " + (f"({data['cleaning']['by_reason']})" if data["cleaning"]["dropped"] else "") + ".", ""]
+    lines += ["## Samples", "", "| real | kept synthetic | rejected synthetic |", "|---|---|---|",
+              "| ![real](figures/real.png) | " + ("![kept](figures/kept.png)" if len(kept_idx) else "none")
+              + " | " + ("![rejected](figures/rejected.png)" if len(rej_idx) else "none") + " |", ""]
+    lines += ["## Screening", "", f"{rec['screen']['candidates']} candidates, {rec['screen']['kept']} kept.", "",
+              "| class | candidates | kept | rejected: reasons |", "|---|---|---|---|"]
+    for c in np.unique(labels):
+        rows = labels == c
+        reasons = Counter(r.split(":")[0] for r, m in zip(result.screen.reasons, rows) if m and r is not None)
+        lines.append(f"| {c} | {int(rows.sum())} | {int((rows & keep).sum())} | "
+                     + ", ".join(f"{k} {v}" for k, v in reasons.most_common()) + " |")
+    lines += ["", "![score histograms](figures/scores.png)", ""]
+    examples = [(i, r) for i, r in enumerate(result.screen.reasons) if r is not None]
+    if examples:
+        lines += ["Examples of rejections:", ""]
+        seen: set[str] = set()
+        for i, r in examples:
+            kind = r.split(":")[0]
+            if kind not in seen:
+                seen.add(kind)
+                lines.append(f"- candidate {i} (label {labels[i]}): {r}")
+        lines.append("")
+    lines += ["## Metrics (embedding space of the screen)", "", "| set | " + " | ".join(_metric_names(result.metrics)) + " |",
+              "|---|" + "---|" * len(_metric_names(result.metrics))]
+    for key in ("all_candidates", "kept"):
+        if key in result.metrics:
+            lines.append(f"| {key} | " + " | ".join(f"{result.metrics[key].get(m, float('nan')):.3f}" for m in _metric_names(result.metrics)) + " |")
+    div = result.metrics.get("within_class_diversity", {})
+    lines += ["", "Within-class diversity (mean pairwise embedding distance): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in div.items()) + ".", ""]
+    if evaluation is not None:
+        lines += ["## Evaluation", "", evaluation.to_markdown(), ""]
+    lines += ["## Run", "", f"Seed {rec['seed']}; timings (s): " + ", ".join(f"{k} {v}" for k, v in rec["timings"].items()) + ".",
+              "Full configuration, versions and loss history: `run.json`.", ""]
+    path = directory / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _metric_names(metrics: dict) -> list[str]:
+    names: list[str] = []
+    for key in ("all_candidates", "kept"):
+        for m in metrics.get(key, {}):
+            if m not in names:
+                names.append(m)
+    return names

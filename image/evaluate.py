@@ -1,0 +1,84 @@
+"""The image reference classifier and classical augmentation for :func:`imagina.core.evaluation.evaluate`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imagina.core.evaluation import Augment, EvalTask
+from imagina.image.preprocess import as_nhwc, auto_image_size
+
+
+class ReferenceCNN(nn.Module):
+    """The fixed reference classifier: 3 conv stages (16-32-64, BN, ReLU, max-pool), global average
+    pooling, dropout 0.3, linear. Input: uint8 (B, C, S, S); scaled to [-1, 1] inside."""
+
+    def __init__(self, channels: int, n_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),                                # (B, 64)
+        )
+        self.head = nn.Linear(64, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float() / 127.5 - 1.0
+        return self.head(F.dropout(self.features(x), 0.3, self.training))
+
+
+def trivial_augment(p: float) -> Augment:
+    """torchvision's TrivialAugmentWide, applied to each image of a batch with probability ``p``.
+
+    Randomness of the transform comes from the global torch RNG, which the training loop seeds per step."""
+    from torchvision.transforms import v2
+
+    op = v2.TrivialAugmentWide()
+
+    def apply(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        use = torch.rand(len(x), generator=rng) < p
+        if not bool(use.any()):
+            return x
+        out = x.clone()
+        for i in torch.nonzero(use).squeeze(1).tolist():
+            out[i] = op(x[i])
+        return out
+
+    return apply
+
+
+class ImageEvalTask(EvalTask):
+    """Reference CNN on images resized to the size fixed by the first ``prepare`` call (the real
+    training data), classical augmentation = TrivialAugmentWide with p in {0.5, 1.0}."""
+
+    name = "ReferenceCNN (16-32-64 conv, BN, GAP, dropout 0.3)"
+    steps = 400
+    batch_size = 64
+    lr = 2e-3
+
+    def __init__(self, image_size: int | None = None) -> None:
+        self.image_size = image_size
+        self.channels: int | None = None
+
+    def prepare(self, X: np.ndarray) -> torch.Tensor:
+        X = as_nhwc(X)
+        if self.image_size is None:
+            self.image_size = auto_image_size(*X.shape[1:3])
+        if self.channels is None:
+            self.channels = X.shape[-1]
+        t = torch.from_numpy(X).permute(0, 3, 1, 2)
+        if t.shape[1] != self.channels:
+            t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t.float().mean(1, keepdim=True).round().to(torch.uint8)
+        if t.shape[-2:] != (self.image_size, self.image_size):
+            t = F.interpolate(t.float(), size=(self.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+            t = t.round().clamp(0, 255).to(torch.uint8)
+        return t.contiguous()
+
+    def make_classifier(self, n_classes: int) -> nn.Module:
+        return ReferenceCNN(self.channels or 1, n_classes)
+
+    def augmentations(self, prepared: torch.Tensor, y: np.ndarray) -> dict[str, Augment]:
+        return {"TrivialAugmentWide p=0.5": trivial_augment(0.5), "TrivialAugmentWide p=1": trivial_augment(1.0)}

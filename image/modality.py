@@ -1,0 +1,49 @@
+"""The image modality: how the shared pipeline loads, generates, embeds, checks and writes images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagina.core.embedding import Embedder
+from imagina.core.modality import LabeledData, Modality, SanityResult
+from imagina.image.data import load_images
+from imagina.image.embed import TorchvisionEmbedder, default_image_embedder
+from imagina.image.evaluate import ImageEvalTask
+from imagina.image.export import sample_grid, write_pngs
+from imagina.image.model import ConditionalDCGAN, DCGANConfig
+from imagina.image.sanity import image_sanity
+
+
+class ImageModality(Modality):
+    name = "image"
+    default_steps = 2000
+
+    def load(self, source: str, **options: Any) -> LabeledData:
+        return load_images(source, **options)
+
+    def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalDCGAN:
+        cfg = DCGANConfig(steps=steps or self.default_steps, seed=seed, **options)
+        return ConditionalDCGAN(cfg, device=device)
+
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:
+        if pretrained:
+            return TorchvisionEmbedder(pretrained, device="cpu" if device == "auto" else device)
+        return default_image_embedder(seed=seed, device=device)
+
+    def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
+        return image_sanity(X)
+
+    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
+        return write_pngs(directory, X, y, stems)
+
+    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
+        sample_grid(path, X, y, title=title)
+
+    def evaluation_task(self) -> ImageEvalTask:
+        return ImageEvalTask()
+
+
+MODALITY = ImageModality()

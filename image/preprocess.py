@@ -1,0 +1,78 @@
+"""Images ↔ generator tensors: resize to a power-of-two square and scale to [-1, 1], invertibly."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from imagina.core.errors import InvalidInputError
+from imagina.core.preprocessing import RangeScaler
+
+SIZES = (16, 32, 64)
+
+
+def auto_image_size(height: int, width: int) -> int:
+    """The smallest power of two from 16 to 64 that holds the larger side."""
+    side = max(height, width)
+    for s in SIZES:
+        if side <= s:
+            return s
+    return SIZES[-1]
+
+
+def as_nhwc(X: np.ndarray) -> np.ndarray:
+    """Validate images: ``(n, H, W)`` or ``(n, H, W, C)`` uint8 with C in {1, 3}; returns NHWC."""
+    X = np.asarray(X)
+    if X.ndim == 3:
+        X = X[..., None]
+    if X.ndim != 4 or X.shape[-1] not in (1, 3):
+        raise InvalidInputError(f"`X` must be images of shape (n, H, W) or (n, H, W, 1|3); got shape {X.shape}.")
+    if X.dtype != np.uint8:
+        raise InvalidInputError(f"`X` must be uint8 images (0-255); got dtype {X.dtype}.")
+    if len(X) == 0:
+        raise InvalidInputError("`X` holds no images.")
+    return X
+
+
+class ImagePreprocessor:
+    """uint8 ``(n, H, W, C)`` ↔ float32 ``(n, C, S, S)`` in [-1, 1].
+
+    Resizing uses antialiased bilinear interpolation; the intensity scale is a
+    :class:`~imagina.core.preprocessing.RangeScaler` over the uint8 range, so ``inverse_transform``
+    gives back uint8 images at the model's size ``S``.
+    """
+
+    def __init__(self, image_size: int) -> None:
+        self.image_size = image_size
+        self.scaler = RangeScaler((-1.0, 1.0), data_range=(0, 255))
+        self.channels_: int | None = None
+
+    def fit(self, X: np.ndarray) -> ImagePreprocessor:
+        X = as_nhwc(X)
+        self.channels_ = X.shape[-1]
+        self.scaler.fit(X)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = as_nhwc(X)
+        if X.shape[-1] != self.channels_:
+            raise InvalidInputError(f"images have {X.shape[-1]} channels; the model was fitted on {self.channels_}.")
+        t = torch.from_numpy(X).permute(0, 3, 1, 2).float()              # (n, C, H, W)
+        if t.shape[-2:] != (self.image_size, self.image_size):
+            t = F.interpolate(t, size=(self.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+        return self.scaler.transform(t.numpy())
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        X = self.scaler.inverse_transform(np.asarray(Z))                    # (n, C, S, S) in [0, 255]
+        return np.clip(np.rint(X), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+    def get_state(self) -> dict:
+        return {"image_size": self.image_size, "channels": self.channels_, "scaler": self.scaler.get_state()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> ImagePreprocessor:
+        obj = cls(state["image_size"])
+        obj.channels_ = state["channels"]
+        obj.scaler = RangeScaler.from_state(state["scaler"])
+        return obj
