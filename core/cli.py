@@ -104,6 +104,13 @@ def _load(modality, args, source: str, **extra):
     return modality.load(source, **options)
 
 
+def _no_cleaning(modality) -> dict:
+    """``clean=False`` where the loader takes it: a test split is used whole."""
+    import inspect
+
+    return {"clean": False} if "clean" in inspect.signature(modality.load).parameters else {}
+
+
 def _augmenter(args):
     from imagina.core.pipeline import AugmentConfig, Augmenter
 
@@ -130,7 +137,7 @@ def cmd_augment(args) -> dict:
     if getattr(args, "test", None):
         from imagina.core.evaluation import EvalConfig, evaluate
 
-        test = _load(modality, args, args.test, split=args.test_split)
+        test = _load(modality, args, args.test, split=args.test_split, **_no_cleaning(modality))
         evaluation = evaluate(modality.evaluation_task(), data, test, screened=result.kept(), unscreened=result.unscreened(),
                               config=EvalConfig(seeds=args.seeds, device=args.device), progress=not args.quiet)
         logger.info("evaluation:\n%s", evaluation.to_markdown())

@@ -31,7 +31,7 @@ def sanitize_label(label: object, *, max_length: int = 64) -> str:
     leading dots (no hidden files, no ``..``), avoids Windows reserved names and never returns ''.
     """
     text = unicodedata.normalize("NFKD", str(label)).encode("ascii", "ignore").decode("ascii")
-    text = _UNSAFE.sub("_", text).strip("_").lstrip(".")[:max_length]
+    text = _UNSAFE.sub("_", text).strip("._-")[:max_length]
     if not text or text.upper() in _RESERVED:
         text = f"class_{text}" if text else "class"
     return text

@@ -24,7 +24,8 @@ def distance_blocks(A, B, chunk: int = DEFAULT_CHUNK) -> Iterator[tuple[int, int
     for i0 in range(0, len(A), chunk):
         a = A[i0 : i0 + chunk]
         for j0 in range(0, len(B), chunk):
-            yield i0, j0, torch.cdist(a, B[j0 : j0 + chunk])
+            # exact per-pair distances (no matmul trick): results do not depend on the chunk size
+            yield i0, j0, torch.cdist(a, B[j0 : j0 + chunk], compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def knn(A, B, k: int, *, exclude_self: bool = False, chunk: int = DEFAULT_CHUNK) -> tuple[np.ndarray, np.ndarray]:

@@ -26,12 +26,14 @@ MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.
 
 
 def load_images(source: str, *, split: str = "train", per_class: int | None = None, seed: int = 0,
-                outlier_threshold: float = 5.0, min_per_class: int = 2) -> LabeledData:
+                outlier_threshold: float = 5.0, min_per_class: int = 2, clean: bool = True) -> LabeledData:
     """Load and clean images from ``source``.
 
     ``source`` is ``"digits"`` (scikit-learn's bundled 8×8 digits), a ``.npz`` file with arrays
     ``x`` and ``y``, a folder of MNIST idx files (``split`` picks train or test), or an ImageFolder
     tree (one sub-folder per class). ``per_class`` keeps a random subset of that many per class.
+    ``clean=False`` keeps duplicates and outliers (for a test split, which must stay whole); unreadable
+    files and NaN items are dropped either way.
     """
     if source == "digits":
         data = load_digits()
@@ -47,7 +49,8 @@ def load_images(source: str, *, split: str = "train", per_class: int | None = No
             data = load_image_folder(path)
         else:
             raise InvalidInputError(f"--data {path}: expected 'digits', a .npz file or a folder of images.")
-    data = clean_images(data, outlier_threshold=outlier_threshold)
+    if clean:
+        data = clean_images(data, outlier_threshold=outlier_threshold)
     if per_class is not None:
         data = data.per_class(per_class, seed=seed)
     _check_classes(data, source, min_per_class)

@@ -21,8 +21,9 @@ class ImageModality(Modality):
     name = "image"
     default_steps = 2000
 
-    def load(self, source: str, **options: Any) -> LabeledData:
-        return load_images(source, **options)
+    def load(self, source: str, *, split: str = "train", per_class: int | None = None, seed: int = 0,
+             clean: bool = True) -> LabeledData:
+        return load_images(source, split=split, per_class=per_class, seed=seed, clean=clean)
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalDCGAN:
         cfg = DCGANConfig(steps=steps or self.default_steps, seed=seed, **options)

@@ -1,0 +1,72 @@
+"""The command line, end to end on scikit-learn's digits with a handful of steps."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from imagina.core.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "imagina", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_augment_generate_screen_on_digits(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["augment", "image", "--data", "digits", "--out", str(out), "--steps", "30", "--per-class", "4",
+               "--real-per-class", "20", "--quiet", "--json", "--device", "cpu"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    for name in ("manifest.csv", "rejected.csv", "report.md", "run.json", "figures/scores.png", "figures/real.png",
+                 "model/config.json", "model/model.safetensors", "model/preprocessor.json"):
+        assert (out / name).exists(), name
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert len(rows) == sum(summary["kept_per_class"].values())
+    for row in rows:
+        assert (out / row["path"]).exists() and {"quality", "consistency", "realism", "novelty"} <= set(row)
+    rejected = list(csv.DictReader(open(out / "rejected.csv")))
+    assert all(r["reason"] for r in rejected)
+    record = json.loads((out / "run.json").read_text())
+    assert record["seed"] == 0 and "torch" in record["versions"] and record["timings"]["fit_generator_s"] > 0
+    assert "## Screening" in (out / "report.md").read_text()
+    # a second run into the same --out is refused, and leaves it untouched
+    rc = main(["augment", "image", "--data", "digits", "--out", str(out), "--steps", "2", "--quiet"])
+    assert rc == 2 and "not empty" in capsys.readouterr().err
+    # generate from the saved model
+    gen = tmp_path / "gen"
+    assert main(["generate", str(out / "model"), "--n", "3", "--labels", "1,7", "--out", str(gen), "--quiet"]) == 0
+    assert sorted(p.name for p in (gen / "samples").iterdir()) == ["1", "7"]
+    assert len(list((gen / "samples" / "7").glob("*.png"))) == 3
+    # screen the generated set against real digits written as a folder
+    real = tmp_path / "real"
+    assert main(["generate", str(out / "model"), "--n", "4", "--out", str(real), "--seed", "9", "--quiet"]) == 0
+    scr = tmp_path / "scr"
+    assert main(["screen", "image", "--real", str(real / "samples"), "--candidates", str(gen / "samples"),
+                 "--out", str(scr), "--quiet", "--device", "cpu"]) == 0
+    assert (scr / "scores.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["augment", "image", "--data", "/no/such/dir", "--out", "{tmp}/o"], "--data /no/such/dir does not exist"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--steps", "0"], "`steps` must be an int >= 1"),
+        (["generate", "{tmp}", "--n", "2", "--out", "{tmp}/o"], "not an imagina model directory"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--device", "tpu"], "`device` must be one of"),
+    ],
+)
+def test_errors_are_one_line(tmp_path, args, message):
+    result = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], "--quiet")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_flag_is_an_error():
+    result = run_cli("augment", "image", "--data", "digits", "--out", "x", "--stepz", "3")
+    assert result.returncode == 2 and "unrecognized arguments" in result.stderr

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from imagina.core.errors import InvalidInputError
+from imagina.core.evaluation import EvalConfig, EvalTask, evaluate, match_counts, stratified_split
+from imagina.core.modality import LabeledData
+
+
+class TinyTask(EvalTask):
+    name = "linear"
+    steps = 30
+    batch_size = 16
+    lr = 0.05
+
+    def prepare(self, X):
+        return torch.as_tensor(np.asarray(X, dtype=np.float32))
+
+    def make_classifier(self, n_classes):
+        return nn.Linear(2, n_classes)
+
+    def augmentations(self, prepared, y):
+        return {"jitter 0.1": lambda x, rng: x + 0.1 * torch.randn(x.shape, generator=rng),
+                "jitter 1.0": lambda x, rng: x + 1.0 * torch.randn(x.shape, generator=rng)}
+
+
+def blobs(n, seed, noise=0.6):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    X = rng.normal(scale=noise, size=(n, 2)) + np.where(y[:, None] == 1, 1.0, -1.0)
+    return LabeledData(X.astype(np.float32), y)
+
+
+def test_all_conditions_with_settings_chosen_on_validation():
+    train, test = blobs(20, 0), blobs(200, 1)
+    good = blobs(40, 2)
+    bad = LabeledData(good.X, 1 - good.y)  # wrong labels: the unscreened pool
+    report = evaluate(TinyTask(), train, test, screened=good, unscreened=bad,
+                      config=EvalConfig(seeds=(0, 1), device="cpu"), progress=False)
+    assert list(report.conditions) == ["real", "real+classical", "real+screened", "real+unscreened",
+                                       "real+classical+screened", "synthetic-only"]
+    assert all(len(c.accuracies) == 2 for c in report.conditions.values())
+    assert report.conditions["real+screened"].mean > report.conditions["real+unscreened"].mean
+    assert set(report.validation["real+classical"]) == {"jitter 0.1", "jitter 1.0"}
+    assert "share" in report.conditions["real+screened"].setting
+    md = report.to_markdown()
+    assert "(c) real+screened" in md and "paired" in md
+    assert report.to_dict()["sizes"]["test"] == 200
+
+
+def test_same_seed_same_accuracy():
+    train, test = blobs(20, 0), blobs(100, 1)
+    a = evaluate(TinyTask(), train, test, config=EvalConfig(seeds=(3,), device="cpu"), progress=False)
+    b = evaluate(TinyTask(), train, test, config=EvalConfig(seeds=(3,), device="cpu"), progress=False)
+    assert a.conditions["real"].accuracies == b.conditions["real"].accuracies
+
+
+def test_unknown_test_label():
+    train, test = blobs(20, 0), blobs(10, 1)
+    test.y[0] = 5
+    with pytest.raises(InvalidInputError, match="test data holds labels absent"):
+        evaluate(TinyTask(), train, test, config=EvalConfig(seeds=(0,), device="cpu"), progress=False)
+
+
+def test_split_helpers():
+    y = np.array([0] * 10 + [1] * 5)
+    tr, va = stratified_split(y, 0.2, 0)
+    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 15
+    assert (y[va] == 0).sum() == 2 and (y[va] == 1).sum() == 1
+    idx = match_counts(np.array([0, 0, 1]), np.array([1, 1, 0, 0, 0, 1]), 0)
+    assert sorted(np.array([1, 1, 0, 0, 0, 1])[idx].tolist()) == [0, 0, 1]

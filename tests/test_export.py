@@ -1,0 +1,45 @@
+import pytest
+
+from imagina.core.errors import InvalidInputError
+from imagina.core.export import atomic_output_dir, check_output_dir, sanitize_label, unique_folder_names
+
+
+@pytest.mark.parametrize(
+    "label, expected",
+    [("cat", "cat"), ("../../etc", "etc"), ("a/b\\c", "a_b_c"), ("", "class"), (".hidden", "hidden"),
+     ("CON", "class_CON"), ("naïve café", "naive_cafe"), (3, "3")],
+)
+def test_sanitize_label(label, expected):
+    assert sanitize_label(label) == expected
+
+
+def test_unique_folder_names_resolve_collisions():
+    names = unique_folder_names(["a/b", "a_b", "A_B"])
+    assert len(set(n.lower() for n in names.values())) == 3
+
+
+def test_refuses_non_empty_output(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InvalidInputError, match="not empty; pass --overwrite"):
+        check_output_dir(tmp_path)
+    check_output_dir(tmp_path, overwrite=True)
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with atomic_output_dir(out) as tmp:
+            (tmp / "half.txt").write_text("half")
+            raise RuntimeError("boom")
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_replaces_atomically(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with atomic_output_dir(out, overwrite=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+
+from imagina.core.errors import InvalidInputError
+from imagina.image.diffaugment import DiffAugment
+from imagina.image.embed import TorchvisionEmbedder, default_image_embedder
+from imagina.image.model import ConditionalDCGAN, DCGANConfig
+from imagina.image.sanity import image_sanity
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="image_size"):
+        DCGANConfig(image_size=24)
+    with pytest.raises(InvalidInputError, match="diffaugment"):
+        DCGANConfig(diffaugment="color,blur")
+    with pytest.raises(InvalidInputError, match="`loss` must be one of"):
+        DCGANConfig(loss="l2")
+
+
+def test_sample_shapes_and_sizes(images):
+    X, y = images
+    gan = ConditionalDCGAN(DCGANConfig(steps=2, batch_size=8, base_channels=4), device="cpu").fit(X, y, progress=False)
+    out, labels = gan.sample(7)
+    assert out.shape == (7, 16, 16, 1) and out.dtype == np.uint8
+    with pytest.raises(InvalidInputError, match="not a class"):
+        gan.sample(2, labels=9)
+    with pytest.raises(InvalidInputError, match="one label per sample"):
+        gan.sample(3, labels=[0, 1])
+
+
+def test_rgb_and_32px(images):
+    X, y = images
+    rgb = np.repeat(X, 3, axis=-1)
+    gan = ConditionalDCGAN(DCGANConfig(steps=1, batch_size=4, base_channels=4, image_size=32), device="cpu").fit(rgb, y, progress=False)
+    out, _ = gan.sample(2)
+    assert out.shape == (2, 32, 32, 3)
+
+
+def test_diffaugment_shapes_and_determinism():
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    aug = DiffAugment("color,translation,cutout")
+    a = aug(x, torch.Generator().manual_seed(0))
+    b = aug(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.equal(a, x)
+    cut = DiffAugment("cutout")(torch.ones(4, 1, 16, 16), torch.Generator().manual_seed(1))
+    blanked = (cut == -1).flatten(1).sum(1)
+    assert ((blanked > 0) & (blanked <= 64)).all()  # a half-size square (8×8), possibly cut by the border
+
+
+def test_default_embedder_batch_size_independent(images):
+    X, y = images
+    emb = default_image_embedder(seed=0, device="cpu", steps=5).fit(X, y)
+    a = emb.embed(X, batch_size=4)
+    b = emb.embed(X, batch_size=64)
+    assert a.shape == (len(X), 64) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_torchvision_embedder_from_local_weights(tmp_path, images):
+    import torchvision
+
+    X, _ = images
+    model = torchvision.models.get_model("mobilenet_v3_small", weights=None)
+    torch.save(model.state_dict(), tmp_path / "w.pth")
+    emb = TorchvisionEmbedder(f"mobilenet_v3_small:{tmp_path / 'w.pth'}", input_size=32)
+    out = emb.embed(X[:5])
+    assert out.shape == (5, 576) and out.dtype == np.float32
+    with pytest.raises(InvalidInputError, match="do not exist"):
+        TorchvisionEmbedder(f"resnet18:{tmp_path / 'nope.pth'}")
+    with pytest.raises(InvalidInputError, match="do not fit resnet18"):
+        TorchvisionEmbedder(f"resnet18:{tmp_path / 'w.pth'}")
+    with pytest.raises(InvalidInputError, match="<torchvision architecture>:<weights file>"):
+        TorchvisionEmbedder("resnet18")
+
+
+def test_sanity_flags_blank_images(images):
+    X, _ = images
+    X = X.copy()
+    X[0] = 0
+    result = image_sanity(X)
+    assert result.reasons[0].startswith("insane: blank")
+    assert result.reasons[1] is None

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from imagina.core.errors import InvalidInputError, NotFittedError
+from imagina.core.modality import SanityResult
+from imagina.core.screening import Screen, ScreenConfig
+
+
+@pytest.fixture
+def real():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(120, 8)).astype(np.float32)
+    y = np.repeat([0, 1, 2], 40)
+    emb[y == 1] += 6
+    emb[y == 2] -= 6
+    return emb, y
+
+
+def test_rejects_copies_offmanifold_and_wrong_labels(real):
+    emb, y = real
+    rng = np.random.default_rng(1)
+    good = emb[y == 0][:20] + rng.normal(scale=0.4, size=(20, 8)).astype(np.float32)
+    copies = emb[y == 0][:5] + 1e-5
+    far = np.full((5, 8), 40.0, dtype=np.float32)
+    wrong = emb[y == 1][:5] + rng.normal(scale=0.2, size=(5, 8)).astype(np.float32)
+    cand = np.concatenate([good, copies, far, wrong])
+    cy = np.zeros(len(cand), dtype=int)
+    before = cand.copy()
+    result = Screen(ScreenConfig(duplicate_ratio=0.0)).fit(emb, y).score(cand, cy)
+    np.testing.assert_array_equal(cand, before)  # inputs are not modified
+    reasons = result.reasons
+    assert all(r.startswith("near-copy") for r in reasons[20:25])
+    assert all(r is not None for r in reasons[25:30])
+    assert all(r.startswith("label-inconsistent") for r in reasons[30:35])
+    assert result.keep[:20].mean() > 0.7
+    assert set(result.scores) >= {"quality", "consistency", "realism", "novelty"}
+    assert result.rejection_counts()["near-copy"] == 5
+
+
+def test_selector_spreads_over_the_class_and_respects_budget(real):
+    emb, y = real
+    rng = np.random.default_rng(2)
+    # 50 near-identical candidates at one real point plus 20 spread over the class
+    centre = emb[y == 0][0]
+    clump = centre + rng.normal(scale=0.05, size=(50, 8)).astype(np.float32) + 0.5
+    spread = emb[y == 0][5:25] + rng.normal(scale=0.3, size=(20, 8)).astype(np.float32)
+    cand = np.concatenate([clump, spread])
+    cy = np.zeros(len(cand), dtype=int)
+    result = Screen(ScreenConfig(copy_ratio=0.0)).fit(emb, y).score(cand, cy, budget_per_class=15)
+    assert result.keep.sum() <= 15
+    assert result.keep[:50].sum() <= 3  # the clump is redundant: at most a few of it
+    assert any(r and r.startswith("redundant") for r in result.reasons[:50])
+
+
+def test_checks_reasons_take_precedence(real):
+    emb, y = real
+    cand = emb[:4] + 0.5
+    checks = SanityResult({"contrast": np.array([1.0, 2.0, 3.0, 4.0])}, ["insane: blank", None, None, None])
+    result = Screen().fit(emb, y).score(cand, y[:4], checks=checks)
+    assert result.reasons[0] == "insane: blank" and not result.keep[0]
+    assert "contrast" in result.scores
+
+
+def test_chunking_gives_the_same_result(real):
+    emb, y = real
+    rng = np.random.default_rng(3)
+    cand = emb + rng.normal(scale=0.5, size=emb.shape).astype(np.float32)
+    a = Screen(ScreenConfig(chunk_size=16)).fit(emb, y).score(cand, y)
+    b = Screen(ScreenConfig(chunk_size=4096)).fit(emb, y).score(cand, y)
+    np.testing.assert_array_equal(a.keep, b.keep)
+    for k in a.scores:
+        np.testing.assert_allclose(a.scores[k], b.scores[k], rtol=1e-5)
+
+
+def test_errors(real):
+    emb, y = real
+    with pytest.raises(NotFittedError):
+        Screen().score(emb, y)
+    s = Screen().fit(emb, y)
+    with pytest.raises(InvalidInputError, match="absent from the real data"):
+        s.score(emb[:2], np.array([7, 7]))
+    with pytest.raises(InvalidInputError, match="2-D"):
+        s.score(emb[0], y[:1])
+    with pytest.raises(InvalidInputError, match="budget_per_class"):
+        ScreenConfig(budget_per_class=0)

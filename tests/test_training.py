@@ -1,0 +1,71 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from imagina.core.errors import InvalidInputError
+from imagina.core.training import CHECKPOINT_NAME, HISTORY_NAME, TrainerConfig
+
+SCRIPT = Path(__file__).with_name("train_script.py")
+
+
+def run(*args, env=None, check=True):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=env, check=check)
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_config_validation():
+    with pytest.raises(InvalidInputError, match="`steps` must be an int >= 1; got 0"):
+        TrainerConfig(steps=0)
+    with pytest.raises(InvalidInputError, match="ema_decay"):
+        TrainerConfig(ema_decay=1.5)
+
+
+def test_same_seed_same_weights(tmp_path):
+    run(tmp_path / "a.safetensors", 4)
+    run(tmp_path / "b.safetensors", 4)
+    assert same(load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors"))
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path):
+    run(tmp_path / "full.safetensors", 8, "--ckpt", tmp_path / "ck_full")
+    killed = run(tmp_path / "never.safetensors", 8, "--ckpt", tmp_path / "ck", "--kill-at", 5, check=False)
+    assert killed.returncode != 0 and not (tmp_path / "never.safetensors").exists()
+    state = torch.load(tmp_path / "ck" / CHECKPOINT_NAME, weights_only=True)
+    assert state["step"] == 3  # the checkpoint before the kill
+    assert not [p for p in (tmp_path / "ck").iterdir() if p.name.endswith(".tmp")]
+    run(tmp_path / "resumed.safetensors", 8, "--ckpt", tmp_path / "ck")
+    assert same(load_file(tmp_path / "full.safetensors"), load_file(tmp_path / "resumed.safetensors"))
+    history = [json.loads(line) for line in (tmp_path / "ck" / HISTORY_NAME).read_text().splitlines()]
+    assert [h["step"] for h in history] == list(range(1, 9))
+    assert {"loss_d", "loss_g"} <= set(history[-1])
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
+    out = run(tmp_path / "x.safetensors", 2, "--ckpt", ck, check=False)
+    assert out.returncode != 0 and "cannot be read" in out.stderr
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_cpu(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(SCRIPT), str(tmp_path / "w.safetensors"), "4"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r0, r1 = load_file(tmp_path / "w.safetensors.rank0"), load_file(tmp_path / "w.safetensors.rank1")
+    # gradients are averaged across ranks, so the parameters stay identical
+    assert all(torch.equal(r0[k], r1[k]) for k in r0 if k.startswith(("G.", "D.")) and "running" not in k and "num_batches" not in k)
+    single = {}
+    run(tmp_path / "single.safetensors", 4)
+    single = load_file(tmp_path / "single.safetensors")
+    assert not same(single, r0)  # each rank saw its own shard of data
