@@ -16,17 +16,26 @@ Against the collapse that small data invites:
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from imagina.core.errors import check_choice, check_float, check_int
-from imagina.core.training import StepContext, TrainingTask
+from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
+from imagina.core.generator import Generator
+from imagina.core.preprocessing import encode_labels
+from imagina.core.runtime import resolve_device, seeded, torch_rng
+from imagina.core.training import StepContext, Trainer, TrainerConfig, TrainingTask
 
 LOSSES = ("hinge", "nonsaturating", "wgan-gp")
 
@@ -98,14 +107,18 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class ConditionalGenerator(nn.Module):
-    """G(z, y): noise and label → ``(B, C, S, S)`` in [-1, 1]."""
+    """G(z, y): noise and label → ``(B, C, 2ⁿ·bh, 2ⁿ·bw)`` in [-1, 1] (n = ``cfg.n_blocks``).
 
-    def __init__(self, cfg: GANNetConfig, n_classes: int) -> None:
+    ``base`` is the first grid (4×4 for square images; spectrograms may start from e.g. 2×4).
+    """
+
+    def __init__(self, cfg: GANNetConfig, n_classes: int, base: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
         self.cfg = cfg
+        self.base = (int(base[0]), int(base[1]))
         chans = [cfg.base_channels * 2 ** (cfg.n_blocks - 1 - i) for i in range(cfg.n_blocks)] + [cfg.base_channels // 2]
         self.label = nn.Embedding(n_classes, cfg.label_dim)
-        self.project = nn.Linear(cfg.latent_dim + cfg.label_dim, chans[0] * 16)
+        self.project = nn.Linear(cfg.latent_dim + cfg.label_dim, chans[0] * self.base[0] * self.base[1])
         self.norm0 = ConditionalBatchNorm2d(chans[0], n_classes)
         self.ups = nn.ModuleList(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=False) for i in range(cfg.n_blocks))
         self.norms = nn.ModuleList(ConditionalBatchNorm2d(chans[i + 1], n_classes) for i in range(cfg.n_blocks))
@@ -117,23 +130,23 @@ class ConditionalGenerator(nn.Module):
                 nn.init.zeros_(m.beta.weight)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = self.project(torch.cat([z, self.label(y)], dim=1))          # (B, 16·c0)
-        h = h.view(len(z), -1, 4, 4)                                    # (B, c0, 4, 4)
+        h = self.project(torch.cat([z, self.label(y)], dim=1))          # (B, c0·bh·bw)
+        h = h.view(len(z), -1, *self.base)                              # (B, c0, bh, bw)
         h = F.relu(self.norm0(h, y))
         for up, norm in zip(self.ups, self.norms):
-            h = F.relu(norm(up(h), y))                                  # (B, c_{i+1}, 2s, 2s)
-        return torch.tanh(self.to_out(h))                               # (B, C, S, S)
+            h = F.relu(norm(up(h), y))                                  # (B, c_{i+1}, 2h, 2w)
+        return torch.tanh(self.to_out(h))                               # (B, C, H, W)
 
 
 class ProjectionDiscriminator(nn.Module):
-    """D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩; also returns features for auxiliary use."""
+    """D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩ (Miyato & Koyama 2018); ``base`` is the last grid."""
 
-    def __init__(self, cfg: GANNetConfig, n_classes: int) -> None:
+    def __init__(self, cfg: GANNetConfig, n_classes: int, base: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
         sn = spectral_norm if cfg.spectral_norm else (lambda m: m)
         chans = [cfg.channels] + [cfg.base_channels * 2**i for i in range(cfg.n_blocks)]
         self.downs = nn.ModuleList(sn(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1)) for i in range(cfg.n_blocks))
-        feat = chans[-1] * 16
+        feat = chans[-1] * int(base[0]) * int(base[1])
         self.linear = sn(nn.Linear(feat, 1))
         self.embed = sn(nn.Embedding(n_classes, feat))
         self.apply(dcgan_init)
@@ -142,7 +155,7 @@ class ProjectionDiscriminator(nn.Module):
         h = x
         for down in self.downs:
             h = F.leaky_relu(down(h), 0.2)                              # (B, c_i, s/2, s/2)
-        h = h.flatten(1)                                                # (B, c·16)
+        h = h.flatten(1)                                                # (B, c·bh·bw)
         return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)   # (B,)
 
 
@@ -160,10 +173,11 @@ class ConditionalGANTask(TrainingTask):
         cfg: GANNetConfig,
         n_classes: int,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        base: tuple[int, int] = (4, 4),
     ) -> None:
         self.cfg = cfg
-        self.G = ConditionalGenerator(cfg, n_classes)
-        self.D = ProjectionDiscriminator(cfg, n_classes)
+        self.G = ConditionalGenerator(cfg, n_classes, base)
+        self.D = ProjectionDiscriminator(cfg, n_classes, base)
         self.augment = augment or (lambda x, rng: x)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -218,3 +232,117 @@ class ConditionalGANTask(TrainingTask):
         out = self.D(mix, y).float()
         (grad,) = torch.autograd.grad(out.sum(), mix, create_graph=True)
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+# --------------------------------------------------------------------------- the Generator
+@dataclass(frozen=True, kw_only=True)
+class GANConfig(GANNetConfig):
+    """:class:`GANNetConfig` plus the training settings every conditional GAN model has."""
+
+    steps: int = 2000
+    batch_size: int = 64
+    ema_decay: float = 0.999
+    checkpoint_every: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("steps", self.steps, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=1)
+        check_float("ema_decay", self.ema_decay, minimum=0.0, maximum=1.0)
+        check_int("seed", self.seed, minimum=0)
+
+
+class ConditionalGANModel(Generator):
+    """A :class:`~imagina.core.generator.Generator` around the conditional DCGAN.
+
+    A modality supplies only what is its own: how items become ``(n, C, H, W)`` tensors in [-1, 1]
+    and back (:meth:`_fit_transform`, :meth:`_decode`, the transform's JSON state) and the
+    discriminator's augmentation (:meth:`_augment`). Training, EMA, sampling and saving are here.
+    """
+
+    config: GANConfig
+
+    def __init__(self, config: GANConfig | None = None, *, device: str = "auto") -> None:
+        self.config = config or self.config_class()
+        self.device = device
+        self.generator_: ConditionalGenerator | None = None
+        self.transform_: Any = None
+
+    # ---- modality hooks
+    @abstractmethod
+    def _fit_transform(self, X: Any) -> tuple[np.ndarray, Any, dict]:
+        """Validate ``X``, fit the transform; return (tensor data (n, C, H, W) in [-1, 1], the fitted
+        transform, config fields fixed by the data such as ``image_size``)."""
+
+    @abstractmethod
+    def _decode(self, Z: np.ndarray, seed: int) -> Any:
+        """Generator output (n, C, H, W) in [-1, 1] → items of the modality."""
+
+    @abstractmethod
+    def _augment(self) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
+        """The discriminator's differentiable augmentation."""
+
+    @abstractmethod
+    def _transform_from_state(self, state: dict) -> Any:
+        """Rebuild the fitted transform from its JSON state."""
+
+    def _base(self) -> tuple[int, int]:
+        """The generator's first grid (4×4 unless the data are not square)."""
+        return (4, 4)
+
+    # ---- the generator contract
+    def fit(self, X: Any, y: Any, *, progress: bool = True, checkpoint_dir: str | os.PathLike | None = None) -> ConditionalGANModel:
+        classes, target = encode_labels(y)
+        if len(target) != len(X):
+            raise InvalidInputError(f"`y` must have one label per item ({len(X)}); got {len(target)}.")
+        data, transform, fixed = self._fit_transform(X)
+        cfg = dataclasses.replace(self.config, **fixed)
+        self.config, self.transform_ = cfg, transform
+        base = self._base()
+        with seeded(cfg.seed, f"{self.registry_name}-init"):
+            task = ConditionalGANTask(cfg, len(classes), augment=self._augment(), base=base)
+        trainer = Trainer(
+            TrainerConfig(steps=cfg.steps, batch_size=cfg.batch_size, checkpoint_every=cfg.checkpoint_every,
+                          ema_decay=cfg.ema_decay, seed=cfg.seed, device=self.device),
+            progress=progress,
+        )
+        x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+        self.history_ = trainer.fit(task, (x, torch.from_numpy(target)), checkpoint_dir=checkpoint_dir)
+        generator = ConditionalGenerator(cfg, len(classes), base)
+        generator.load_state_dict(trainer.ema_state_dict())
+        self.classes_ = classes
+        self.generator_ = generator.to(trainer.device).eval()
+        return self
+
+    @torch.no_grad()
+    def generate_tensors(self, n: int, labels: Any = None, *, seed: int | None = None, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Raw generator output, float32 (n, C, H, W) in [-1, 1], and the labels (n,)."""
+        check_int("n", n, minimum=0)
+        idx = self.resolve_labels(n, labels)
+        rng = torch_rng(self.config.seed if seed is None else seed, "sample")
+        z = torch.randn(n, self.config.latent_dim, generator=rng)
+        device = next(self.generator_.parameters()).device  # type: ignore[union-attr]
+        out = [
+            self.generator_(z[s : s + batch_size].to(device), torch.as_tensor(idx[s : s + batch_size]).to(device)).float().cpu()  # type: ignore[misc]
+            for s in range(0, n, batch_size)
+        ]
+        Z = torch.cat(out).numpy() if out else np.zeros((0, self.config.channels or 1, 1, 1), np.float32)
+        return Z, self.classes_[idx]  # type: ignore[index]
+
+    def sample(self, n: int, labels: Any = None, *, seed: int | None = None, batch_size: int = 256) -> tuple[Any, np.ndarray]:
+        Z, y = self.generate_tensors(n, labels, seed=seed, batch_size=batch_size)
+        return self._decode(Z, self.config.seed if seed is None else seed), y
+
+    def _weights(self) -> dict[str, torch.Tensor]:
+        return self.generator_.state_dict()  # type: ignore[union-attr]
+
+    def _preprocessor_state(self) -> dict:
+        return self.transform_.get_state()
+
+    def _restore(self, weights: dict[str, torch.Tensor], preprocessor: dict, directory: Path) -> None:
+        self.transform_ = self._transform_from_state(preprocessor)
+        generator = ConditionalGenerator(self.config, len(self.classes_), self._base())  # type: ignore[arg-type]
+        generator.load_state_dict(weights)
+        self.generator_ = generator.to(resolve_device(self.device)).eval()
