@@ -10,7 +10,7 @@ import numpy as np
 from scipy import linalg
 
 from imagina.core.errors import InvalidInputError
-from imagina.core.neighbors import DEFAULT_CHUNK, count_within, distance_blocks, kth_neighbour_radius, knn
+from imagina.core.neighbors import DEFAULT_CHUNK, count_within, distance_blocks, knn, kth_neighbour_radius
 
 
 def _check(name: str, X: np.ndarray, min_rows: int = 2) -> np.ndarray:

@@ -26,7 +26,7 @@ import torch
 
 from imagina.core.errors import InvalidInputError, NotFittedError, check_float, check_int
 from imagina.core.modality import SanityResult
-from imagina.core.neighbors import count_within, kth_neighbour_radius, knn
+from imagina.core.neighbors import count_within, knn, kth_neighbour_radius
 
 logger = logging.getLogger(__name__)
 

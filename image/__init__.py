@@ -3,8 +3,8 @@
 from imagina.image.data import load_digits, load_image_folder, load_images, load_mnist, load_npz
 from imagina.image.embed import TorchvisionEmbedder, default_image_embedder
 from imagina.image.evaluate import ImageEvalTask, ReferenceCNN
-from imagina.image.model import ConditionalDCGAN, DCGANConfig
 from imagina.image.modality import MODALITY, ImageModality
+from imagina.image.model import ConditionalDCGAN, DCGANConfig
 
 __all__ = [
     "MODALITY", "ConditionalDCGAN", "DCGANConfig", "ImageEvalTask", "ImageModality", "ReferenceCNN",

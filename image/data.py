@@ -16,7 +16,13 @@ import numpy as np
 
 from imagina.core.errors import InvalidInputError
 from imagina.core.modality import LabeledData
-from imagina.core.preprocessing import CleaningReport, content_key, duplicate_of, nonfinite_mask, robust_outlier_mask
+from imagina.core.preprocessing import (
+    CleaningReport,
+    content_key,
+    duplicate_of,
+    nonfinite_mask,
+    robust_outlier_mask,
+)
 
 logger = logging.getLogger(__name__)
 

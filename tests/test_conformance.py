@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from image_factories import make_images
 
 from imagina.core.errors import NotFittedError
 from imagina.core.generator import load_model
-
-from image_factories import make_images
 
 
 def image_case():

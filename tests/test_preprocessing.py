@@ -5,8 +5,15 @@ import pytest
 
 from imagina.core.errors import InvalidInputError, NotFittedError
 from imagina.core.preprocessing import (
-    CleaningReport, RangeScaler, ScalerChain, Standardizer, content_key, duplicate_of, encode_labels,
-    nonfinite_mask, robust_outlier_mask,
+    CleaningReport,
+    RangeScaler,
+    ScalerChain,
+    Standardizer,
+    content_key,
+    duplicate_of,
+    encode_labels,
+    nonfinite_mask,
+    robust_outlier_mask,
 )
 
 

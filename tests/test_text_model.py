@@ -1,0 +1,202 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+from text_factories import TINY_VAE, make_texts
+
+from imagina.core.errors import InvalidInputError, NotFittedError
+from imagina.core.generator import load_model
+from imagina.text import ConditionalSeqVAE, SeqVAEConfig, TextTokenizer
+from imagina.text.model import kl_weight
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return make_texts(per_class=10)
+
+
+@pytest.fixture(scope="module")
+def fitted(corpus):
+    X, y = corpus
+    return ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu", seed=1).fit(X, y, progress=False)
+
+
+def test_fit_returns_self_and_sets_state(corpus):
+    X, y = corpus
+    vae = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu")
+    assert vae.fit(X, y, progress=False) is vae
+    assert vae.classes_.tolist() == ["HUM", "LOC", "NUM"]
+    last = vae.history_[-1]
+    assert {"final_kl_per_token", "final_perplexity", "final_collapsed"} <= set(last)
+    assert {"rec_per_token", "kl_per_token", "perplexity", "beta"} <= set(vae.history_[0])
+    assert vae.diagnostics_["kl_per_token"] >= 0 and isinstance(vae.collapsed_, bool)
+
+
+def test_sample_before_fit_raises():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        ConditionalSeqVAE().sample(2)
+
+
+@pytest.mark.parametrize("method", ["prior", "around", "interpolate", "mix"])
+def test_sample_shapes_labels_and_seed(fitted, method):
+    X, y = fitted.sample(7, "LOC", seed=3, method=method)
+    assert len(X) == 7 and all(isinstance(t, str) for t in X)
+    assert y.tolist() == ["LOC"] * 7
+    X2, _ = fitted.sample(7, "LOC", seed=3, method=method)
+    assert X == X2
+    X3, y3 = fitted.sample(6, seed=3, method=method)
+    assert y3.tolist() == ["HUM", "LOC", "NUM"] * 2
+
+
+def test_different_seeds_differ(fitted):
+    assert fitted.sample(20, seed=0, method="prior")[0] != fitted.sample(20, seed=1, method="prior")[0]
+
+
+def test_decoding_options(fitted):
+    a = fitted.sample(3, "NUM", seed=5, greedy=True, method="around", noise_scale=0.0)[0]
+    assert a == fitted.sample(3, "NUM", seed=5, greedy=True, method="around", noise_scale=0.0)[0]
+    z = torch.zeros(4, TINY_VAE["latent_dim"])
+    y = torch.zeros(4, dtype=torch.long)
+    rows = fitted._decode(z, y, torch.Generator().manual_seed(0), temperature=0.7, top_k=5, top_p=0.5,
+                          max_len=3, greedy=False)
+    pad = fitted.tokenizer_.pad_id
+    assert all(len([t for t in r if t != pad]) <= 2 for r in rows)
+    greedy = fitted._decode(z, y, torch.Generator().manual_seed(0), temperature=1.0, top_k=0, top_p=1.0,
+                            max_len=8, greedy=True)
+    assert len({tuple(r) for r in greedy}) == 1  # same z, same label, arg-max: identical rows
+    with pytest.raises(InvalidInputError, match="`top_p` must be a number"):
+        fitted.sample(2, top_p=0.0)
+
+
+def test_sample_same_seed_same_output_across_fits(corpus):
+    X, y = corpus
+    a = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu", seed=2).fit(X, y, progress=False)
+    b = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu", seed=2).fit(X, y, progress=False)
+    for (k, v) in a.network_.state_dict().items():
+        assert torch.equal(v, b.network_.state_dict()[k]), k
+    assert a.sample(6, seed=0)[0] == b.sample(6, seed=0)[0]
+
+
+def test_inputs_not_modified(corpus):
+    X, y = corpus
+    X_copy, y_copy = list(X), y.copy()
+    ConditionalSeqVAE(SeqVAEConfig(**{**TINY_VAE, "steps": 1}), device="cpu").fit(X, y, progress=False)
+    assert X == X_copy and np.array_equal(y, y_copy)
+
+
+def test_save_load_sample_identical(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    assert {"config.json", "model.safetensors", "preprocessor.json", "tokenizer.json"} <= {p.name for p in (tmp_path / "m").iterdir()}
+    loaded = load_model(tmp_path / "m", device="cpu")
+    assert isinstance(loaded, ConditionalSeqVAE)
+    for method in ("prior", "around", "interpolate"):
+        assert loaded.sample(9, seed=4, method=method) [0] == fitted.sample(9, seed=4, method=method)[0]
+    np.testing.assert_allclose(loaded.log_likelihood(["who wrote the poem ?"], "HUM"),
+                               fitted.log_likelihood(["who wrote the poem ?"], "HUM"))
+    assert loaded.diagnostics_ == fitted.diagnostics_
+
+
+def test_log_likelihood_and_encode(fitted, corpus):
+    X, y = corpus
+    ll = fitted.log_likelihood(X[:5], y[:5])
+    assert ll.shape == (5,) and np.isfinite(ll).all()
+    assert fitted.encode(X[:3], y[:3]).shape == (3, TINY_VAE["latent_dim"])
+    with pytest.raises(InvalidInputError, match="not a class of this model"):
+        fitted.log_likelihood(["x"], "NOPE")
+
+
+def test_sample_around_given_real_sentences(fitted):
+    X, y = fitted.sample(4, "HUM", seed=0, method="around", real=(["who wrote the poem ?"] * 2, ["HUM", "HUM"]))
+    assert len(X) == 4
+    with pytest.raises(InvalidInputError, match="no real sentence of class 'LOC'"):
+        fitted.sample(2, "LOC", method="around", real=(["who wrote the poem ?"], ["HUM"]))
+
+
+def test_interpolate_endpoints(fitted, corpus):
+    out = fitted.interpolate("who wrote the poem ?", "who invented the lamp ?", "HUM", n_steps=4)
+    assert len(out) == 4
+
+
+def test_transformer_encoder_and_cyclical(corpus):
+    X, y = corpus
+    cfg = SeqVAEConfig(**{**TINY_VAE, "encoder": "transformer", "transformer_heads": 2, "kl_schedule": "cyclical"})
+    vae = ConditionalSeqVAE(cfg, device="cpu").fit(X, y, progress=False)
+    assert len(vae.sample(3, seed=0)[0]) == 3
+
+
+def test_kl_schedules():
+    log = SeqVAEConfig(steps=1000, kl_warmup=0.5)
+    assert kl_weight(0, log) < 0.01 and abs(kl_weight(250, log) - 0.5) < 1e-9 and kl_weight(999, log) > 0.99
+    cyc = SeqVAEConfig(steps=1000, kl_schedule="cyclical", kl_cycles=4)
+    assert kl_weight(0, cyc) == 0 and kl_weight(125, cyc) == 1.0 and kl_weight(250, cyc) == 0
+    assert kl_weight(5, SeqVAEConfig(kl_schedule="constant", kl_max=0.5)) == 0.5
+
+
+def test_collapse_is_detected_and_reported(corpus, caplog):
+    X, y = corpus
+    # No free bits, full KL weight from step 0 and an impossible threshold: the flag must be raised.
+    cfg = SeqVAEConfig(**{**TINY_VAE, "kl_schedule": "constant", "free_bits": 0.0, "collapse_threshold": 1e6})
+    with caplog.at_level(logging.WARNING, logger="imagina.text.model"):
+        vae = ConditionalSeqVAE(cfg, device="cpu").fit(X, y, progress=False)
+    assert vae.collapsed_ is True and vae.history_[-1]["final_collapsed"] == 1.0
+    assert "posterior collapse" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps": 0}, r"`steps` must be an int >= 1; got 0"),
+        ({"encoder": "lstm9"}, r"`encoder` must be one of 'gru', 'transformer'; got 'lstm9'"),
+        ({"kl_schedule": "x"}, r"`kl_schedule` must be one of"),
+        ({"word_dropout": 1.5}, r"`word_dropout` must be a number >= 0.0 and <= 1.0"),
+        ({"encoder": "transformer", "embed_dim": 30, "transformer_heads": 4}, r"divisible"),
+    ],
+)
+def test_config_validation(kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
+        SeqVAEConfig(**kwargs)
+
+
+def test_fit_bad_inputs():
+    vae = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu")
+    with pytest.raises(InvalidInputError, match="list of sentences; got str"):
+        vae.fit("abc", ["a"])
+    with pytest.raises(InvalidInputError, match="at least 2 classes"):
+        vae.fit(["a b", "c d"], ["x", "x"])
+    with pytest.raises(InvalidInputError, match=r"`X\[1\]` must be a str"):
+        vae.fit(["a b", 3], ["x", "y"])
+
+
+def test_checkpoint_resume_matches_uninterrupted(corpus, tmp_path):
+    X, y = corpus
+    # constant KL weight: the annealing schedule depends on `steps`, which the shortened run changes
+    cfg = SeqVAEConfig(**{**TINY_VAE, "steps": 4, "checkpoint_every": 2, "kl_schedule": "constant"})
+    full = ConditionalSeqVAE(cfg, device="cpu").fit(X, y, progress=False)
+    half = SeqVAEConfig(**{**TINY_VAE, "steps": 2, "checkpoint_every": 2, "kl_schedule": "constant"})
+    ConditionalSeqVAE(half, device="cpu").fit(X, y, progress=False, checkpoint_dir=tmp_path)
+    resumed = ConditionalSeqVAE(cfg, device="cpu").fit(X, y, progress=False, checkpoint_dir=tmp_path)
+    for k, v in full.network_.state_dict().items():
+        assert torch.equal(v, resumed.network_.state_dict()[k]), k
+
+
+def test_tokenizer_roundtrip_and_pretrained(tmp_path, corpus):
+    X, _ = corpus
+    tok = TextTokenizer(vocab_size=100, min_frequency=1).fit(X)
+    ids, lengths = tok.encode(X[:2], max_len=32)
+    assert ids[0, 0] == tok.bos_id and ids[0, lengths[0] - 1] == tok.eos_id
+    assert tok.decode(ids[0].tolist()) == X[0]
+    # a "pretrained" fast tokenizer saved locally, loaded through transformers.AutoTokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok.tokenizer_, unk_token="<unk>", pad_token="<pad>",
+                                 bos_token="<s>", eos_token="</s>")
+    hf.save_pretrained(tmp_path / "tok")
+    pre = TextTokenizer.from_pretrained(tmp_path / "tok")
+    assert pre.decode(pre.encode([X[1]], max_len=32)[0][0].tolist()) == X[1]
+    vae = ConditionalSeqVAE(SeqVAEConfig(**{**TINY_VAE, "pretrained_tokenizer": str(tmp_path / "tok")}), device="cpu")
+    vae.fit(*make_texts(6), progress=False)
+    vae.save(tmp_path / "m")
+    assert ConditionalSeqVAE.load(tmp_path / "m", device="cpu").sample(3, seed=0) [0] == vae.sample(3, seed=0)[0]
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        TextTokenizer.from_pretrained(tmp_path / "missing")
