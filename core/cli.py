@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from imagina.core.errors import ImaginaError, InvalidInputError
+from imagina.core.errors import ImaginaError, InvalidInputError, check_int
 from imagina.core.modality import MODALITIES
 
 logger = logging.getLogger("imagina")
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--test", required=True, help="held-out real test data (a path)")
         p.add_argument("--test-split", default="test", help="split of --test to load where the loader has splits")
         p.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="classifier seeds (default 0,1,2)")
+        p.add_argument("--classifier-steps", type=int, default=None,
+                       help="training steps of the reference classifier (default: the modality's)")
         modality.add_cli_arguments(p)
         p = sc_mod.add_parser(name, help=f"screen {name} candidates")
         p.add_argument("--real", required=True, help="real data (a path)")
@@ -138,7 +140,10 @@ def cmd_augment(args) -> dict:
         from imagina.core.evaluation import EvalConfig, evaluate
 
         test = _load(modality, args, args.test, split=args.test_split, **_no_cleaning(modality))
-        evaluation = evaluate(modality.evaluation_task(), data, test, screened=result.kept(), unscreened=result.unscreened(),
+        task = modality.evaluation_task()
+        if args.classifier_steps is not None:
+            task.steps = check_int("classifier_steps", args.classifier_steps, minimum=1)
+        evaluation = evaluate(task, data, test, screened=result.kept(), unscreened=result.unscreened(),
                               config=EvalConfig(seeds=args.seeds, device=args.device), progress=not args.quiet)
         logger.info("evaluation:\n%s", evaluation.to_markdown())
     out = result.export(args.out, overwrite=args.overwrite, evaluation=evaluation)

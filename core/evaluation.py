@@ -264,7 +264,9 @@ def evaluate(
     test_t = encode(test, "the test data")
     y_np = real[1].numpy()
     syn = encode(screened, "the screened set") if screened is not None and len(screened) else None
-    if unscreened is not None and screened is not None and len(unscreened):
+    if syn is None and screened is not None:
+        logger.warning("the screen kept no synthetic items: conditions (c), (d) and (e) are skipped")
+    if unscreened is not None and syn is not None and len(unscreened):
         take = match_counts(screened.y, unscreened.y, cfg.selection_seed)
         uns = encode(unscreened.subset(take), "the unscreened set")
     else:

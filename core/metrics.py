@@ -6,6 +6,8 @@ in chunks (:mod:`imagina.core.neighbors`), so its value does not depend on the c
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
@@ -25,7 +27,9 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     real, fake = _check("real", real), _check("fake", fake)
     mu1, mu2 = real.mean(0), fake.mean(0)
     s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2)
+    with warnings.catch_warnings():  # near-singular covariances (few items) are handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():  # near-singular: regularise as pytorch-fid does
         offset = np.eye(len(s1)) * 1e-6
         covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))

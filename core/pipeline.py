@@ -182,7 +182,7 @@ class Augmenter:
         emb = self.embedder_.embed(X)
         result = self.screen_.score(emb, y, checks=checks, budget_per_class=per_class)
         self.timings_["screen_s"] = time.perf_counter() - t
-        metrics = self._metrics(emb, y, result.keep)
+        metrics = self._metrics(emb, X, y, result.keep)
         record = {
             "modality": self.modality.name,
             "config": asdict(cfg),
@@ -199,7 +199,7 @@ class Augmenter:
         }
         return AugmentResult(self.modality, self.data_, X, y, result, metrics, record, self.generator_, emb)
 
-    def _metrics(self, emb: np.ndarray, y: np.ndarray, keep: np.ndarray) -> dict[str, Any]:
+    def _metrics(self, emb: np.ndarray, X: Any, y: np.ndarray, keep: np.ndarray) -> dict[str, Any]:
         real, real_y = self.real_embeddings_, self.data_.y
         out: dict[str, Any] = {
             "all_candidates": embedding_metrics(real, emb),
@@ -211,6 +211,15 @@ class Augmenter:
         if keep.sum() > 5:
             out["kept"] = embedding_metrics(real, emb[keep])
             out["within_class_diversity"]["kept"] = _mean(within_class_diversity(emb[keep], y[keep]))
+        # The same diversity in the generator's own input space (pixels in [-1, 1], normalised
+        # spectrograms), where mode collapse shows most plainly; for models with such a transform.
+        transform = getattr(self.generator_, "transform_", None)
+        if transform is not None and hasattr(transform, "transform") and isinstance(X, np.ndarray):
+            space = {"real": _mean(within_class_diversity(transform.transform(self.data_.X), real_y)),
+                     "candidates": _mean(within_class_diversity(transform.transform(X), y))}
+            if keep.sum() > 5:
+                space["kept"] = _mean(within_class_diversity(transform.transform(X[keep]), y[keep]))
+            out["within_class_diversity_generator_space"] = space
         return out
 
 

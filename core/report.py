@@ -98,8 +98,13 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
         if key in result.metrics:
             lines.append(f"| {key} | " + " | ".join(f"{result.metrics[key].get(m, float('nan')):.3f}" for m in _metric_names(result.metrics)) + " |")
     div = result.metrics.get("within_class_diversity", {})
-    lines += ["", "Within-class diversity (mean pairwise embedding distance): "
-              + ", ".join(f"{k} {v:.3f}" for k, v in div.items()) + ".", ""]
+    lines += ["", "Within-class diversity (mean pairwise distance inside a class; near 0 = collapse): embedding space "
+              + ", ".join(f"{k} {v:.3f}" for k, v in div.items())]
+    raw = result.metrics.get("within_class_diversity_generator_space")
+    if raw:
+        lines[-1] += "; generator input space " + ", ".join(f"{k} {v:.3f}" for k, v in raw.items())
+    lines[-1] += "."
+    lines.append("")
     if evaluation is not None:
         lines += ["## Evaluation", "", evaluation.to_markdown(), ""]
     lines += ["## Run", "", f"Seed {rec['seed']}; timings (s): " + ", ".join(f"{k} {v}" for k, v in rec["timings"].items()) + ".",

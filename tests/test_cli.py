@@ -70,3 +70,18 @@ def test_errors_are_one_line(tmp_path, args, message):
 def test_unknown_flag_is_an_error():
     result = run_cli("augment", "image", "--data", "digits", "--out", "x", "--stepz", "3")
     assert result.returncode == 2 and "unrecognized arguments" in result.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_writes_the_table(tmp_path, capsys):
+    out = tmp_path / "ev"
+    rc = main(["evaluate", "image", "--data", "digits", "--test", "digits", "--real-per-class", "8", "--steps", "10",
+               "--per-class", "3", "--seeds", "0,1", "--classifier-steps", "3", "--out", str(out), "--quiet", "--json",
+               "--device", "cpu"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    conditions = summary["evaluation"]["conditions"]
+    assert "real" in conditions and "real+classical" in conditions
+    assert all(len(c["accuracies"]) == 2 for c in conditions.values())
+    assert "## Evaluation" in (out / "report.md").read_text()
+    assert "evaluation" in json.loads((out / "run.json").read_text())
