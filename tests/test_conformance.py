@@ -17,7 +17,26 @@ def image_case():
     return ConditionalDCGAN(DCGANConfig(steps=3, batch_size=8, base_channels=4, latent_dim=8, ema_decay=0.0), device="cpu"), X, y
 
 
-CASES = {"image": image_case}
+def text_case():
+    from text_factories import TINY_VAE, make_texts
+
+    from imagina.text.model import ConditionalSeqVAE, SeqVAEConfig
+
+    X, y = make_texts()
+    return ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu"), X, y
+
+
+def audio_case():
+    from audio_factories import make_tones
+
+    from imagina.audio.model import ConditionalSpecGAN, SpecGANConfig
+
+    X, y = make_tones(4)
+    cfg = SpecGANConfig(steps=3, batch_size=4, base_channels=4, latent_dim=8, n_fft=64, griffin_lim_iters=2, ema_decay=0.0)
+    return ConditionalSpecGAN(cfg, device="cpu"), X, y
+
+
+CASES = {"image": image_case, "text": text_case, "audio": audio_case}
 
 
 def _equal(a, b) -> bool:
