@@ -55,10 +55,10 @@ def load_images(source: str, *, split: str = "train", per_class: int | None = No
             data = load_image_folder(path)
         else:
             raise InvalidInputError(f"--data {path}: expected 'digits', a .npz file or a folder of images.")
+    if per_class is not None:  # subsample first: the cleaning report then describes the data used
+        data = data.per_class(per_class, seed=seed)
     if clean:
         data = clean_images(data, outlier_threshold=outlier_threshold)
-    if per_class is not None:
-        data = data.per_class(per_class, seed=seed)
     _check_classes(data, source, min_per_class)
     return data
 
