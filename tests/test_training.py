@@ -69,3 +69,17 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     run(tmp_path / "single.safetensors", 4)
     single = load_file(tmp_path / "single.safetensors")
     assert not same(single, r0)  # each rank saw its own shard of data
+
+
+def test_ema_warm_up_follows_early_training():
+    from imagina.core.training import ema_with_warmup
+
+    ema, current = [torch.zeros(3)], [torch.ones(3)]
+    update = ema_with_warmup(0.999)
+    for t in range(100):
+        update(ema, current, torch.tensor(t))
+    # a fixed 0.999 decay would still be at 1 - 0.999**100 = 0.095
+    assert float(ema[0][0]) > 0.9
+    counters = [torch.zeros(1, dtype=torch.long)]
+    update(counters, [torch.full((1,), 7, dtype=torch.long)], torch.tensor(3))
+    assert int(counters[0]) == 7
