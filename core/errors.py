@@ -27,29 +27,7 @@ def check_is_fitted(obj: object, attribute: str) -> None:
         )
 
 
-def check_int(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """Validate an integer setting with the one error template: *name, constraint, value received*."""
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    if ok and minimum is not None and value < minimum:
-        ok = False
-    if ok and maximum is not None and value > maximum:
-        ok = False
-    if not ok:
-        bounds = []
-        if minimum is not None:
-            bounds.append(f">= {minimum}")
-        if maximum is not None:
-            bounds.append(f"<= {maximum}")
-        constraint = "an int" + (" " + " and ".join(bounds) if bounds else "")
-        raise InvalidInputError(f"`{name}` must be {constraint}; got {value!r}.")
-    return value  # type: ignore[return-value]
-
-
-def check_float(
-    name: str, value: object, *, minimum: float | None = None, maximum: float | None = None
-) -> float:
-    """Validate a real-valued setting (ints accepted) with the one error template."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+def _check_number(name: str, value: object, kind: str, ok: bool, minimum, maximum) -> None:
     if ok and value != value:  # NaN
         ok = False
     if ok and minimum is not None and value < minimum:
@@ -57,13 +35,22 @@ def check_float(
     if ok and maximum is not None and value > maximum:
         ok = False
     if not ok:
-        bounds = []
-        if minimum is not None:
-            bounds.append(f">= {minimum}")
-        if maximum is not None:
-            bounds.append(f"<= {maximum}")
-        constraint = "a number" + (" " + " and ".join(bounds) if bounds else "")
+        bounds = [f">= {minimum}"] * (minimum is not None) + [f"<= {maximum}"] * (maximum is not None)
+        constraint = kind + (" " + " and ".join(bounds) if bounds else "")
         raise InvalidInputError(f"`{name}` must be {constraint}; got {value!r}.")
+
+
+def check_int(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Validate an integer setting with the one error template: *name, constraint, value received*."""
+    _check_number(name, value, "an int", isinstance(value, int) and not isinstance(value, bool), minimum, maximum)
+    return value  # type: ignore[return-value]
+
+
+def check_float(
+    name: str, value: object, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    """Validate a real-valued setting (ints accepted) with the one error template."""
+    _check_number(name, value, "a number", isinstance(value, (int, float)) and not isinstance(value, bool), minimum, maximum)
     return float(value)  # type: ignore[arg-type]
 
 
