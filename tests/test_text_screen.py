@@ -173,6 +173,8 @@ def test_eda_operations_and_batch():
     assert len(apply_operation([2, 3, 4, 5], "delete", 0.9, syn, gen)) >= 1
     assert apply_operation([2, 3], "synonym", 1.0, syn, gen)[1] in (4, 5)
     assert len(apply_operation([2, 3], "insert", 0.5, syn, gen)) == 3
+    for seed in range(50):  # inserting shifts positions: the source words must stay ones with synonyms
+        assert len(apply_operation([3, 2, 2, 2, 2], "insert", 1.0, syn, np.random.default_rng(seed))) == 10
     ids = torch.tensor([[2, 3, 4, 0, 0], [5, 6, 7, 8, 9]])
     before = ids.clone()
     out_a = eda_batch(ids, torch.Generator().manual_seed(1), alpha=0.2, synonyms=torch.as_tensor(syn))

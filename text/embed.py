@@ -1,0 +1,141 @@
+"""Sentence embedders: the offline default trained on the user's data, and sentence-transformers.
+
+* :class:`TextEmbedder` — :class:`~imagina.core.embedding.SupervisedEmbedder` over a word-level
+  convolutional encoder (:class:`TokenCNN`), trained to predict the label on the real sentences.
+* :class:`SentenceTransformerEmbedder` — any sentence-transformers model by name or local path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from imagina.core.embedding import Embedder, SupervisedEmbedder
+from imagina.core.errors import InvalidInputError, MissingDependencyError, NotFittedError, check_int
+from imagina.text.tokenizer import WordVocab
+
+logger = logging.getLogger(__name__)
+
+
+class TokenCNN(nn.Module):
+    """Kim (2014) style encoder: word embedding, parallel 1-D convolutions, max-over-time pooling.
+
+    Input LongTensor (B, L) of word ids (PAD = ``pad_id``); output (B, channels·len(kernels)).
+    """
+
+    def __init__(self, vocab_size: int, *, pad_id: int = 0, embed_dim: int = 64, channels: int = 64,
+                 kernels: tuple[int, ...] = (2, 3, 4), dropout: float = 0.1) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.convs = nn.ModuleList(nn.Conv1d(embed_dim, channels, k, padding=k // 2) for k in kernels)
+        self.drop = nn.Dropout(dropout)
+        self.out_dim = channels * len(kernels)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids != self.pad_id  # (B, L)
+        e = self.drop(self.embed(ids)).transpose(1, 2)  # (B, E, L)
+        feats = []
+        for conv in self.convs:
+            h = torch.relu(conv(e))[:, :, : ids.shape[1]]  # (B, C, L)
+            h = h.masked_fill(~mask[:, None, :], -1e4)
+            feats.append(h.max(dim=2).values.clamp_min(0.0))  # (B, C); an empty row gives zeros
+        return torch.cat(feats, dim=1)  # (B, C·K)
+
+
+class TextEmbedder(SupervisedEmbedder):
+    """The offline default: a :class:`TokenCNN` on a word vocabulary fitted on the real sentences.
+
+    Examples
+    --------
+    >>> texts = ["what is a cat ?", "what is a dog ?", "who wrote it ?", "who built it ?"] * 3
+    >>> emb = TextEmbedder(steps=5, device="cpu").fit(texts, ["D", "D", "H", "H"] * 3).embed(texts)
+    >>> emb.shape, emb.dtype
+    ((12, 192), dtype('float32'))
+    """
+
+    def __init__(self, *, max_len: int = 48, embed_dim: int = 64, channels: int = 64, word_dropout: float = 0.1,
+                 steps: int = 400, batch_size: int = 64, lr: float = 2e-3, seed: int = 0, device: str = "auto",
+                 progress: bool = False) -> None:
+        self.max_len = check_int("max_len", max_len, minimum=2)
+        self.embed_dim = embed_dim
+        self.channels = channels
+        self.word_dropout = word_dropout
+        self.vocab_: WordVocab | None = None
+        super().__init__(self._make_body, self._prepare, augment=self._augment, steps=steps, batch_size=batch_size,
+                         lr=lr, seed=seed, device=device, progress=progress)
+
+    def fit(self, X: Sequence[str], y) -> TextEmbedder:
+        self.vocab_ = WordVocab().fit(list(X))
+        return super().fit(list(X), y)
+
+    def _prepare(self, X: Sequence[str]) -> torch.Tensor:
+        if self.vocab_ is None:
+            raise NotFittedError("This TextEmbedder is not fitted yet; call `fit` before using it.")
+        return self.vocab_.encode(list(X), max_len=self.max_len)
+
+    def _make_body(self) -> tuple[nn.Module, int]:
+        body = TokenCNN(len(self.vocab_), embed_dim=self.embed_dim, channels=self.channels)
+        return body, body.out_dim
+
+    def _augment(self, ids: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """Word dropout: words replaced by UNK with probability ``word_dropout`` (smoother features)."""
+        drop = (torch.rand(ids.shape, generator=rng) < self.word_dropout) & (ids != WordVocab.PAD)
+        return ids.masked_fill(drop, WordVocab.UNK)
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model (hub name, or local directory written by ``model.save``).
+
+    Embeddings are L2-normalised float32 of shape (n, d). Nothing is downloaded when a local path
+    is given; with ``HF_HUB_OFFLINE=1`` a name must already be cached.
+    """
+
+    def __init__(self, name_or_path: str | os.PathLike, *, device: str = "auto", normalize: bool = True) -> None:
+        self.name_or_path = str(name_or_path)
+        self.device = device
+        self.normalize = normalize
+        self.model_ = None
+
+    def fit(self, X=None, y=None) -> SentenceTransformerEmbedder:
+        self._load()
+        return self
+
+    def _load(self):
+        if self.model_ is not None:
+            return self.model_
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise MissingDependencyError(
+                "a sentence-transformers embedder needs `sentence-transformers`: pip install sentence-transformers"
+            ) from None
+        from imagina.core.runtime import resolve_device
+
+        path = Path(self.name_or_path)
+        looks_local = path.exists() or self.name_or_path.startswith((".", "/", "~"))
+        if looks_local and not path.is_dir():
+            raise InvalidInputError(f"sentence-transformers model directory {path} does not exist.")
+        try:
+            self.model_ = SentenceTransformer(self.name_or_path, device=str(resolve_device(self.device)))
+        except Exception as exc:
+            raise InvalidInputError(
+                f"cannot load the sentence-transformers model {self.name_or_path!r} ({exc.__class__.__name__}); "
+                "give a local directory saved with model.save(path)."
+            ) from None
+        return self.model_
+
+    def embed(self, X: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
+        model = self._load()
+        X = list(X)
+        if not X:
+            return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+        emb = model.encode(X, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=self.normalize,
+                           show_progress_bar=False)
+        return np.asarray(emb, dtype=np.float32)

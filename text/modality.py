@@ -1,0 +1,90 @@
+"""The text modality: what the shared pipeline, CLI and evaluation call for sentences."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagina.core.embedding import Embedder
+from imagina.core.errors import InvalidInputError
+from imagina.core.modality import LabeledData, Modality, SanityResult
+from imagina.text.data import TextCleaningConfig, load_texts
+from imagina.text.embed import SentenceTransformerEmbedder, TextEmbedder
+from imagina.text.evaluate import TextEvalTask
+from imagina.text.export import preview, write_items
+from imagina.text.model import ConditionalSeqVAE, SeqVAEConfig
+from imagina.text.sanity import TextSanityConfig, text_sanity
+
+logger = logging.getLogger(__name__)
+
+_CLEANING = {f.name for f in fields(TextCleaningConfig)}
+
+
+class TextModality(Modality):
+    """Sentences with labels: CSV / TSV / JSONL / folder of ``.txt``; a conditional sequence VAE;
+    a word-CNN or sentence-transformers embedder; fluency and n-gram copy checks."""
+
+    name = "text"
+    default_steps = SeqVAEConfig().steps
+
+    def __init__(self, sanity_config: TextSanityConfig | None = None) -> None:
+        self.sanity_config = sanity_config or TextSanityConfig()
+
+    def load(self, source: str, *, text_column: str = "text", label_column: str = "label", format: str | None = None,
+             per_class: int | None = None, seed: int = 0, split: str | None = None, **cleaning: Any) -> LabeledData:
+        """Load and clean sentences; ``cleaning`` takes :class:`TextCleaningConfig` fields (``max_chars``...).
+
+        ``split`` only matters for a folder holding a ``<split>/`` sub-folder (``data/test/<class>/*.txt``);
+        a file is its own split.
+        """
+        unknown = set(cleaning) - _CLEANING
+        if unknown:
+            raise InvalidInputError(f"unknown text loading option(s) {sorted(unknown)}; known: {sorted(_CLEANING)}.")
+        if split and Path(source).is_dir() and (Path(source) / split).is_dir():
+            source = str(Path(source) / split)
+        return load_texts(source, text_column=text_column, label_column=label_column, format=format,
+                          config=TextCleaningConfig(**cleaning), per_class=per_class, seed=seed)
+
+    def add_cli_arguments(self, parser: Any) -> None:
+        parser.add_argument("--text-column", default="text", help="column (CSV/TSV) or field (JSONL) of the sentences")
+        parser.add_argument("--label-column", default="label", help="column or field of the labels")
+        parser.add_argument("--format", default=None, choices=("csv", "tsv", "jsonl", "folder"),
+                            help="input format (default: from the suffix; a directory is a folder of <class>/*.txt)")
+        parser.add_argument("--max-chars", type=int, default=TextCleaningConfig().max_chars,
+                            help="drop sentences longer than this many characters")
+
+    def load_options(self, args: Any) -> dict:
+        return {"text_column": args.text_column, "label_column": args.label_column, "format": args.format,
+                "max_chars": args.max_chars}
+
+    def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalSeqVAE:
+        known = {f.name for f in fields(SeqVAEConfig)}
+        unknown = set(options) - known
+        if unknown:
+            raise InvalidInputError(f"unknown SeqVAE option(s) {sorted(unknown)}; known: {sorted(known)}.")
+        cfg = SeqVAEConfig(steps=steps or self.default_steps, **options)
+        return ConditionalSeqVAE(cfg, device=device, seed=seed)
+
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:
+        if pretrained:
+            return SentenceTransformerEmbedder(pretrained, device=device)
+        return TextEmbedder(seed=seed, device=device)
+
+    def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
+        return text_sanity(X, y, generator=generator, real=real, config=self.sanity_config)
+
+    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
+        return write_items(directory, X, y, stems)
+
+    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
+        preview(path, X, y, title=title)
+
+    def evaluation_task(self) -> TextEvalTask:
+        return TextEvalTask()
+
+
+MODALITY = TextModality()

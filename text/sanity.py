@@ -1,0 +1,247 @@
+"""Text checks of generated sentences, and diversity statistics of a set of sentences.
+
+Per candidate (:func:`text_sanity`): empty or too short, punctuation only, exact and normalised
+(lowercase, punctuation removed) copies of real sentences, the n-gram overlap (Jaccard of word
+3-gram sets) with the nearest real sentence, and the fluency (per-token log-likelihood under the
+sequence VAE's decoder) when the generator is given. Each failing candidate gets a reason.
+
+Of a set (:func:`distinct_n`, :func:`self_bleu`): the share of distinct n-grams (Li et al. 2016)
+and the mean BLEU of each sentence against all the others (Zhu et al. 2018, Texygen).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imagina.core.errors import InvalidInputError, check_float, check_int
+from imagina.core.modality import LabeledData, SanityResult
+from imagina.text.data import has_word_character, normalize_text
+from imagina.text.tokenizer import word_tokens
+
+logger = logging.getLogger(__name__)
+
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextSanityConfig:
+    """Thresholds of :func:`text_sanity`.
+
+    min_words : fewer words (letters/digits runs) is ``too short``.
+    max_ngram_overlap : reject a candidate whose word-``ngram`` Jaccard overlap with its nearest real
+        sentence reaches this (a near-copy).
+    fluency_margin : reject a candidate whose fluency is below the ``fluency_quantile`` of the real
+        sentences' fluency minus this margin (nats per token).
+    """
+
+    min_words: int = 3
+    ngram: int = 3
+    max_ngram_overlap: float = 0.6
+    fluency_quantile: float = 0.05
+    fluency_margin: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_int("min_words", self.min_words, minimum=0)
+        check_int("ngram", self.ngram, minimum=1)
+        check_float("max_ngram_overlap", self.max_ngram_overlap, minimum=0.0, maximum=1.0)
+        check_float("fluency_quantile", self.fluency_quantile, minimum=0.0, maximum=1.0)
+        check_float("fluency_margin", self.fluency_margin, minimum=0.0)
+
+
+def normalized_key(text: str) -> str:
+    """Lowercase, punctuation removed, whitespace collapsed: ``"What's up?" -> "what s up"``."""
+    return " ".join(_PUNCT.sub(" ", normalize_text(text).lower()).split())
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def _padded_ngram_set(text: str, n: int) -> set[tuple[str, ...]]:
+    # Boundary markers give every non-empty sentence at least one n-gram (for n <= 3).
+    toks = ["<s>"] * (n - 1 if n > 1 else 0) + word_tokens(text) + ["</s>"]
+    return set(_ngrams(toks, n)) if len(toks) >= n else {tuple(toks)}
+
+
+def ngram_overlap(candidates: Sequence[str], references: Sequence[str], *, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Largest Jaccard overlap of word n-gram sets between each candidate and any reference.
+
+    Returns
+    -------
+    overlap : ndarray of shape (n_candidates,), float in [0, 1]
+    nearest : ndarray of shape (n_candidates,), int: index of that reference (-1 when none shares an n-gram)
+    """
+    ref_sets = [_padded_ngram_set(r, n) for r in references]
+    index: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for j, s in enumerate(ref_sets):
+        for g in s:
+            index[g].append(j)
+    overlap = np.zeros(len(candidates))
+    nearest = np.full(len(candidates), -1, dtype=np.int64)
+    for i, cand in enumerate(candidates):
+        cs = _padded_ngram_set(cand, n)
+        shared = Counter(j for g in cs for j in index.get(g, ()))
+        best, arg = 0.0, -1
+        for j, k in shared.items():
+            jac = k / (len(cs) + len(ref_sets[j]) - k)
+            if jac > best:
+                best, arg = jac, j
+        overlap[i], nearest[i] = best, arg
+    return overlap, nearest
+
+
+def text_sanity(
+    X: Sequence[str],
+    y: np.ndarray,
+    *,
+    generator: Any = None,
+    real: LabeledData | None = None,
+    config: TextSanityConfig | None = None,
+) -> SanityResult:
+    """Check candidate sentences.
+
+    Parameters
+    ----------
+    X : list of n str
+    y : ndarray of shape (n,), conditioning labels
+    generator : a fitted model with ``log_likelihood(X, labels)`` (the sequence VAE), optional
+    real : LabeledData of the real sentences, optional (copies and n-gram overlap need it)
+
+    Returns
+    -------
+    SanityResult
+        scores ``words``, ``ngram_overlap`` (with ``real``), ``fluency`` (with ``generator``);
+        reasons such as ``empty``, ``too short: 2 words < 3``, ``copy: exact copy of a real sentence``.
+    """
+    cfg = config or TextSanityConfig()
+    texts = [normalize_text(t) if isinstance(t, str) else "" for t in X]
+    y = np.asarray(y)
+    if len(y) != len(texts):
+        raise InvalidInputError(f"`y` must hold one label per sentence ({len(texts)}); got {len(y)}.")
+    n = len(texts)
+    reasons: list[str | None] = [None] * n
+    words = np.array([sum(1 for w in word_tokens(t) if w[0].isalnum() or w[0] == "_") for t in texts], dtype=float)
+    scores: dict[str, np.ndarray] = {"words": words}
+    for i, t in enumerate(texts):
+        if not t:
+            reasons[i] = "empty"
+        elif not has_word_character(t):
+            reasons[i] = "punctuation only"
+        elif words[i] < cfg.min_words:
+            reasons[i] = f"too short: {int(words[i])} words < {cfg.min_words}"
+
+    if real is not None and len(real):
+        exact = set(normalize_text(t) for t in real.X)
+        loose = set(normalized_key(t) for t in real.X)
+        overlap, _ = ngram_overlap(texts, list(real.X), n=cfg.ngram)
+        scores["ngram_overlap"] = overlap
+        for i, t in enumerate(texts):
+            if reasons[i] is not None:
+                continue
+            if t in exact:
+                reasons[i] = "copy: exact copy of a real sentence"
+            elif normalized_key(t) in loose:
+                reasons[i] = "copy: same as a real sentence up to case and punctuation"
+            elif overlap[i] >= cfg.max_ngram_overlap:
+                reasons[i] = f"copy: {cfg.ngram}-gram overlap {overlap[i]:.2f} >= {cfg.max_ngram_overlap} with a real sentence"
+
+    if generator is not None and hasattr(generator, "log_likelihood") and n:
+        safe = [t if t else "." for t in texts]
+        fluency = np.asarray(generator.log_likelihood(safe, y), dtype=float)
+        scores["fluency"] = fluency
+        if real is not None and len(real):
+            ref = np.asarray(generator.log_likelihood(list(real.X), real.y), dtype=float)
+            threshold = float(np.quantile(ref, cfg.fluency_quantile)) - cfg.fluency_margin
+            for i in range(n):
+                if reasons[i] is None and fluency[i] < threshold:
+                    reasons[i] = f"disfluent: log-likelihood {fluency[i]:.2f} < {threshold:.2f} nats/token"
+    return SanityResult(scores, reasons)
+
+
+# --------------------------------------------------------------------------- set statistics
+def distinct_n(texts: Sequence[str], n: int = 2) -> float:
+    """Distinct-n: unique word n-grams / all word n-grams over the set (0 for no n-grams)."""
+    check_int("n", n, minimum=1)
+    grams = [g for t in texts for g in _ngrams(word_tokens(t), n)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def self_bleu(texts: Sequence[str], *, max_n: int = 4, max_items: int | None = 1000, seed: int = 0) -> float:
+    """Self-BLEU: mean BLEU-``max_n`` of each sentence against all the other sentences as references.
+
+    Higher means less diverse. BLEU uses clipped n-gram precisions, the closest reference length for
+    the brevity penalty, and add-one smoothing for n > 1 (Lin & Och 2004). ``max_items`` subsamples
+    large sets (seeded); the cost is linear in the number of n-grams (the largest and second largest
+    count of every n-gram over the set give the clip for each hypothesis without an O(n²) loop).
+    """
+    check_int("max_n", max_n, minimum=1)
+    texts = list(texts)
+    if max_items is not None and len(texts) > max_items:
+        pick = np.random.default_rng(seed).choice(len(texts), max_items, replace=False)
+        texts = [texts[i] for i in sorted(pick)]
+    toks = [word_tokens(t) for t in texts]
+    m = len(toks)
+    if m < 2:
+        return 0.0
+    counts = [[Counter(_ngrams(t, k)) for k in range(1, max_n + 1)] for t in toks]
+    # Per n-gram: (top count, its owner, second count) over the set.
+    tops: list[dict[tuple, list]] = [{} for _ in range(max_n)]
+    for i, per in enumerate(counts):
+        for k in range(max_n):
+            table = tops[k]
+            for g, c in per[k].items():
+                e = table.get(g)
+                if e is None:
+                    table[g] = [c, i, 0]
+                elif c > e[0]:
+                    table[g] = [c, i, e[0]]
+                elif c > e[2]:
+                    e[2] = c
+    lengths = np.array([len(t) for t in toks])
+    order = np.argsort(lengths, kind="stable")
+    sorted_len = lengths[order]
+    total = 0.0
+    for i, per in enumerate(counts):
+        hyp_len = len(toks[i])
+        if hyp_len == 0:
+            continue
+        log_p = 0.0
+        for k in range(max_n):
+            denom = sum(per[k].values())
+            match = 0
+            for g, c in per[k].items():
+                top, owner, second = tops[k][g]
+                match += min(c, second if owner == i else top)
+            if k == 0:
+                if match == 0:
+                    log_p = -math.inf
+                    break
+                log_p += math.log(match / denom)
+            else:
+                log_p += math.log((match + 1) / (denom + 1))
+        if log_p == -math.inf:
+            continue
+        ref_len = _closest_other_length(sorted_len, order, i, hyp_len)
+        bp = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
+        total += bp * math.exp(log_p / max_n)
+    return total / m
+
+
+def _closest_other_length(sorted_len: np.ndarray, order: np.ndarray, i: int, hyp_len: int) -> int:
+    pos = int(np.searchsorted(sorted_len, hyp_len))
+    best = None
+    for p in range(max(0, pos - 2), min(len(sorted_len), pos + 3)):
+        if order[p] == i:
+            continue
+        L = int(sorted_len[p])
+        if best is None or (abs(L - hyp_len), L) < (abs(best - hyp_len), best):
+            best = L
+    return best if best is not None else hyp_len
