@@ -121,3 +121,22 @@ def test_grid_shape_and_non_square_networks():
     out = task.G(z, lab)
     assert out.shape == (2, 1, 32, 64)
     assert task.D(out, lab).shape == (2,)
+
+
+def test_batchnorm_recalibration_restores_output_variety():
+    from imagina.audio.model import SpectrogramGenerator, recalibrate_batchnorm
+
+    cfg = dataclasses.replace(TINY, image_size=32)
+    torch.manual_seed(0)
+    G = SpectrogramGenerator(cfg, 2, (4, 8)).eval()
+    z, lab = torch.randn(8, cfg.latent_dim), torch.arange(8) % 2
+    with torch.no_grad():
+        before = G(z, lab).std(0).mean()
+    recalibrate_batchnorm(G, 2, cfg.latent_dim, batches=2, batch_size=8, seed=0)
+    with torch.no_grad():
+        after = G(z, lab).std(0).mean()
+    assert not G.training and after > 5 * before
+    state = {k: v.clone() for k, v in G.state_dict().items()}
+    recalibrate_batchnorm(G, 2, cfg.latent_dim, batches=2, batch_size=8, seed=0)
+    assert all(torch.equal(state[k], v) for k, v in G.state_dict().items())
+    assert all(m.momentum == 0.1 for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d))

@@ -114,3 +114,23 @@ def test_augment_end_to_end(tmp_path, monkeypatch):
     assert (out / "figures" / "real.png").exists()
     wavs = list((out / "samples").rglob("*.wav"))
     assert len(wavs) == int(result.keep.sum())
+
+
+def test_cli_augment_generate_and_errors(tmp_path, monkeypatch, capsys):
+    from imagina.core.cli import main
+
+    monkeypatch.setattr(MODALITY, "embedder_steps", 5)
+    write_dataset(tmp_path / "data", layout="flat", n_per_class=4)
+    common = ["--n-samples", "2048", "--device", "cpu", "--quiet"]
+    rc = main(["augment", "audio", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--steps", "2",
+               "--per-class", "2", "--oversample", "1", "--pattern", "{label}_{speaker}_{index}", *common])
+    assert rc == 0 and (tmp_path / "out" / "model" / "config.json").exists()
+    rc = main(["generate", str(tmp_path / "out" / "model"), "--n", "2", "--out", str(tmp_path / "gen"), "--device", "cpu", "--quiet"])
+    assert rc == 0 and len(list((tmp_path / "gen" / "samples").rglob("*.wav"))) == 4
+    capsys.readouterr()
+    rc = main(["augment", "audio", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "o2"),
+               "--pattern", "{label}-{speaker}", *common])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "matches the pattern" in err
+    assert not (tmp_path / "o2").exists()
+    MODALITY.load(str(tmp_path / "data"), n_samples=2048)
