@@ -14,7 +14,7 @@ def image_case():
     from imagina.image.model import ConditionalDCGAN, DCGANConfig
 
     X, y = make_images()
-    return ConditionalDCGAN(DCGANConfig(steps=3, batch_size=8, base_channels=4, latent_dim=8, ema_decay=0.0), device="cpu"), X, y
+    return ConditionalDCGAN(DCGANConfig(steps=3, batch_size=8, base_channels=8, latent_dim=8, ema_decay=0.0, lr_g=0.02, lr_d=0.02), device="cpu"), X, y
 
 
 def text_case():

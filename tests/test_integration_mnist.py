@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import shared_data
+
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.image.data import load_images
 

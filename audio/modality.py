@@ -1,0 +1,92 @@
+"""The audio modality: how the shared pipeline loads, generates, embeds, checks and writes clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagina.audio.data import AudioLoadConfig, load_audio
+from imagina.audio.embed import TransformersAudioEmbedder, default_audio_embedder
+from imagina.audio.evaluate import AudioEvalTask
+from imagina.audio.export import spectrogram_grid, write_wavs
+from imagina.audio.model import ConditionalSpecGAN, SpecGANConfig
+from imagina.audio.sanity import audio_sanity
+from imagina.core.embedding import Embedder
+from imagina.core.modality import LabeledData, Modality, SanityResult
+
+#: Load options that belong to :class:`AudioLoadConfig`; the rest go to :func:`load_audio`.
+_LOAD_FIELDS = set(AudioLoadConfig.__dataclass_fields__)
+
+
+class AudioModality(Modality):
+    """Audio: waveforms float32 (n, T) at one sample rate.
+
+    The rate and length of the last loaded dataset (``load``) are remembered and used by the
+    generator, the embedder, the reference classifier and the WAV writer, so a dataset loaded at
+    16 kHz is generated, embedded and written at 16 kHz.
+    """
+
+    name = "audio"
+    #: Generator defaults tuned to the 15-minute target on a 2-core CPU (FSDD, 20 clips per class):
+    #: SpecGAN's linear 64x128 spectrogram at 8 kHz with half-width networks (base 16 channels).
+    default_steps = 300
+    generator_defaults: dict[str, Any] = {"base_channels": 16}
+    #: Training steps of the offline default embedder.
+    embedder_steps = 300
+
+    def __init__(self) -> None:
+        self.sample_rate = AudioLoadConfig().sample_rate
+        self.n_samples = AudioLoadConfig().n_samples
+
+    def load(self, source: str, **options: Any) -> LabeledData:
+        cfg = AudioLoadConfig(**{k: v for k, v in options.items() if k in _LOAD_FIELDS})
+        data = load_audio(source, cfg, **{k: v for k, v in options.items() if k not in _LOAD_FIELDS})
+        self.sample_rate, self.n_samples = cfg.sample_rate, cfg.n_samples
+        return data
+
+    def add_cli_arguments(self, parser: Any) -> None:
+        d = AudioLoadConfig()
+        parser.add_argument("--pattern", default=None,
+                            help="file-name pattern giving the label, e.g. '{label}_{speaker}_{index}' (default: class "
+                                 "sub-folders, else the name up to its first underscore)")
+        parser.add_argument("--label-from", default="auto", choices=("auto", "folder", "pattern", "manifest"),
+                            help="where labels come from (default auto)")
+        parser.add_argument("--split", default=None, choices=("train", "test"),
+                            help="with a pattern holding {index}: takes 0-4 are 'test', the rest 'train' (FSDD)")
+        parser.add_argument("--sample-rate", type=int, default=d.sample_rate, help=f"target rate in Hz (default {d.sample_rate})")
+        parser.add_argument("--n-samples", type=int, default=d.n_samples, help=f"clip length in samples (default {d.n_samples})")
+        parser.add_argument("--max-seconds", type=float, default=d.max_seconds,
+                            help=f"read at most this much of a file (default {d.max_seconds:g})")
+        parser.add_argument("--long-files", default=d.long_files, choices=("trim", "reject"),
+                            help="a file longer than --max-seconds: keep its beginning or drop it")
+
+    def load_options(self, args: Any) -> dict:
+        return {"pattern": args.pattern, "label_from": args.label_from, "split": args.split,
+                "sample_rate": args.sample_rate, "n_samples": args.n_samples, "max_seconds": args.max_seconds,
+                "long_files": args.long_files}
+
+    def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalSpecGAN:
+        opts = {"sample_rate": self.sample_rate, **self.generator_defaults, **options}
+        return ConditionalSpecGAN(SpecGANConfig(steps=steps or self.default_steps, seed=seed, **opts), device=device)
+
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:
+        if pretrained:
+            return TransformersAudioEmbedder(pretrained, sample_rate=self.sample_rate, device="cpu" if device == "auto" else device)
+        return default_audio_embedder(sample_rate=self.sample_rate, seed=seed, device=device, steps=self.embedder_steps)
+
+    def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
+        return audio_sanity(X)
+
+    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
+        return write_wavs(directory, X, y, stems, sample_rate=self.sample_rate)
+
+    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
+        spectrogram_grid(path, X, y, sample_rate=self.sample_rate, title=title)
+
+    def evaluation_task(self) -> AudioEvalTask:
+        return AudioEvalTask(self.sample_rate)
+
+
+MODALITY = AudioModality()
