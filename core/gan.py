@@ -236,6 +236,36 @@ class ConditionalGANTask(TrainingTask):
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(generator: nn.Module, n_classes: int, latent_dim: int, *, batches: int = 16,
+                          batch_size: int = 64, seed: int = 0) -> None:
+    """Recompute the batch-norm running statistics of an EMA generator from its own outputs.
+
+    The Trainer's EMA also averages buffers, so the running variances of a short run still lean on
+    their initial value (1) while the weights have moved: in eval mode every activation is then
+    scaled down and the generator outputs near-constant images or spectrograms. Forwarding a few seeded
+    batches in train mode with a cumulative average ("standing statistics", Brock et al. 2019)
+    gives the statistics that belong to the averaged weights.
+    """
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the batches below
+    device = next(generator.parameters()).device
+    rng = torch_rng(seed, "batchnorm-recalibration")
+    generator.train()
+    for _ in range(batches):
+        z = torch.randn(batch_size, latent_dim, generator=rng).to(device)
+        y = torch.randint(n_classes, (batch_size,), generator=rng).to(device)
+        generator(z, y)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    generator.eval()
+
+
 # --------------------------------------------------------------------------- the Generator
 @dataclass(frozen=True, kw_only=True)
 class GANConfig(GANNetConfig):
@@ -297,9 +327,9 @@ class ConditionalGANModel(Generator):
     # ---- the generator contract
     def fit(self, X: Any, y: Any, *, progress: bool = True, checkpoint_dir: str | os.PathLike | None = None) -> ConditionalGANModel:
         classes, target = encode_labels(y)
-        if len(target) != len(X):
-            raise InvalidInputError(f"`y` must have one label per item ({len(X)}); got {len(target)}.")
-        data, transform, fixed = self._fit_transform(X)
+        data, transform, fixed = self._fit_transform(X)                 # validates X first
+        if len(target) != len(data):
+            raise InvalidInputError(f"`y` must have one label per item ({len(data)}); got {len(target)}.")
         cfg = dataclasses.replace(self.config, **fixed)
         self.config, self.transform_ = cfg, transform
         base = self._base()
@@ -314,8 +344,10 @@ class ConditionalGANModel(Generator):
         self.history_ = trainer.fit(task, (x, torch.from_numpy(target)), checkpoint_dir=checkpoint_dir)
         generator = ConditionalGenerator(cfg, len(classes), base)
         generator.load_state_dict(trainer.ema_state_dict())
+        generator = generator.to(trainer.device)
+        recalibrate_batchnorm(generator, len(classes), cfg.latent_dim, seed=cfg.seed)
         self.classes_ = classes
-        self.generator_ = generator.to(trainer.device).eval()
+        self.generator_ = generator.eval()
         return self
 
     @torch.no_grad()

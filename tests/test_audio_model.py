@@ -10,8 +10,9 @@ import pytest
 import torch
 from audio_factories import make_tones
 
-from imagina.audio.model import ConditionalSpecGAN, SpecGANConfig, SpecGANTask, grid_shape
+from imagina.audio.model import ConditionalSpecGAN, SpecGANConfig, grid_shape
 from imagina.core.errors import InvalidInputError, NotFittedError
+from imagina.core.gan import ConditionalGANTask, ConditionalGenerator, recalibrate_batchnorm
 from imagina.core.generator import load_model
 
 TINY = SpecGANConfig(steps=3, batch_size=4, n_fft=64, base_channels=8, latent_dim=16, label_dim=4, griffin_lim_iters=4)
@@ -100,7 +101,7 @@ def test_bad_inputs():
     bad[1, 5] = np.nan
     with pytest.raises(InvalidInputError, match="NaN or infinite samples in 1 clips"):
         gan.fit(bad, y)
-    with pytest.raises(InvalidInputError, match="one label per clip"):
+    with pytest.raises(InvalidInputError, match="one label per item"):
         gan.fit(X, y[:-1])
     with pytest.raises(InvalidInputError, match="powers of two"):
         ConditionalSpecGAN(dataclasses.replace(TINY, n_fft=96, hop_length=48), device="cpu").fit(X, y, progress=False)
@@ -116,7 +117,7 @@ def test_grid_shape_and_non_square_networks():
     assert grid_shape((64, 64)) == (64, (4, 4))
     size, base = grid_shape((32, 64))
     cfg = dataclasses.replace(TINY, image_size=size)
-    task = SpecGANTask(cfg, 3, base)
+    task = ConditionalGANTask(cfg, 3, base=base)
     z, lab = torch.randn(2, cfg.latent_dim), torch.tensor([0, 2])
     out = task.G(z, lab)
     assert out.shape == (2, 1, 32, 64)
@@ -124,11 +125,9 @@ def test_grid_shape_and_non_square_networks():
 
 
 def test_batchnorm_recalibration_restores_output_variety():
-    from imagina.audio.model import SpectrogramGenerator, recalibrate_batchnorm
-
     cfg = dataclasses.replace(TINY, image_size=32)
     torch.manual_seed(0)
-    G = SpectrogramGenerator(cfg, 2, (4, 8)).eval()
+    G = ConditionalGenerator(cfg, 2, (4, 8)).eval()
     z, lab = torch.randn(8, cfg.latent_dim), torch.arange(8) % 2
     with torch.no_grad():
         before = G(z, lab).std(0).mean()
