@@ -129,7 +129,7 @@ def _read_idx(path: Path) -> np.ndarray:
         raise InvalidInputError(f"{path}: not a readable gzip idx file ({exc}).") from None
     nd = raw[3]
     dims = np.frombuffer(raw[4 : 4 + 4 * nd], ">u4").astype(int)
-    return np.frombuffer(raw[4 + 4 * nd :], np.uint8).reshape(dims)
+    return np.frombuffer(raw[4 + 4 * nd :], np.uint8).reshape(dims).copy()  # writable, like every loader
 
 
 def load_mnist(path: Path, split: str = "train") -> LabeledData:

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from image_factories import make_images
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
