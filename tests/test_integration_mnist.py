@@ -14,7 +14,8 @@ def test_mnist_small_pipeline(tmp_path):
     root = shared_data("mnist")
     train = load_images(str(root), per_class=10, seed=0)
     test = load_images(str(root), split="test", clean=False)
-    assert len(train) == 100 and train.X.shape[1:] == (28, 28, 1)
+    # 10 per class are drawn, then cleaned: every dropped item is accounted for with its reason
+    assert len(train) + len(train.report.dropped) == 100 and train.X.shape[1:] == (28, 28, 1)
     assert len(test) == 10000
     result = Augmenter("image", AugmentConfig(per_class=5, steps=20, device="cpu"), progress=False).fit(train).augment()
     assert len(result.labels) == 10 * 15
