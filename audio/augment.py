@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from imagina.core.errors import InvalidInputError
+from imagina.core.gan import PolicyAugment
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -63,20 +63,11 @@ def spec_freq_mask(x: torch.Tensor, rng: torch.Generator, ratio: float = 0.125) 
 SPEC_POLICIES: dict[str, Augment] = {"time_shift": spec_time_shift, "time_mask": spec_time_mask, "freq_mask": spec_freq_mask}
 
 
-class SpecDiffAugment:
+class SpecDiffAugment(PolicyAugment):
     """Apply a comma-separated policy of :data:`SPEC_POLICIES` (``""`` turns it off)."""
 
-    def __init__(self, policy: str = "time_shift,time_mask,freq_mask") -> None:
-        names = [p.strip() for p in policy.split(",") if p.strip()]
-        bad = [p for p in names if p not in SPEC_POLICIES]
-        if bad:
-            raise InvalidInputError(f"`diffaugment` must list names from {', '.join(SPEC_POLICIES)}; got {bad[0]!r}.")
-        self.names = names
-
-    def __call__(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        for name in self.names:
-            x = SPEC_POLICIES[name](x, rng)
-        return x
+    functions = SPEC_POLICIES
+    default_policy = "time_shift,time_mask,freq_mask"
 
 
 # --------------------------------------------------------------------------- waveform augmentation

@@ -83,6 +83,27 @@ class GANNetConfig:
         return int(math.log2(self.image_size)) - 2  # 4×4 → image_size
 
 
+class PolicyAugment:
+    """Differentiable augmentation for the discriminator, from a comma-separated ``policy`` of names
+    in ``functions`` (each ``f(x, rng) -> x``); ``""`` turns it off. Randomness comes from ``rng``."""
+
+    functions: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {}
+    default_policy: str = ""
+
+    def __init__(self, policy: str | None = None) -> None:
+        policy = self.default_policy if policy is None else policy
+        names = [p.strip() for p in policy.split(",") if p.strip()]
+        bad = [p for p in names if p not in self.functions]
+        if bad:
+            raise InvalidInputError(f"`diffaugment` must list names from {', '.join(self.functions)}; got {bad[0]!r}.")
+        self.names = names
+
+    def __call__(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        for name in self.names:
+            x = self.functions[name](x, rng)
+        return x
+
+
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN initialisation: N(0, 0.02) for conv/linear weights, N(1, 0.02) for norm scales."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

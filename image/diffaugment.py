@@ -10,9 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from imagina.core.errors import InvalidInputError
-
-POLICIES = ("color", "translation", "cutout")
+from imagina.core.gan import PolicyAugment
 
 
 def _u(rng: torch.Generator, n: int, device: torch.device, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
@@ -55,20 +53,8 @@ def cutout(x: torch.Tensor, rng: torch.Generator, ratio: float = 0.5) -> torch.T
     return torch.where(inside[:, None], torch.full_like(x, -1.0), x)
 
 
-_FUNCS = {"color": color, "translation": translation, "cutout": cutout}
-
-
-class DiffAugment:
+class DiffAugment(PolicyAugment):
     """Apply a comma-separated ``policy`` (e.g. ``"color,translation,cutout"``; ``""`` = off)."""
 
-    def __init__(self, policy: str = "color,translation,cutout") -> None:
-        names = [p.strip() for p in policy.split(",") if p.strip()]
-        bad = [p for p in names if p not in _FUNCS]
-        if bad:
-            raise InvalidInputError(f"`diffaugment` must list names from {', '.join(POLICIES)}; got {bad[0]!r}.")
-        self.names = names
-
-    def __call__(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        for name in self.names:
-            x = _FUNCS[name](x, rng)
-        return x
+    functions = {"color": color, "translation": translation, "cutout": cutout}
+    default_policy = "color,translation,cutout"
