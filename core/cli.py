@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,6 +135,9 @@ def cmd_augment(args) -> dict:
     data = _load(modality, args, args.data, **extra)
     logger.info("loaded %d items: %s", len(data), data.report.summary())
     augmenter = _augmenter(args).fit(data, checkpoint_dir=args.checkpoint_dir)
+    rank = int(os.environ.get("RANK", "0"))
+    if rank != 0:  # under torchrun every process trains; only rank 0 generates and writes --out
+        return {"rank": rank, "out": None}
     result = augmenter.augment()
     evaluation = None
     if getattr(args, "test", None):
