@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in MODALITIES:
         try:
             modality = get_modality(name)
-        except (ImportError, AttributeError):  # a modality package not importable here (missing extra)
+        except ImportError:  # a modality whose optional dependency is missing here
             continue
         p = aug_mod.add_parser(name, help=f"augment a {name} dataset")
         _augment_args(p)
@@ -161,7 +161,7 @@ def cmd_augment(args) -> dict:
 def cmd_generate(args) -> dict:
     import numpy as np
 
-    from imagina.core.export import atomic_output_dir, check_output_dir
+    from imagina.core.export import atomic_output_dir, check_output_dir, write_manifest
     from imagina.core.generator import MODEL_MODALITY, load_model, read_model_config
     from imagina.core.modality import get_modality
 
@@ -184,8 +184,6 @@ def cmd_generate(args) -> dict:
     with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
         stems = [f"{i:06d}" for i in range(len(y))]
         paths = modality.write_items(tmp / "samples", X, y, stems)
-        from imagina.core.export import write_manifest
-
         write_manifest(tmp / "manifest.csv", [{"path": f"samples/{p}", "label": lab} for p, lab in zip(paths, y.tolist())])
     return {"out": args.out, "items": len(y)}
 
