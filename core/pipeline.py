@@ -24,7 +24,8 @@ from imagina.core.errors import InvalidInputError, NotFittedError, check_float, 
 from imagina.core.export import atomic_output_dir, sanitize_label, write_json, write_manifest
 from imagina.core.generator import Generator, package_versions
 from imagina.core.metrics import embedding_metrics, within_class_diversity
-from imagina.core.modality import LabeledData, Modality, get_modality, take
+from imagina.core.modality import LabeledData, Modality, SanityResult, concat, get_modality, take
+from imagina.core.runtime import derive_seed
 from imagina.core.screening import Screen, ScreenConfig, ScreenResult
 
 logger = logging.getLogger(__name__)
@@ -36,12 +37,17 @@ class AugmentConfig:
 
     per_class : kept synthetic items wanted per class (the screen's budget).
     oversample : candidates generated per wanted item (the screen chooses among them).
+    max_oversample : a class whose candidates pass the screen too rarely to fill ``per_class`` gets
+        more candidates, in up to ``top_up_rounds`` rounds sized by its pass rate, until it has had
+        at most ``max_oversample × per_class`` candidates (1 or ``top_up_rounds=0``: no top-up).
     steps : generator training steps (None: the modality's default).
     embedder : a pretrained embedder name or local path (None: the offline default trained on the data).
     """
 
     per_class: int = 200
     oversample: float = 3.0
+    max_oversample: float = 10.0
+    top_up_rounds: int = 2
     steps: int | None = None
     seed: int = 0
     device: str = "auto"
@@ -51,6 +57,8 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         check_int("per_class", self.per_class, minimum=1)
         check_float("oversample", self.oversample, minimum=1.0)
+        check_float("max_oversample", self.max_oversample, minimum=1.0)
+        check_int("top_up_rounds", self.top_up_rounds, minimum=0)
         if self.steps is not None:
             check_int("steps", self.steps, minimum=1)
         check_int("seed", self.seed, minimum=0)
@@ -167,21 +175,28 @@ class Augmenter:
         return self
 
     def augment(self, per_class: int | None = None) -> AugmentResult:
-        """Generate ``oversample × per_class`` candidates per class and keep up to ``per_class``."""
+        """Generate ``oversample × per_class`` candidates per class and keep up to ``per_class``;
+        classes left short get more candidates (see :class:`AugmentConfig`)."""
         if self.generator_ is None:
             raise NotFittedError("This Augmenter is not fitted yet; call `fit` before using it.")
         cfg = self.config
         per_class = check_int("per_class", per_class if per_class is not None else cfg.per_class, minimum=1)
         classes = np.unique(self.data_.y)
-        n_each = math.ceil(per_class * cfg.oversample)
-        t = time.perf_counter()
-        X, y = self.generator_.sample(n_each * len(classes), labels=np.repeat(classes, n_each), seed=cfg.seed)
-        self.timings_["generate_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        checks = self.modality.sanity(X, y, generator=self.generator_, real=self.data_)
-        emb = self.embedder_.embed(X)
-        result = self.screen_.score(emb, y, checks=checks, budget_per_class=per_class)
-        self.timings_["screen_s"] = time.perf_counter() - t
+        self.timings_["generate_s"] = self.timings_["screen_s"] = 0.0
+        X, y, checks, emb = self._candidates(np.repeat(classes, math.ceil(per_class * cfg.oversample)), cfg.seed)
+        result = self._screen(emb, y, checks, per_class)
+        cap = math.floor(per_class * cfg.max_oversample)
+        for round_ in range(1, cfg.top_up_rounds + 1):
+            wanted = self._top_up(classes, y, result, per_class, cap)
+            if not wanted:
+                break
+            logger.info("top-up round %d: %s", round_, ", ".join(f"{c}: +{n}" for c, n in wanted.items()))
+            labels = np.concatenate([np.repeat(np.asarray([c], dtype=classes.dtype), n) for c, n in wanted.items()])
+            X2, y2, checks2, emb2 = self._candidates(labels, derive_seed(cfg.seed, "top-up", round_))
+            X, y, emb = concat([X, X2]), np.concatenate([y, y2]), np.concatenate([emb, emb2])
+            checks = SanityResult({k: np.concatenate([v, checks2.scores[k]]) for k, v in checks.scores.items()},
+                                  checks.reasons + checks2.reasons)
+            result = self._screen(emb, y, checks, per_class)
         metrics = self._metrics(emb, X, y, result.keep)
         record = {
             "modality": self.modality.name,
@@ -191,13 +206,45 @@ class Augmenter:
             "versions": package_versions(),
             "timings": {k: round(v, 2) for k, v in self.timings_.items()},
             "data": {"items": len(self.data_), "per_class": self.class_counts_, "cleaning": self.data_.report.to_dict()},
-            "screen": {"candidates": len(y), "kept": int(result.keep.sum()),
+            "screen": {"candidates": len(y), "candidates_per_class": {str(c): int((y == c).sum()) for c in classes},
+                       "kept": int(result.keep.sum()),
                        "kept_per_class": {str(c): int(((y == c) & result.keep).sum()) for c in classes},
                        "rejected_by_reason": result.rejection_counts()},
             "metrics": metrics,
             "history": self.generator_.history_,
         }
         return AugmentResult(self.modality, self.data_, X, y, result, metrics, record, self.generator_, emb)
+
+    def _candidates(self, labels: np.ndarray, seed: int) -> tuple[Any, np.ndarray, SanityResult, np.ndarray]:
+        """Generate one candidate per label; their modality checks and embeddings."""
+        t = time.perf_counter()
+        X, y = self.generator_.sample(len(labels), labels=labels, seed=seed)  # type: ignore[union-attr]
+        self.timings_["generate_s"] += time.perf_counter() - t
+        t = time.perf_counter()
+        checks = self.modality.sanity(X, y, generator=self.generator_, real=self.data_)
+        emb = self.embedder_.embed(X)
+        self.timings_["screen_s"] += time.perf_counter() - t
+        return X, y, checks, emb
+
+    def _screen(self, emb: np.ndarray, y: np.ndarray, checks: SanityResult, per_class: int) -> ScreenResult:
+        t = time.perf_counter()
+        result = self.screen_.score(emb, y, checks=checks, budget_per_class=per_class)
+        self.timings_["screen_s"] += time.perf_counter() - t
+        return result
+
+    @staticmethod
+    def _top_up(classes: np.ndarray, y: np.ndarray, result: ScreenResult, per_class: int, cap: int) -> dict:
+        """Extra candidates per short class: the deficit over the class's pass rate (+20 %), within ``cap``."""
+        wanted = {}
+        for c in classes.tolist():
+            rows = y == c
+            kept, had = int((rows & result.keep).sum()), int(rows.sum())
+            room = cap - had
+            if kept >= per_class or room <= 0:
+                continue
+            rate = max(kept, 1) / had
+            wanted[c] = min(room, math.ceil(1.2 * (per_class - kept) / rate))
+        return wanted
 
     def _metrics(self, emb: np.ndarray, X: Any, y: np.ndarray, keep: np.ndarray) -> dict[str, Any]:
         real, real_y = self.real_embeddings_, self.data_.y

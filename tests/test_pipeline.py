@@ -1,0 +1,126 @@
+"""The shared pipeline's mechanics on a toy modality: 2-D points, a generator that misses one class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from imagina.core.modality import LabeledData, Modality, SanityResult
+from imagina.core.pipeline import AugmentConfig, Augmenter
+
+CENTRES = {"a": (0.0, 0.0), "b": (10.0, 0.0), "c": (0.0, 10.0)}
+
+
+@dataclass(frozen=True)
+class PointConfig:
+    hit_rate: float = 1.0
+
+
+class PointGenerator:
+    """Samples around the class centre; for class "b" only ``hit_rate`` of samples land there."""
+
+    registry_name = "points"
+
+    def __init__(self, hit_rate: dict[str, float]) -> None:
+        self.config = PointConfig()
+        self.hit_rate = hit_rate
+        self.history_: list = []
+        self.calls: list[int] = []
+
+    def fit(self, X, y, **_):
+        return self
+
+    def sample(self, n, labels=None, *, seed=None):
+        self.calls.append(n)
+        rng = np.random.default_rng(seed)
+        labels = np.asarray(labels)
+        out = np.empty((n, 2), np.float32)
+        for i, c in enumerate(labels.tolist()):
+            hit = rng.random() < self.hit_rate.get(c, 1.0)
+            out[i] = np.asarray(CENTRES[c if hit else "a"]) + rng.normal(scale=1.0, size=2)
+        return out, labels
+
+
+class IdentityEmbedder:
+    def fit(self, X, y):
+        return self
+
+    def embed(self, X):
+        return np.asarray(X, np.float32)
+
+
+class PointModality(Modality):
+    name = "points"
+
+    def __init__(self, hit_rate: dict[str, float]) -> None:
+        self.hit_rate = hit_rate
+        self.generator: PointGenerator | None = None
+
+    def load(self, source, **options):
+        raise NotImplementedError
+
+    def make_generator(self, *, steps, seed, device, **options):
+        self.generator = PointGenerator(self.hit_rate)
+        return self.generator
+
+    def make_embedder(self, *, seed, device, pretrained=None):
+        return IdentityEmbedder()
+
+    def sanity(self, X, y, *, generator=None, real=None):
+        return SanityResult({"norm": np.linalg.norm(X, axis=1)}, [None] * len(y))
+
+    def write_items(self, directory, X, y, stems):
+        raise NotImplementedError
+
+    def preview(self, path, X, y, *, title=""):
+        raise NotImplementedError
+
+    def evaluation_task(self):
+        raise NotImplementedError
+
+
+def _real(n_per_class: int = 40) -> LabeledData:
+    rng = np.random.default_rng(0)
+    X = np.concatenate([np.asarray(c) + rng.normal(scale=1.0, size=(n_per_class, 2)) for c in CENTRES.values()])
+    return LabeledData(X.astype(np.float32), np.repeat(list(CENTRES), n_per_class))
+
+
+def test_short_class_gets_more_candidates_until_the_budget_is_met():
+    modality = PointModality({"b": 0.2})
+    cfg = AugmentConfig(per_class=20, oversample=2.0, max_oversample=20.0, top_up_rounds=2)
+    result = Augmenter(modality, cfg, progress=False).fit(_real()).augment()
+    per_class = result.record["screen"]["candidates_per_class"]
+    assert per_class["a"] == per_class["c"] == 40          # full on the first round: no top-up
+    assert per_class["b"] > 40                               # "b" passed rarely: more candidates
+    assert result.kept_per_class() == {"a": 20, "b": 20, "c": 20}
+    assert len(modality.generator.calls) >= 2
+    assert len(result.screen.reasons) == len(result.labels) == len(result.screen.scores["norm"])
+
+
+def test_top_up_respects_the_cap_and_can_be_turned_off():
+    modality = PointModality({"b": 0.0})                     # "b" never passes: the cap bounds the work
+    cfg = AugmentConfig(per_class=10, oversample=2.0, max_oversample=5.0, top_up_rounds=3)
+    result = Augmenter(modality, cfg, progress=False).fit(_real()).augment()
+    assert result.record["screen"]["candidates_per_class"]["b"] == 50
+    assert result.kept_per_class()["b"] == 0
+
+    off = Augmenter(PointModality({"b": 0.0}), AugmentConfig(per_class=10, oversample=2.0, top_up_rounds=0),
+                    progress=False).fit(_real()).augment()
+    assert off.record["screen"]["candidates_per_class"]["b"] == 20
+
+
+def test_top_up_is_reproducible():
+    cfg = AugmentConfig(per_class=20, oversample=2.0)
+    runs = [Augmenter(PointModality({"b": 0.3}), cfg, progress=False).fit(_real()).augment() for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].candidates, runs[1].candidates)
+    np.testing.assert_array_equal(runs[0].keep, runs[1].keep)
+
+
+@pytest.mark.parametrize("field,value", [("max_oversample", 0.5), ("top_up_rounds", -1)])
+def test_bad_top_up_settings_are_refused(field, value):
+    from imagina.core.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=field):
+        AugmentConfig(**{field: value})
