@@ -3,10 +3,13 @@
 Steps (all with the library defaults unless flags say otherwise):
 
 1. load TREC train, keep 50 questions per class (seed 0): 300 sentences, 6 classes;
-2. ``Augmenter`` (sequence VAE -> candidates -> text checks + embedding screen), timed;
+2. ``Augmenter`` (sequence VAE -> candidates -> text checks + embedding screen) on all 300, timed
+   (the issue's <= 10 min / >= 100 kept per class target);
 3. report KL per token of the VAE, kept per class, distinct-2 / self-BLEU of kept vs real;
 4. evaluation (a)-(e) with the reference TextCNN over ``--seeds`` seeds on the TREC test set,
    with paired per-seed differences, and TF-IDF + logistic regression as a second classifier.
+   Settings are chosen on 10 questions per class held out *before* a second augment run on the
+   other 40, so the generator never saw the validation items; final classifiers train on all 50.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/text_trec.py --out runs/text-trec
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imagina.core.evaluation import EvalConfig, evaluate, match_counts
+from imagina.core.evaluation import EvalConfig, evaluate, holdout, match_counts
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.text import MODALITY, distinct_n, self_bleu, tfidf_accuracy
 
@@ -39,6 +42,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/text-trec")
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-eval", action="store_true")
+    p.add_argument("--skip-augment", action="store_true", help="only the evaluation (its own augment run)")
     p.add_argument("--vae", default="{}", help='extra SeqVAEConfig settings as JSON, e.g. \'{"min_frequency": 1}\'')
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -46,32 +50,45 @@ def main() -> None:
     out = Path(args.out)
     summary: dict = {"command": "benchmarks/text_trec.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())}
 
-    t0 = time.perf_counter()
     data = MODALITY.load(str(Path(args.data) / "train.tsv"), per_class=args.per_class, seed=0)
-    augmenter = Augmenter(MODALITY, AugmentConfig(steps=args.steps, device=args.device),
-                          generator_options=json.loads(args.vae), progress=False)
-    result = augmenter.fit(data).augment()
-    augment_s = time.perf_counter() - t0
-    kept = result.kept()
-    result.export(out / "augment", overwrite=True)
-    diag = augmenter.generator_.diagnostics_
-    summary["augment"] = {
-        "seconds": round(augment_s, 1),
-        "timings": {k: round(v, 1) for k, v in augmenter.timings_.items()},
-        "candidates": len(result.labels),
-        "kept_per_class": result.kept_per_class(),
-        "rejected_by_reason": result.screen.rejection_counts(),
-        "vae": diag,
-        "distinct2": {"real": distinct_n(data.X, 2), "kept": distinct_n(kept.X, 2),
-                      "all_candidates": distinct_n(result.candidates, 2)},
-        "self_bleu": {"real": self_bleu(data.X), "kept": self_bleu(kept.X)},
-    }
-    logger.info("augment: %s", json.dumps(summary["augment"], indent=1))
+
+    def augment(real):
+        t0 = time.perf_counter()
+        augmenter = Augmenter(MODALITY, AugmentConfig(steps=args.steps, device=args.device),
+                              generator_options=json.loads(args.vae), progress=False)
+        result = augmenter.fit(real).augment()
+        return augmenter, result, time.perf_counter() - t0
+
+    if not args.skip_augment:
+        augmenter, result, augment_s = augment(data)
+        kept = result.kept()
+        result.export(out / "augment", overwrite=True)
+        summary["augment"] = {
+            "seconds": round(augment_s, 1),
+            "timings": {k: round(v, 1) for k, v in augmenter.timings_.items()},
+            "candidates": len(result.labels),
+            "candidates_per_class": result.record["screen"]["candidates_per_class"],
+            "kept_per_class": result.kept_per_class(),
+            "rejected_by_reason": result.screen.rejection_counts(),
+            "vae": augmenter.generator_.diagnostics_,
+            "distinct2": {"real": distinct_n(data.X, 2), "kept": distinct_n(kept.X, 2),
+                          "all_candidates": distinct_n(result.candidates, 2)},
+            "self_bleu": {"real": self_bleu(data.X), "kept": self_bleu(kept.X)},
+        }
+        logger.info("augment: %s", json.dumps(summary["augment"], indent=1))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
     if not args.skip_eval:
         test = MODALITY.load(str(Path(args.data) / "test.tsv"))
+        rest, val = holdout(data, 0.2, seed=0)
+        _, result, seconds = augment(rest)
+        kept = result.kept()
+        summary["evaluation_augment"] = {"seconds": round(seconds, 1), "real": len(rest), "validation": len(val),
+                                         "kept_per_class": result.kept_per_class()}
         t = time.perf_counter()
-        report = evaluate(MODALITY.evaluation_task(), data, test, screened=kept, unscreened=result.unscreened(),
+        report = evaluate(MODALITY.evaluation_task(), rest, test, validation=val, screened=kept,
+                          unscreened=result.unscreened(),
                           config=EvalConfig(seeds=tuple(range(args.seeds)), device=args.device), progress=False)
         pairs = {}
         for a, b in [("real+screened", "real"), ("real+screened", "real+unscreened"),

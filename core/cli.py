@@ -134,6 +134,12 @@ def cmd_augment(args) -> dict:
     extra = {"per_class": args.real_per_class, "seed": args.seed} if args.real_per_class else {}
     data = _load(modality, args, args.data, **extra)
     logger.info("loaded %d items: %s", len(data), data.report.summary())
+    validation = None
+    if getattr(args, "test", None):  # hold validation items out of the generator (see core.evaluation)
+        from imagina.core.evaluation import EvalConfig, holdout
+
+        data, validation = holdout(data, EvalConfig().val_fraction, args.seed)
+        logger.info("evaluate: the generator sees %d items; %d are held out to choose settings", len(data), len(validation))
     augmenter = _augmenter(args).fit(data, checkpoint_dir=args.checkpoint_dir)
     rank = int(os.environ.get("RANK", "0"))
     if rank != 0:  # under torchrun every process trains; only rank 0 generates and writes --out
@@ -141,13 +147,13 @@ def cmd_augment(args) -> dict:
     result = augmenter.augment()
     evaluation = None
     if getattr(args, "test", None):
-        from imagina.core.evaluation import EvalConfig, evaluate
+        from imagina.core.evaluation import evaluate
 
         test = _load(modality, args, args.test, split=args.test_split, **_no_cleaning(modality))
         task = modality.evaluation_task()
         if args.classifier_steps is not None:
             task.steps = check_int("classifier_steps", args.classifier_steps, minimum=1)
-        evaluation = evaluate(task, data, test, screened=result.kept(), unscreened=result.unscreened(),
+        evaluation = evaluate(task, data, test, validation=validation, screened=result.kept(), unscreened=result.unscreened(),
                               config=EvalConfig(seeds=args.seeds, device=args.device), progress=not args.quiet)
         logger.info("evaluation:\n%s", evaluation.to_markdown())
     out = result.export(args.out, overwrite=args.overwrite, evaluation=evaluation)

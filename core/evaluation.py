@@ -11,8 +11,15 @@ on the real test split, over several seeds:
 
 plus ``synthetic-only`` (the classification accuracy score: train on screened synthetic, test on
 real). The share of synthetic items in every training batch and the classical augmentation setting
-are chosen per condition on a validation split carved (stratified) from the real training data;
-the test split is used once, for the final figures.
+are chosen per condition on a validation split of the real training data; the test split is used
+once, for the final figures.
+
+The validation items must be unseen by the generator too, or synthetic items that echo them
+flatter the synthetic conditions during selection. So the intended use is: carve the validation
+split first (:func:`holdout`), fit the generator on the rest, and pass both to :func:`evaluate`
+(``train=`` the rest, ``validation=`` the held-out items); the final classifiers train on both.
+Without ``validation`` the split is carved from ``train`` here, which is honest only if the
+synthetic data did not come from a generator fitted on ``train``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from imagina.core.errors import InvalidInputError, check_float, check_int
-from imagina.core.modality import LabeledData
+from imagina.core.modality import LabeledData, concat
 from imagina.core.runtime import autocast, derive_seed, numpy_rng, resolve_device, seeded
 
 logger = logging.getLogger(__name__)
@@ -226,6 +233,14 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(np.array(tr, dtype=np.int64)), np.sort(np.array(va, dtype=np.int64))
 
 
+def holdout(data: LabeledData, fraction: float = 0.2, seed: int = 0) -> tuple[LabeledData, LabeledData]:
+    """``(rest, validation)``: a stratified ``fraction`` of ``data`` held out for choosing settings
+    (at least one item of every class). Fit the generator on ``rest`` only (see :func:`evaluate`)."""
+    check_float("fraction", fraction, minimum=0.05, maximum=0.5)
+    tr, va = stratified_split(np.asarray(data.y), fraction, seed)
+    return data.subset(tr), data.subset(va)
+
+
 def match_counts(y_ref: np.ndarray, y_pool: np.ndarray, seed: int) -> np.ndarray:
     """Indices into ``y_pool`` with as many items of every class as ``y_ref`` has (or all there are)."""
     rng = numpy_rng(seed, "match-counts")
@@ -242,15 +257,25 @@ def evaluate(
     train: LabeledData,
     test: LabeledData,
     *,
+    validation: LabeledData | None = None,
     screened: LabeledData | None = None,
     unscreened: LabeledData | None = None,
     config: EvalConfig | None = None,
     progress: bool = True,
 ) -> EvalReport:
-    """Run conditions (a)–(e) (those the inputs allow) and the synthetic-only score."""
+    """Run conditions (a)–(e) (those the inputs allow) and the synthetic-only score.
+
+    Settings are chosen by training on ``train`` and scoring on ``validation`` (None: a stratified
+    ``val_fraction`` of ``train``); the final classifiers train on ``train`` + ``validation``.
+    """
     cfg = config or EvalConfig()
     device = resolve_device(cfg.device)
     start = time.perf_counter()
+    n_fit = len(train)
+    if validation is not None:
+        if len(validation) == 0:
+            raise InvalidInputError("`validation` is empty.")
+        train = LabeledData(concat([train.X, validation.X]), np.concatenate([train.y, validation.y]))
     classes = np.unique(train.y)
     lookup = {c: i for i, c in enumerate(classes.tolist())}
 
@@ -272,7 +297,10 @@ def evaluate(
     else:
         uns = None
 
-    tr, va = stratified_split(y_np, cfg.val_fraction, cfg.selection_seed)
+    if validation is not None:
+        tr, va = np.arange(n_fit), np.arange(n_fit, len(train))
+    else:
+        tr, va = stratified_split(y_np, cfg.val_fraction, cfg.selection_seed)
     real_tr = (real[0][tr], real[1][tr])
     real_va = (real[0][va], real[1][va])
     augs = task.augmentations(real_tr[0], y_np[tr])
@@ -335,7 +363,7 @@ def evaluate(
             bar.update()
         results["synthetic-only"] = ConditionResult("synthetic-only", "train on screened synthetic, test on real", accs)
     bar.close()
-    sizes = {"real train": len(train), "test": len(test)}
+    sizes = {"real train": len(train), "of which validation": len(va), "test": len(test)}
     if syn is not None:
         sizes["screened synthetic"] = len(syn[0])
     if uns is not None:

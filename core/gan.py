@@ -54,6 +54,7 @@ class GANNetConfig:
     loss: str = "hinge"
     spectral_norm: bool = True
     mode_seeking: float = 0.0
+    aux_weight: float = 0.0
     gp_weight: float = 10.0
     d_steps: int = 1
     lr_g: float = 2e-4
@@ -71,6 +72,7 @@ class GANNetConfig:
         check_int("base_channels", self.base_channels, minimum=4)
         check_choice("loss", self.loss, LOSSES)
         check_float("mode_seeking", self.mode_seeking, minimum=0.0)
+        check_float("aux_weight", self.aux_weight, minimum=0.0)
         check_float("gp_weight", self.gp_weight, minimum=0.0)
         check_int("d_steps", self.d_steps, minimum=1)
         check_float("lr_g", self.lr_g, minimum=0.0)
@@ -172,14 +174,17 @@ class ProjectionDiscriminator(nn.Module):
         feat = chans[-1] * int(base[0]) * int(base[1])
         self.linear = sn(nn.Linear(feat, 1))
         self.embed = sn(nn.Embedding(n_classes, feat))
+        self.classify = sn(nn.Linear(feat, n_classes)) if cfg.aux_weight > 0 else None
         self.apply(dcgan_init)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The score (B,) and, with an auxiliary classifier, class logits (B, n_classes)."""
         h = x
         for down in self.downs:
             h = F.leaky_relu(down(h), 0.2)                              # (B, c_i, s/2, s/2)
         h = h.flatten(1)                                                # (B, c·bh·bw)
-        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)   # (B,)
+        score = self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)  # (B,)
+        return score, (self.classify(h) if self.classify is not None else None)
 
 
 class ConditionalGANTask(TrainingTask):
@@ -221,14 +226,17 @@ class ConditionalGANTask(TrainingTask):
             with torch.no_grad(), ctx.autocast():
                 fake = self.G(ctx.randn(B, cfg.latent_dim), y)
             with ctx.autocast():
-                d_real = self.D(self.augment(real, ctx.rng), y).float()
-                d_fake = self.D(self.augment(fake.float(), ctx.rng), y).float()
+                d_real, logits_real = self.D(self.augment(real, ctx.rng), y)
+                d_fake, _ = self.D(self.augment(fake.float(), ctx.rng), y)
+            d_real, d_fake = d_real.float(), d_fake.float()
             if cfg.loss == "hinge":
                 loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
             elif cfg.loss == "nonsaturating":
                 loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
             else:
                 loss_d = d_fake.mean() - d_real.mean() + cfg.gp_weight * self._gradient_penalty(real, fake.float(), y, ctx)
+            if logits_real is not None:  # auxiliary classifier (AC-GAN), trained on real items only
+                loss_d = loss_d + cfg.aux_weight * F.cross_entropy(logits_real.float(), y)
             ctx.update("D", loss_d)
         # ---- generator (noise pairs share a label, for the mode-seeking term)
         half = (B + 1) // 2
@@ -236,9 +244,14 @@ class ConditionalGANTask(TrainingTask):
         z = ctx.randn(B, cfg.latent_dim)
         with ctx.autocast():
             fake = self.G(z, y_g).float()
-            d_fake = self.D(self.augment(fake, ctx.rng), y_g).float()
+            d_fake, logits_fake = self.D(self.augment(fake, ctx.rng), y_g)
+        d_fake = d_fake.float()
         loss_g = -d_fake.mean() if cfg.loss != "nonsaturating" else F.softplus(-d_fake).mean()
         losses = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
+        if logits_fake is not None:  # G is asked to make fakes D's classifier assigns to their label
+            aux = F.cross_entropy(logits_fake.float(), y_g)
+            loss_g = loss_g + cfg.aux_weight * aux
+            losses["aux_g"] = float(aux.detach())
         if cfg.mode_seeking > 0 and B >= 2:
             m = B - half
             img_gap = (fake[:m] - fake[half : half + m]).abs().mean(dim=(1, 2, 3))
@@ -252,7 +265,7 @@ class ConditionalGANTask(TrainingTask):
     def _gradient_penalty(self, real, fake, y, ctx: StepContext) -> torch.Tensor:
         alpha = ctx.rand(len(real), 1, 1, 1)
         mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-        out = self.D(mix, y).float()
+        out = self.D(mix, y)[0].float()
         (grad,) = torch.autograd.grad(out.sum(), mix, create_graph=True)
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 

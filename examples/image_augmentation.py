@@ -13,7 +13,7 @@ import logging
 
 import numpy as np
 
-from imagina.core.evaluation import EvalConfig, evaluate
+from imagina.core.evaluation import EvalConfig, evaluate, holdout
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.image import MODALITY, load_images
 
@@ -34,11 +34,12 @@ def main() -> None:
     test = data.subset(order[: len(data) // 3])                 # held out, never seen by any fit
     train = data.subset(order[len(data) // 3 :]).per_class(args.real_per_class, seed=0)
 
-    augmenter = Augmenter(MODALITY, AugmentConfig(per_class=100, steps=args.steps)).fit(train)
+    rest, val = holdout(train, 0.2)                                # chooses settings; the GAN never sees it
+    augmenter = Augmenter(MODALITY, AugmentConfig(per_class=100, steps=args.steps)).fit(rest)
     result = augmenter.augment()
     print("kept per class:", result.kept_per_class())
 
-    report = evaluate(MODALITY.evaluation_task(), train, test, screened=result.kept(),
+    report = evaluate(MODALITY.evaluation_task(), rest, test, validation=val, screened=result.kept(),
                       unscreened=result.unscreened(), config=EvalConfig(seeds=(0, 1, 2)))
     print(report.to_markdown())
     result.export(args.out, overwrite=args.overwrite, evaluation=report)

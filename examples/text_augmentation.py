@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from imagina.core.evaluation import EvalConfig, evaluate
+from imagina.core.evaluation import EvalConfig, evaluate, holdout
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.text import MODALITY, distinct_n, self_bleu, tfidf_accuracy
 
@@ -38,8 +38,10 @@ def main() -> None:
 
     data = MODALITY.load(args.data, text_column=args.text_column, label_column=args.label_column,
                          per_class=args.per_class)
+    # with a test set, hold validation sentences out of the VAE: they choose the evaluation's settings
+    fit_data, val = holdout(data, 0.2) if args.test else (data, None)
     augmenter = Augmenter(MODALITY, AugmentConfig(per_class=args.keep, steps=args.steps, device=args.device))
-    result = augmenter.fit(data).augment()
+    result = augmenter.fit(fit_data).augment()
     kept = result.kept()
     logger.info("kept per class: %s", result.kept_per_class())
     logger.info("KL per token %.3f; distinct-2 kept %.3f vs real %.3f; self-BLEU kept %.3f vs real %.3f",
@@ -52,7 +54,8 @@ def main() -> None:
     report = None
     if args.test:
         test = MODALITY.load(args.test, text_column=args.text_column, label_column=args.label_column)
-        report = evaluate(MODALITY.evaluation_task(), data, test, screened=kept, unscreened=result.unscreened(),
+        report = evaluate(MODALITY.evaluation_task(), fit_data, test, validation=val, screened=kept,
+                          unscreened=result.unscreened(),
                           config=EvalConfig(seeds=tuple(range(args.seeds)), device=args.device))
         logger.info("\n%s", report.to_markdown())
         logger.info("TF-IDF + logistic regression: real %.3f, real+screened %.3f",

@@ -121,7 +121,7 @@ def test_grid_shape_and_non_square_networks():
     z, lab = torch.randn(2, cfg.latent_dim), torch.tensor([0, 2])
     out = task.G(z, lab)
     assert out.shape == (2, 1, 32, 64)
-    assert task.D(out, lab).shape == (2,)
+    assert task.D(out, lab)[0].shape == (2,)
 
 
 def test_batchnorm_recalibration_restores_output_variety():

@@ -84,4 +84,8 @@ def test_evaluate_writes_the_table(tmp_path, capsys):
     assert "real" in conditions and "real+classical" in conditions
     assert all(len(c["accuracies"]) == 2 for c in conditions.values())
     assert "## Evaluation" in (out / "report.md").read_text()
-    assert "evaluation" in json.loads((out / "run.json").read_text())
+    record = json.loads((out / "run.json").read_text())
+    assert "evaluation" in record
+    # 2 of the 8 real items per class choose the settings and are held out of the generator
+    assert record["data"]["items"] == 60 and summary["evaluation"]["sizes"]["of which validation"] == 20
+    assert summary["evaluation"]["sizes"]["real train"] == 80

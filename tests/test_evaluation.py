@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from imagina.core.errors import InvalidInputError
-from imagina.core.evaluation import EvalConfig, EvalTask, evaluate, match_counts, stratified_split
+from imagina.core.evaluation import EvalConfig, EvalTask, evaluate, holdout, match_counts, stratified_split
 from imagina.core.modality import LabeledData
 
 
@@ -70,3 +70,24 @@ def test_split_helpers():
     assert (y[va] == 0).sum() == 2 and (y[va] == 1).sum() == 1
     idx = match_counts(np.array([0, 0, 1]), np.array([1, 1, 0, 0, 0, 1]), 0)
     assert sorted(np.array([1, 1, 0, 0, 0, 1])[idx].tolist()) == [0, 0, 1]
+
+
+def test_settings_are_chosen_on_the_given_validation_items():
+    train, test = blobs(40, 0), blobs(100, 1)
+    flipped = blobs(20, 3)
+    flipped = LabeledData(flipped.X, 1 - flipped.y)   # a validation set no sound classifier gets right
+    cfg = EvalConfig(seeds=(0,), device="cpu")
+    report = evaluate(TinyTask(), train, test, validation=flipped, config=cfg, progress=False)
+    assert report.validation["real"]["-"] < 0.3
+    assert report.to_dict()["sizes"]["real train"] == 60 and report.to_dict()["sizes"]["of which validation"] == 20
+    carved = evaluate(TinyTask(), train, test, config=cfg, progress=False)
+    assert carved.validation["real"]["-"] > 0.7
+    with pytest.raises(InvalidInputError, match="validation"):
+        evaluate(TinyTask(), train, test, validation=LabeledData(train.X[:0], train.y[:0]), config=cfg, progress=False)
+
+
+def test_holdout_is_stratified_and_disjoint():
+    data = LabeledData(np.arange(15, dtype=np.float32)[:, None], np.array([0] * 10 + [1] * 5))
+    rest, val = holdout(data, 0.2, seed=0)
+    assert len(rest) + len(val) == 15 and not set(rest.X[:, 0]) & set(val.X[:, 0])
+    assert (val.y == 0).sum() == 2 and (val.y == 1).sum() == 1

@@ -1,0 +1,117 @@
+"""Choose the text screen's defaults on validation data carved from TREC *training* data.
+
+The generator and embedder are fitted once on the benchmark's 50 questions per class (seed 0, as in
+``text_trec.py``); candidates are generated once (``--candidates`` per class). Validation = up to
+``--val-per-class`` other TREC *training* questions per class (never the test set). For each screen
+setting (thresholds of the core screen and of the text checks), the kept set is scored by what it
+adds on validation: TF-IDF + logistic regression, and the reference TextCNN (``--seeds`` seeds, each
+share). The unscreened baseline draws the same number per class at random from all candidates.
+
+    python benchmarks/text_screen_tune.py --out runs/text-screen-tune
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imagina.core.evaluation import accuracy, match_counts, train_classifier
+from imagina.core.modality import LabeledData, take
+from imagina.core.pipeline import AugmentConfig, Augmenter
+from imagina.core.screening import Screen, ScreenConfig
+from imagina.text import MODALITY
+from imagina.text.evaluate import TextEvalTask, tfidf_accuracy
+from imagina.text.sanity import TextSanityConfig, text_sanity
+
+logger = logging.getLogger("text_screen_tune")
+TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
+
+SCREENS = {
+    "default": {},
+    "quality-only (diversity_weight 0)": {"diversity_weight": 0.0},
+    "consistency>=0.3": {"min_consistency": 0.3},
+    "consistency>=0.3, diversity_weight 0": {"min_consistency": 0.3, "diversity_weight": 0.0},
+    "no manifold test": {"require_manifold": False},
+    "no consistency, no manifold": {"min_consistency": 0.0, "require_manifold": False},
+    "checks only (no consistency, manifold, copy ratio; quality rank)": {
+        "min_consistency": 0.0, "require_manifold": False, "copy_ratio": 0.0, "diversity_weight": 0.0},
+}
+CHECKS = {
+    "checks default": TextSanityConfig(),
+    "checks loose (overlap 0.8, margin 2)": TextSanityConfig(max_ngram_overlap=0.8, fluency_margin=2.0),
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", default=str(TREC))
+    p.add_argument("--per-class", type=int, default=50)
+    p.add_argument("--budget", type=int, default=200, help="kept per class")
+    p.add_argument("--candidates", type=int, default=1200, help="candidates per class")
+    p.add_argument("--val-per-class", type=int, default=100)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--shares", default="0.25,0.5")
+    p.add_argument("--out", default="runs/text-screen-tune")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    shares = [float(s) for s in args.shares.split(",")]
+
+    train = MODALITY.load(str(Path(args.data) / "train.tsv"), per_class=args.per_class, seed=0)
+    everything = MODALITY.load(str(Path(args.data) / "train.tsv"))
+    used = set(train.X)
+    rest = everything.subset([i for i, t in enumerate(everything.X) if t not in used])
+    val = rest.per_class(args.val_per_class, seed=1)
+    logger.info("train %d, validation %d (other TREC training questions)", len(train), len(val))
+
+    t = time.perf_counter()
+    aug = Augmenter("text", AugmentConfig(per_class=args.budget, device="cpu", top_up_rounds=0), progress=False).fit(train)
+    classes = np.unique(train.y)
+    labels = np.repeat(classes, args.candidates)
+    X, y = aug.generator_.sample(len(labels), labels=labels, seed=0)
+    emb = aug.embedder_.embed(X)
+    logger.info("fit + %d candidates in %.0f s", len(y), time.perf_counter() - t)
+
+    task = TextEvalTask()
+    real = (task.prepare(train.X), torch.as_tensor(np.searchsorted(classes, train.y)))
+    val_t = (task.prepare(val.X), torch.as_tensor(np.searchsorted(classes, val.y)))
+
+    def score(kept: LabeledData) -> dict:
+        syn = (task.prepare(kept.X), torch.as_tensor(np.searchsorted(classes, kept.y)))
+        row = {"tfidf": tfidf_accuracy(train.X, train.y, val.X, val.y, extra_texts=kept.X, extra_y=kept.y)}
+        for share in shares:
+            accs = [accuracy(train_classifier(task, len(classes), real, synthetic=syn, share=share, seed=s), *val_t)
+                    for s in range(args.seeds)]
+            row[f"cnn share {share:g}"] = float(np.mean(accs))
+        return row
+
+    results = {"real only": {"tfidf": tfidf_accuracy(train.X, train.y, val.X, val.y),
+                             "cnn": float(np.mean([accuracy(train_classifier(task, len(classes), real, seed=s), *val_t)
+                                                   for s in range(args.seeds)]))}}
+    for check_name, check_cfg in CHECKS.items():
+        checks = text_sanity(X, y, generator=aug.generator_, real=train, config=check_cfg)
+        for screen_name, opts in SCREENS.items():
+            res = Screen(ScreenConfig(**opts)).fit(aug.real_embeddings_, train.y).score(emb, y, checks=checks,
+                                                                                       budget_per_class=args.budget)
+            idx = np.flatnonzero(res.keep)
+            kept = LabeledData(take(X, idx), y[idx])
+            name = f"{check_name} | {screen_name}"
+            results[name] = {"kept": len(idx), "kept_min_class": int(min((y[idx] == c).sum() for c in classes)),
+                             **score(kept)}
+            logger.info("%s: %s", name, results[name])
+            if name == "checks default | default":  # the baseline: as many per class, drawn from all candidates
+                pick = match_counts(kept.y, y, 0)
+                results["unscreened (same count per class as the default screen)"] = score(LabeledData(take(X, pick), y[pick]))
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
