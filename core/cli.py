@@ -38,7 +38,7 @@ def _augment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="training data: a path, or 'digits' for images")
     p.add_argument("--out", required=True, help="output directory (must be empty or absent)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--per-class", type=int, default=None, help="kept synthetic items per class (default 200)")
+    p.add_argument("--per-class", type=int, default=None, help="kept synthetic items per class (default 200; audio 100)")
     p.add_argument("--oversample", type=float, default=None, help="candidates generated per kept item (default 3)")
     p.add_argument("--steps", type=int, default=None, help="generator training steps (modality default if omitted)")
     p.add_argument("--real-per-class", type=int, default=None, help="use only this many real items per class")
@@ -115,14 +115,17 @@ def _no_cleaning(modality) -> dict:
 
 
 def _augmenter(args):
+    from imagina.core.modality import get_modality
     from imagina.core.pipeline import AugmentConfig, Augmenter
 
-    kwargs = {"seed": args.seed, "device": args.device, "steps": args.steps, "embedder": args.embedder}
+    modality = get_modality(args.modality)
+    kwargs = {**modality.augment_defaults, "seed": args.seed, "device": args.device, "steps": args.steps,
+              "embedder": args.embedder}
     if args.per_class is not None:
         kwargs["per_class"] = args.per_class
     if args.oversample is not None:
         kwargs["oversample"] = args.oversample
-    return Augmenter(args.modality, AugmentConfig(**kwargs), progress=not args.quiet)
+    return Augmenter(modality, AugmentConfig(**kwargs), progress=not args.quiet)
 
 
 def cmd_augment(args) -> dict:

@@ -89,6 +89,9 @@ class Modality(ABC):
     """The modality-specific half of every pipeline step."""
 
     name: str
+    #: :class:`~imagina.core.pipeline.AugmentConfig` fields this modality sets differently when the
+    #: user does not (e.g. fewer, costlier audio candidates).
+    augment_defaults: dict[str, Any] = {}
 
     @abstractmethod
     def load(self, source: str, **options: Any) -> LabeledData:

@@ -139,6 +139,7 @@ class Augmenter:
     modality : str or Modality
         ``"image"``, ``"text"``, ``"audio"`` or a :class:`~imagina.core.modality.Modality`.
     config : AugmentConfig
+        None: :class:`AugmentConfig` with the modality's ``augment_defaults``.
     generator_options : dict
         Extra settings passed to the modality's generator config.
     progress : bool
@@ -148,7 +149,7 @@ class Augmenter:
     def __init__(self, modality: str | Modality, config: AugmentConfig | None = None, *,
                  generator_options: dict | None = None, progress: bool = True) -> None:
         self.modality = get_modality(modality) if isinstance(modality, str) else modality
-        self.config = config or AugmentConfig()
+        self.config = config or AugmentConfig(**self.modality.augment_defaults)
         self.generator_options = dict(generator_options or {})
         self.progress = progress
         self.generator_: Generator | None = None

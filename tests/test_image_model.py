@@ -82,3 +82,23 @@ def test_sanity_flags_blank_images(images):
     result = image_sanity(X)
     assert result.reasons[0].startswith("insane: blank")
     assert result.reasons[1] is None
+
+
+def test_auxiliary_classifier_learns_the_labels():
+    from imagina.core.gan import ConditionalGANTask, GANNetConfig
+    from imagina.core.training import Trainer, TrainerConfig
+
+    rng = np.random.default_rng(0)
+    x = torch.full((64, 1, 16, 16), -1.0)
+    y = torch.as_tensor(np.repeat([0, 1], 32))
+    x[y == 0, :, :8] = 1.0                                   # class 0: bright top half
+    x[y == 1, :, 8:] = 1.0                                   # class 1: bright bottom half
+    x += torch.as_tensor(rng.normal(scale=0.1, size=x.shape), dtype=torch.float32)
+    cfg = GANNetConfig(image_size=16, channels=1, base_channels=8, aux_weight=1.0, lr_d=1e-3)
+    task = ConditionalGANTask(cfg, 2)
+    history = Trainer(TrainerConfig(steps=60, batch_size=16, seed=0, device="cpu"), progress=False).fit(task, (x, y))
+    assert "aux_g" in history[-1]
+    with torch.no_grad():
+        _, logits = task.D(x, y)
+    assert (logits.argmax(1) == y).float().mean() > 0.9
+    assert ConditionalGANTask(GANNetConfig(image_size=16, base_channels=8), 2).D.classify is None
