@@ -115,17 +115,11 @@ def _no_cleaning(modality) -> dict:
 
 
 def _augmenter(args):
-    from imagina.core.modality import get_modality
     from imagina.core.pipeline import AugmentConfig, Augmenter
 
-    modality = get_modality(args.modality)
-    kwargs = {**modality.augment_defaults, "seed": args.seed, "device": args.device, "steps": args.steps,
-              "embedder": args.embedder}
-    if args.per_class is not None:
-        kwargs["per_class"] = args.per_class
-    if args.oversample is not None:
-        kwargs["oversample"] = args.oversample
-    return Augmenter(modality, AugmentConfig(**kwargs), progress=not args.quiet)
+    config = AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
+                           per_class=args.per_class, oversample=args.oversample)
+    return Augmenter(args.modality, config, progress=not args.quiet)
 
 
 def cmd_augment(args) -> dict:

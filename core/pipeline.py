@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,35 +33,50 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class AugmentConfig:
-    """Settings of :class:`Augmenter`.
+    """Settings of :class:`Augmenter`. A field left at None takes the modality's default
+    (``Modality.augment_defaults``), else the generic one in :data:`GENERIC_DEFAULTS`.
 
-    per_class : kept synthetic items wanted per class (the screen's budget).
-    oversample : candidates generated per wanted item (the screen chooses among them).
+    per_class : kept synthetic items wanted per class (the screen's budget; generic 200).
+    oversample : candidates generated per wanted item (the screen chooses among them; generic 3).
     max_oversample : a class whose candidates pass the screen too rarely to fill ``per_class`` gets
         more candidates, in up to ``top_up_rounds`` rounds sized by its pass rate, until it has had
-        at most ``max_oversample × per_class`` candidates (1 or ``top_up_rounds=0``: no top-up).
+        at most ``max_oversample × per_class`` candidates (generic 10; 1 or ``top_up_rounds=0``:
+        no top-up).
     steps : generator training steps (None: the modality's default).
     embedder : a pretrained embedder name or local path (None: the offline default trained on the data).
+    screen : the screen's thresholds (generic: :class:`ScreenConfig`'s defaults).
     """
 
-    per_class: int = 200
-    oversample: float = 3.0
-    max_oversample: float = 10.0
+    per_class: int | None = None
+    oversample: float | None = None
+    max_oversample: float | None = None
     top_up_rounds: int = 2
     steps: int | None = None
     seed: int = 0
     device: str = "auto"
     embedder: str | None = None
-    screen: ScreenConfig = field(default_factory=ScreenConfig)
+    screen: ScreenConfig | None = None
 
     def __post_init__(self) -> None:
-        check_int("per_class", self.per_class, minimum=1)
-        check_float("oversample", self.oversample, minimum=1.0)
-        check_float("max_oversample", self.max_oversample, minimum=1.0)
+        if self.per_class is not None:
+            check_int("per_class", self.per_class, minimum=1)
+        if self.oversample is not None:
+            check_float("oversample", self.oversample, minimum=1.0)
+        if self.max_oversample is not None:
+            check_float("max_oversample", self.max_oversample, minimum=1.0)
         check_int("top_up_rounds", self.top_up_rounds, minimum=0)
         if self.steps is not None:
             check_int("steps", self.steps, minimum=1)
         check_int("seed", self.seed, minimum=0)
+
+    def resolved(self, modality: Modality) -> AugmentConfig:
+        """This config with every None filled from the modality's defaults, then the generic ones."""
+        fill = {**GENERIC_DEFAULTS, **modality.augment_defaults}
+        return replace(self, **{k: (v() if callable(v) else v) for k, v in fill.items() if getattr(self, k) is None})
+
+
+#: Defaults of :class:`AugmentConfig` fields that a modality may override.
+GENERIC_DEFAULTS: dict[str, Any] = {"per_class": 200, "oversample": 3.0, "max_oversample": 10.0, "screen": ScreenConfig}
 
 
 @dataclass
@@ -139,7 +154,7 @@ class Augmenter:
     modality : str or Modality
         ``"image"``, ``"text"``, ``"audio"`` or a :class:`~imagina.core.modality.Modality`.
     config : AugmentConfig
-        None: :class:`AugmentConfig` with the modality's ``augment_defaults``.
+        Fields left at None take the modality's defaults (``Modality.augment_defaults``).
     generator_options : dict
         Extra settings passed to the modality's generator config.
     progress : bool
@@ -149,7 +164,7 @@ class Augmenter:
     def __init__(self, modality: str | Modality, config: AugmentConfig | None = None, *,
                  generator_options: dict | None = None, progress: bool = True) -> None:
         self.modality = get_modality(modality) if isinstance(modality, str) else modality
-        self.config = config or AugmentConfig(**self.modality.augment_defaults)
+        self.config = (config or AugmentConfig()).resolved(self.modality)
         self.generator_options = dict(generator_options or {})
         self.progress = progress
         self.generator_: Generator | None = None

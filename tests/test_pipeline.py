@@ -124,3 +124,15 @@ def test_bad_top_up_settings_are_refused(field, value):
 
     with pytest.raises(InvalidInputError, match=field):
         AugmentConfig(**{field: value})
+
+
+def test_modality_defaults_fill_what_the_user_left_open():
+    from imagina.core.screening import ScreenConfig
+
+    modality = PointModality({})
+    modality.augment_defaults = {"per_class": 7, "screen": ScreenConfig(min_consistency=0.0)}
+    cfg = AugmentConfig(oversample=2.0).resolved(modality)
+    assert cfg.per_class == 7 and cfg.oversample == 2.0 and cfg.max_oversample == 10.0
+    assert cfg.screen.min_consistency == 0.0
+    assert AugmentConfig(per_class=3).resolved(modality).per_class == 3
+    assert AugmentConfig().resolved(PointModality({})).screen == ScreenConfig()
