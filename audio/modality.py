@@ -35,6 +35,8 @@ class AudioModality(Modality):
     generator_defaults: dict[str, Any] = {"base_channels": 16}
     #: Training steps of the offline default embedder.
     embedder_steps = 300
+    #: Every candidate clip costs a Griffin-Lim inversion: top-up stops at 4 candidates per wanted clip.
+    augment_defaults = {"max_oversample": 4.0}
 
     def __init__(self) -> None:
         self.sample_rate = AudioLoadConfig().sample_rate

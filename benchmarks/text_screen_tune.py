@@ -32,19 +32,23 @@ from imagina.text.sanity import TextSanityConfig, text_sanity
 logger = logging.getLogger("text_screen_tune")
 TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
 
+TEXT_DEFAULT = {"min_consistency": 0.0, "require_manifold": False}
 SCREENS = {
     "default": {},
     "quality-only (diversity_weight 0)": {"diversity_weight": 0.0},
     "consistency>=0.3": {"min_consistency": 0.3},
     "consistency>=0.3, diversity_weight 0": {"min_consistency": 0.3, "diversity_weight": 0.0},
     "no manifold test": {"require_manifold": False},
-    "no consistency, no manifold": {"min_consistency": 0.0, "require_manifold": False},
+    "no consistency, no manifold": TEXT_DEFAULT,
     "checks only (no consistency, manifold, copy ratio; quality rank)": {
         "min_consistency": 0.0, "require_manifold": False, "copy_ratio": 0.0, "diversity_weight": 0.0},
+    "text default, no embedding copy ratio": {**TEXT_DEFAULT, "copy_ratio": 0.0},
+    "text default, no copy ratio, no redundancy": {**TEXT_DEFAULT, "copy_ratio": 0.0, "duplicate_ratio": 0.0},
 }
 CHECKS = {
     "checks default": TextSanityConfig(),
     "checks loose (overlap 0.8, margin 2)": TextSanityConfig(max_ngram_overlap=0.8, fluency_margin=2.0),
+    "checks: exact copies only (overlap 1.0)": TextSanityConfig(max_ngram_overlap=1.0),
 }
 
 
@@ -58,6 +62,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--shares", default="0.25,0.5")
     p.add_argument("--out", default="runs/text-screen-tune")
+    p.add_argument("--screens", default=None, help="comma-separated SCREENS names (default all)")
+    p.add_argument("--checks", default=None, help="comma-separated CHECKS names (default all)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out)
@@ -95,9 +101,13 @@ def main() -> None:
     results = {"real only": {"tfidf": tfidf_accuracy(train.X, train.y, val.X, val.y),
                              "cnn": float(np.mean([accuracy(train_classifier(task, len(classes), real, seed=s), *val_t)
                                                    for s in range(args.seeds)]))}}
-    for check_name, check_cfg in CHECKS.items():
-        checks = text_sanity(X, y, generator=aug.generator_, real=train, config=check_cfg)
-        for screen_name, opts in SCREENS.items():
+    logger.info("real only: %s", results["real only"])
+    pick_all = args.screens.split(",") if args.screens else list(SCREENS)
+    baseline_done = False
+    for check_name in (args.checks.split(",") if args.checks else list(CHECKS)):
+        checks = text_sanity(X, y, generator=aug.generator_, real=train, config=CHECKS[check_name])
+        for screen_name in pick_all:
+            opts = SCREENS[screen_name]
             res = Screen(ScreenConfig(**opts)).fit(aug.real_embeddings_, train.y).score(emb, y, checks=checks,
                                                                                        budget_per_class=args.budget)
             idx = np.flatnonzero(res.keep)
@@ -106,9 +116,11 @@ def main() -> None:
             results[name] = {"kept": len(idx), "kept_min_class": int(min((y[idx] == c).sum() for c in classes)),
                              **score(kept)}
             logger.info("%s: %s", name, results[name])
-            if name == "checks default | default":  # the baseline: as many per class, drawn from all candidates
+            if not baseline_done:  # the baseline: as many per class as this first screen kept, from all candidates
                 pick = match_counts(kept.y, y, 0)
-                results["unscreened (same count per class as the default screen)"] = score(LabeledData(take(X, pick), y[pick]))
+                results["unscreened (same count per class)"] = score(LabeledData(take(X, pick), y[pick]))
+                logger.info("unscreened: %s", results["unscreened (same count per class)"])
+                baseline_done = True
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
