@@ -38,7 +38,7 @@ def _augment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="training data: a path, or 'digits' for images")
     p.add_argument("--out", required=True, help="output directory (must be empty or absent)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--per-class", type=int, default=None, help="kept synthetic items per class (default 200; audio 100)")
+    p.add_argument("--per-class", type=int, default=None, help="kept synthetic items per class (default 200)")
     p.add_argument("--oversample", type=float, default=None, help="candidates generated per kept item (default 3)")
     p.add_argument("--steps", type=int, default=None, help="generator training steps (modality default if omitted)")
     p.add_argument("--real-per-class", type=int, default=None, help="use only this many real items per class")
