@@ -62,8 +62,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--shares", default="0.25,0.5")
     p.add_argument("--out", default="runs/text-screen-tune")
-    p.add_argument("--screens", default=None, help="comma-separated SCREENS names (default all)")
-    p.add_argument("--checks", default=None, help="comma-separated CHECKS names (default all)")
+    p.add_argument("--screens", default=None, help="SCREENS names separated by ; (default all)")
+    p.add_argument("--checks", default=None, help="CHECKS names separated by ; (default all)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out)
@@ -102,9 +102,9 @@ def main() -> None:
                              "cnn": float(np.mean([accuracy(train_classifier(task, len(classes), real, seed=s), *val_t)
                                                    for s in range(args.seeds)]))}}
     logger.info("real only: %s", results["real only"])
-    pick_all = args.screens.split(",") if args.screens else list(SCREENS)
+    pick_all = args.screens.split(";") if args.screens else list(SCREENS)
     baseline_done = False
-    for check_name in (args.checks.split(",") if args.checks else list(CHECKS)):
+    for check_name in (args.checks.split(";") if args.checks else list(CHECKS)):
         checks = text_sanity(X, y, generator=aug.generator_, real=train, config=CHECKS[check_name])
         for screen_name in pick_all:
             opts = SCREENS[screen_name]
