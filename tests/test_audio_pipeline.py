@@ -104,7 +104,7 @@ def test_augment_end_to_end(tmp_path, monkeypatch):
     write_dataset(tmp_path / "data", layout="folders", n_per_class=4)
     data = MODALITY.load(str(tmp_path / "data"), n_samples=2048)
     options = {"n_fft": 64, "base_channels": 8, "latent_dim": 16, "label_dim": 4, "batch_size": 4, "griffin_lim_iters": 4}
-    aug = Augmenter(MODALITY, AugmentConfig(per_class=3, oversample=2.0, steps=2, device="cpu"),
+    aug = Augmenter(MODALITY, AugmentConfig(per_class=3, oversample=2.0, steps=2, device="cpu", top_up_rounds=0),
                     generator_options=options, progress=False)
     result = aug.fit(data).augment()
     assert len(result.labels) == 12 and result.candidates.shape == (12, 2048)

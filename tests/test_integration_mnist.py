@@ -17,7 +17,7 @@ def test_mnist_small_pipeline(tmp_path):
     # 10 per class are drawn, then cleaned: every dropped item is accounted for with its reason
     assert len(train) + len(train.report.dropped) == 100 and train.X.shape[1:] == (28, 28, 1)
     assert len(test) == 10000
-    result = Augmenter("image", AugmentConfig(per_class=5, steps=20, device="cpu"), progress=False).fit(train).augment()
+    result = Augmenter("image", AugmentConfig(per_class=5, steps=20, device="cpu", top_up_rounds=0), progress=False).fit(train).augment()
     assert len(result.labels) == 10 * 15
     assert result.record["screen"]["candidates"] == 150
     out = result.export(tmp_path / "out")

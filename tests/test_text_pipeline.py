@@ -18,7 +18,7 @@ def test_augment_export_tiny(tmp_path):
 
     X, y = make_texts(10)
     options = {k: v for k, v in TINY_VAE.items() if k != "steps"}
-    aug = Augmenter(MODALITY, AugmentConfig(per_class=4, oversample=2.0, steps=3, device="cpu"),
+    aug = Augmenter(MODALITY, AugmentConfig(per_class=4, oversample=2.0, steps=3, device="cpu", top_up_rounds=0),
                     generator_options=options, progress=False)
     result = aug.fit(LabeledData(X, y)).augment()
     assert len(result.labels) == 24 and set(result.screen.scores) >= {"words", "ngram_overlap", "fluency"}
