@@ -44,6 +44,7 @@ SCREENS = {
         "min_consistency": 0.0, "require_manifold": False, "copy_ratio": 0.0, "diversity_weight": 0.0},
     "text default, no embedding copy ratio": {**TEXT_DEFAULT, "copy_ratio": 0.0},
     "text default, no copy ratio, no redundancy": {**TEXT_DEFAULT, "copy_ratio": 0.0, "duplicate_ratio": 0.0},
+    "text default, random selection": {**TEXT_DEFAULT, "selector": "random"},
 }
 CHECKS = {
     "checks default": TextSanityConfig(),

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from imagina.core.errors import InvalidInputError, NotFittedError, check_float, check_int
+from imagina.core.errors import InvalidInputError, NotFittedError, check_choice, check_float, check_int
 from imagina.core.modality import SanityResult
 from imagina.core.neighbors import count_within, knn, kth_neighbour_radius
+from imagina.core.runtime import numpy_rng
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ class ScreenConfig:
     budget_per_class : keep at most this many per class (None: all that pass).
     diversity_weight : exponent of the max-min distance in the selector's pick score
         ``quality · distance^w`` (0 ranks by quality alone).
+    selector : "maxmin" (the quality-weighted max-min pick above) or "random": candidates that pass
+        are taken in a seeded random order (redundant ones still rejected), which keeps the shape of
+        the candidate distribution instead of spreading the kept set over its tails.
+    seed : seed of the "random" selector.
     """
 
     k: int = 5
@@ -56,6 +61,8 @@ class ScreenConfig:
     duplicate_ratio: float = 0.2
     budget_per_class: int | None = None
     diversity_weight: float = 1.0
+    selector: str = "maxmin"
+    seed: int = 0
     chunk_size: int = 2048
 
     def __post_init__(self) -> None:
@@ -67,6 +74,8 @@ class ScreenConfig:
         if self.budget_per_class is not None:
             check_int("budget_per_class", self.budget_per_class, minimum=1)
         check_float("diversity_weight", self.diversity_weight, minimum=0.0)
+        check_choice("selector", self.selector, ("maxmin", "random"))
+        check_int("seed", self.seed, minimum=0)
         check_int("chunk_size", self.chunk_size, minimum=16)
 
 
@@ -209,6 +218,10 @@ class Screen:
         limit = budget if budget is not None else len(rows)
         taken = 0
         dup = cfg.duplicate_ratio * scale
+        order = None
+        if cfg.selector == "random":
+            order = torch.as_tensor(numpy_rng(cfg.seed, "screen-select", int(rows[0]), len(rows)).random(len(rows)),
+                                    dtype=torch.float32)
         while taken < limit and bool(open_.any()):
             redundant = open_ & (mind < dup)
             for j in torch.nonzero(redundant).squeeze(1).tolist():
@@ -216,8 +229,11 @@ class Screen:
             open_ &= ~redundant
             if not bool(open_.any()):
                 break
-            spread = torch.where(torch.isinf(mind), torch.ones_like(mind), mind / scale)
-            pick_score = q * spread.clamp_min(1e-12) ** cfg.diversity_weight
+            if order is not None:
+                pick_score = order.clone()
+            else:
+                spread = torch.where(torch.isinf(mind), torch.ones_like(mind), mind / scale)
+                pick_score = q * spread.clamp_min(1e-12) ** cfg.diversity_weight
             pick_score[~open_] = -1.0
             j = int(torch.argmax(pick_score))
             keep[rows[j]] = True

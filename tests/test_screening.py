@@ -83,3 +83,24 @@ def test_errors(real):
         s.score(emb[0], y[:1])
     with pytest.raises(InvalidInputError, match="budget_per_class"):
         ScreenConfig(budget_per_class=0)
+
+
+def test_random_selector_keeps_the_shape_of_the_candidates(real):
+    emb, y = real
+    rng = np.random.default_rng(2)
+    clump = emb[y == 0][0] + rng.normal(scale=0.05, size=(50, 8)).astype(np.float32) + 0.5
+    spread = emb[y == 0][5:25] + rng.normal(scale=0.3, size=(20, 8)).astype(np.float32)
+    cand = np.concatenate([clump, spread])
+    cy = np.zeros(len(cand), dtype=int)
+    base = dict(copy_ratio=0.0, duplicate_ratio=0.0)
+    screen = Screen(ScreenConfig(**base)).fit(emb, y)
+    maxmin = screen.score(cand, cy, budget_per_class=15).keep
+    runs = [Screen(ScreenConfig(**base, selector="random", seed=s)).fit(emb, y).score(cand, cy, budget_per_class=15).keep
+            for s in (0, 0, 1)]
+    assert maxmin[:50].sum() <= 3                     # max-min spreads out: few from the clump
+    assert runs[0][:50].sum() >= 6                    # random keeps about the clump's share (50/70)
+    assert runs[0].sum() == 15
+    np.testing.assert_array_equal(runs[0], runs[1])   # seeded
+    assert not np.array_equal(runs[0], runs[2])
+    with pytest.raises(InvalidInputError, match="selector"):
+        ScreenConfig(selector="best")
