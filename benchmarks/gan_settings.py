@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +32,7 @@ def main() -> None:
     p.add_argument("--real-per-class", type=int, default=None)
     p.add_argument("--per-class", type=int, default=100)
     p.add_argument("--load", type=json.loads, default={}, help="loader options, JSON")
+    p.add_argument("--preview", default=None, help="write a preview of 8 samples per class here (PNG)")
     args = p.parse_args()
     modality = get_modality(args.modality)
     extra = {"per_class": args.real_per_class, "seed": 0} if args.real_per_class else {}
@@ -39,6 +41,10 @@ def main() -> None:
     cfg = AugmentConfig(per_class=args.per_class, steps=args.steps, device="cpu", top_up_rounds=0)
     augmenter = Augmenter(modality, cfg, generator_options=args.options, progress=False).fit(data)
     result = augmenter.augment()
+    if args.preview:
+        classes = augmenter.generator_.classes_
+        X, y = augmenter.generator_.sample(8 * len(classes), np.repeat(classes, 8), seed=1)
+        modality.preview(Path(args.preview), X, y, title=json.dumps(args.options))
     print(json.dumps({"options": args.options, "steps": args.steps, "seconds": round(time.perf_counter() - start),
                       "timings": result.record["timings"],
                       "kept": result.record["screen"]["kept_per_class"],

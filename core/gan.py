@@ -16,7 +16,13 @@ Against the collapse that small data invites:
   and G is asked for fakes it assigns to their label (on 10–20 items per class it raised label
   consistency a little at a cost in diversity; off by default, BENCHMARKS.md);
 * differentiable augmentation of everything D sees (DiffAugment, Zhao et al. 2020), supplied by
-  the modality as ``augment(x, rng)``.
+  the modality as ``augment(x, rng)``;
+* optional **imagination around real items** (``reconstruction`` > 0): every training item gets a
+  learned latent code (GLO, Bojanowski et al. 2018) that G must decode back into the item (L1, this
+  weight), and G is trained adversarially on codes *between* two items of the same class plus noise
+  (``imagination_noise``). Samples are then drawn around the real items of their class instead of
+  from the prior, so a generator trained on a handful of items per class keeps their labels — the
+  image and audio counterpart of the text VAE's imagination around real sentences.
 """
 
 from __future__ import annotations
@@ -64,6 +70,10 @@ class GANNetConfig:
     lr_d: float = 2e-4
     beta1: float = 0.0
     beta2: float = 0.99
+    reconstruction: float = 0.0
+    imagination_noise: float = 0.3
+    lr_anchors: float = 1e-2
+    n_anchors: int | None = None
 
     def __post_init__(self) -> None:
         if self.image_size is not None and self.image_size not in (16, 32, 64, 128):
@@ -80,6 +90,16 @@ class GANNetConfig:
         check_int("d_steps", self.d_steps, minimum=1)
         check_float("lr_g", self.lr_g, minimum=0.0)
         check_float("lr_d", self.lr_d, minimum=0.0)
+        check_float("reconstruction", self.reconstruction, minimum=0.0)
+        check_float("imagination_noise", self.imagination_noise, minimum=0.0)
+        check_float("lr_anchors", self.lr_anchors, minimum=0.0)
+        if self.n_anchors is not None:
+            check_int("n_anchors", self.n_anchors, minimum=0)
+
+    @property
+    def imagines(self) -> bool:
+        """Whether samples are drawn around real items (learned codes) rather than from the prior."""
+        return self.reconstruction > 0
 
     @property
     def n_blocks(self) -> int:
@@ -134,13 +154,20 @@ class ConditionalBatchNorm2d(nn.Module):
         return self.gamma(y)[:, :, None, None] * self.bn(x) + self.beta(y)[:, :, None, None]
 
 
+def on_sphere(z: torch.Tensor) -> torch.Tensor:
+    """Codes scaled to norm √d, where standard normal noise of dimension d concentrates."""
+    return z * (z.shape[1] ** 0.5) / z.norm(dim=1, keepdim=True).clamp_min(1e-8)
+
+
 class ConditionalGenerator(nn.Module):
     """G(z, y): noise and label → ``(B, C, 2ⁿ·bh, 2ⁿ·bw)`` in [-1, 1] (n = ``cfg.n_blocks``).
 
     ``base`` is the first grid (4×4 for square images; spectrograms may start from e.g. 2×4).
+    With ``n_anchors`` > 0 it also holds one learned code per training item (``anchors``) and their
+    class indices (``anchor_labels``): :meth:`imagine` gives codes between two of them.
     """
 
-    def __init__(self, cfg: GANNetConfig, n_classes: int, base: tuple[int, int] = (4, 4)) -> None:
+    def __init__(self, cfg: GANNetConfig, n_classes: int, base: tuple[int, int] = (4, 4), n_anchors: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         self.base = (int(base[0]), int(base[1]))
@@ -151,11 +178,37 @@ class ConditionalGenerator(nn.Module):
         self.ups = nn.ModuleList(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1, bias=False) for i in range(cfg.n_blocks))
         self.norms = nn.ModuleList(ConditionalBatchNorm2d(chans[i + 1], n_classes) for i in range(cfg.n_blocks))
         self.to_out = nn.Conv2d(chans[-1], cfg.channels, 3, 1, 1)
+        self.n_classes = n_classes
+        self.anchors = nn.Embedding(n_anchors, cfg.latent_dim) if n_anchors else None
+        self.register_buffer("anchor_labels", torch.zeros(n_anchors, dtype=torch.long))
         self.apply(dcgan_init)
         for m in self.modules():
             if isinstance(m, ConditionalBatchNorm2d):
                 nn.init.ones_(m.gamma.weight)
                 nn.init.zeros_(m.beta.weight)
+        if self.anchors is not None:
+            nn.init.normal_(self.anchors.weight)
+
+    def anchor_codes(self, index: torch.Tensor) -> torch.Tensor:
+        """The learned codes (on the sphere) of training items ``index`` (B,) → (B, latent_dim)."""
+        return on_sphere(self.anchors(index))  # type: ignore[misc]
+
+    def imagine(self, first: torch.Tensor, second: torch.Tensor, alpha: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Codes between anchors ``first`` and ``second`` (B,) at ``alpha`` (B,), plus scaled ``noise``."""
+        code = torch.lerp(self.anchor_codes(first), self.anchor_codes(second), alpha[:, None])
+        return on_sphere(code + self.cfg.imagination_noise * noise)
+
+    def draw_codes(self, y: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """Codes for labels ``y`` (CPU, long): prior noise, or imagined between two random anchors
+        of each label's class. Drawn on the CPU from ``rng``; returned on the generator's device."""
+        device = self.to_out.weight.device
+        n, d = len(y), self.cfg.latent_dim
+        if self.anchors is None:
+            return torch.randn(n, d, generator=rng).to(device)
+        first = same_class_anchors(self.anchor_labels.cpu(), y, rng)
+        second = same_class_anchors(self.anchor_labels.cpu(), y, rng)
+        alpha, noise = torch.rand(n, generator=rng), torch.randn(n, d, generator=rng)
+        return self.imagine(first.to(device), second.to(device), alpha.to(device), noise.to(device))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.project(torch.cat([z, self.label(y)], dim=1))          # (B, c0·bh·bw)
@@ -164,6 +217,17 @@ class ConditionalGenerator(nn.Module):
         for up, norm in zip(self.ups, self.norms):
             h = F.relu(norm(up(h), y))                                  # (B, c_{i+1}, 2h, 2w)
         return torch.tanh(self.to_out(h))                               # (B, C, H, W)
+
+
+def same_class_anchors(anchor_labels: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """For each label in ``y`` (B,), the index of a uniformly drawn anchor of that class (CPU tensors)."""
+    counts = torch.bincount(anchor_labels, minlength=int(y.max()) + 1 if len(y) else 0)
+    if len(y) and bool((counts[y] == 0).any()):
+        raise InvalidInputError("a requested class has no training items to imagine around.")
+    order = torch.argsort(anchor_labels, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    pick = (torch.rand(len(y), generator=rng) * counts[y]).long().clamp(max=counts[y] - 1)
+    return order[starts[y] + pick]
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -193,7 +257,8 @@ class ProjectionDiscriminator(nn.Module):
 class ConditionalGANTask(TrainingTask):
     """One adversarial step of a conditional DCGAN, run by :class:`~imagina.core.training.Trainer`.
 
-    The batch is ``(x, y)``: x ``(B, C, S, S)`` float in [-1, 1], y ``(B,)`` long class indices.
+    The batch is ``(x, y[, index])``: x ``(B, C, S, S)`` float in [-1, 1], y ``(B,)`` long class
+    indices, index ``(B,)`` the items' positions in the training set (their anchor codes).
     ``augment(x, rng)`` is applied to every real and fake batch D sees.
     """
 
@@ -205,9 +270,10 @@ class ConditionalGANTask(TrainingTask):
         n_classes: int,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
         base: tuple[int, int] = (4, 4),
+        n_anchors: int = 0,
     ) -> None:
         self.cfg = cfg
-        self.G = ConditionalGenerator(cfg, n_classes, base)
+        self.G = ConditionalGenerator(cfg, n_classes, base, n_anchors if cfg.imagines else 0)
         self.D = ProjectionDiscriminator(cfg, n_classes, base)
         self.augment = augment or (lambda x, rng: x)
 
@@ -216,18 +282,33 @@ class ConditionalGANTask(TrainingTask):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         betas = (self.cfg.beta1, self.cfg.beta2)
+        codes = [p for n, p in self.G.named_parameters() if n.startswith("anchors.")]
+        nets = [p for n, p in self.G.named_parameters() if not n.startswith("anchors.")]
+        groups = [{"params": nets}] + ([{"params": codes, "lr": self.cfg.lr_anchors}] if codes else [])
         return {
-            "G": torch.optim.Adam(self.G.parameters(), lr=self.cfg.lr_g, betas=betas),
+            "G": torch.optim.Adam(groups, lr=self.cfg.lr_g, betas=betas),
             "D": torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr_d, betas=betas),
         }
 
+    def _imagined_codes(self, index: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """First half: the batch items' own codes (to reconstruct); second half: codes between each
+        item and a random item of its class, plus noise."""
+        half = len(index) // 2
+        partner = same_class_anchors(self.G.anchor_labels.cpu(), y.cpu(), ctx.rng).to(y.device)
+        alpha, noise = ctx.rand(len(index)), ctx.randn(len(index), self.cfg.latent_dim)
+        return torch.cat([self.G.anchor_codes(index[:half]), self.G.imagine(index, partner, alpha, noise)[half:]])
+
     def train_step(self, batch: tuple[torch.Tensor, ...], ctx: StepContext) -> dict[str, float]:
-        real, y = batch
+        real, y = batch[:2]
+        index = batch[2] if len(batch) > 2 else None  # item indices, needed when imagining
         cfg, B = self.cfg, len(real)
+        if cfg.imagines and index is None:
+            raise InvalidInputError("imagination around real items needs batches of (x, y, item index).")
         # ---- discriminator
         for _ in range(cfg.d_steps):
             with torch.no_grad(), ctx.autocast():
-                fake = self.G(ctx.randn(B, cfg.latent_dim), y)
+                z = self._imagined_codes(index, y, ctx) if cfg.imagines else ctx.randn(B, cfg.latent_dim)
+                fake = self.G(z, y)
             with ctx.autocast():
                 d_real, logits_real = self.D(self.augment(real, ctx.rng), y)
                 d_fake, _ = self.D(self.augment(fake.float(), ctx.rng), y)
@@ -243,8 +324,10 @@ class ConditionalGANTask(TrainingTask):
             ctx.update("D", loss_d)
         # ---- generator (noise pairs share a label, for the mode-seeking term)
         half = (B + 1) // 2
-        y_g = torch.cat([y[:half], y[: B - half]])
-        z = ctx.randn(B, cfg.latent_dim)
+        if cfg.imagines:  # reconstruction needs each code's own label
+            y_g, z = y, self._imagined_codes(index, y, ctx)
+        else:
+            y_g, z = torch.cat([y[:half], y[: B - half]]), ctx.randn(B, cfg.latent_dim)
         with ctx.autocast():
             fake = self.G(z, y_g).float()
             d_fake, logits_fake = self.D(self.augment(fake, ctx.rng), y_g)
@@ -255,7 +338,11 @@ class ConditionalGANTask(TrainingTask):
             aux = F.cross_entropy(logits_fake.float(), y_g)
             loss_g = loss_g + cfg.aux_weight * aux
             losses["aux_g"] = float(aux.detach())
-        if cfg.mode_seeking > 0 and B >= 2:
+        if cfg.imagines:
+            rec = (fake[: B // 2] - real[: B // 2]).abs().mean()
+            loss_g = loss_g + cfg.reconstruction * rec
+            losses["reconstruction"] = float(rec.detach())
+        elif cfg.mode_seeking > 0 and B >= 2:
             m = B - half
             img_gap = (fake[:m] - fake[half : half + m]).abs().mean(dim=(1, 2, 3))
             z_gap = (z[:m] - z[half : half + m]).abs().mean(dim=1)
@@ -295,9 +382,13 @@ def recalibrate_batchnorm(generator: nn.Module, n_classes: int, latent_dim: int,
     rng = torch_rng(seed, "batchnorm-recalibration")
     generator.train()
     for _ in range(batches):
-        z = torch.randn(batch_size, latent_dim, generator=rng).to(device)
-        y = torch.randint(n_classes, (batch_size,), generator=rng).to(device)
-        generator(z, y)
+        if getattr(generator, "anchors", None) is not None:  # codes where the samples will come from
+            y = generator.anchor_labels.cpu()[torch.randint(len(generator.anchor_labels), (batch_size,), generator=rng)]
+            z = generator.draw_codes(y, rng)
+        else:
+            z = torch.randn(batch_size, latent_dim, generator=rng).to(device)
+            y = torch.randint(n_classes, (batch_size,), generator=rng)
+        generator(z, y.to(device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     generator.eval()
@@ -367,19 +458,22 @@ class ConditionalGANModel(Generator):
         data, transform, fixed = self._fit_transform(X)                 # validates X first
         if len(target) != len(data):
             raise InvalidInputError(f"`y` must have one label per item ({len(data)}); got {len(target)}.")
-        cfg = dataclasses.replace(self.config, **fixed)
+        cfg = dataclasses.replace(self.config, **fixed, n_anchors=len(data) if self.config.imagines else 0)
         self.config, self.transform_ = cfg, transform
         base = self._base()
         with seeded(cfg.seed, f"{self.registry_name}-init"):
-            task = ConditionalGANTask(cfg, len(classes), augment=self._augment(), base=base)
+            task = ConditionalGANTask(cfg, len(classes), augment=self._augment(), base=base, n_anchors=cfg.n_anchors)
+            if cfg.imagines:
+                task.G.anchor_labels.copy_(torch.from_numpy(target))
         trainer = Trainer(
             TrainerConfig(steps=cfg.steps, batch_size=cfg.batch_size, checkpoint_every=cfg.checkpoint_every,
                           ema_decay=cfg.ema_decay, seed=cfg.seed, device=self.device),
             progress=progress,
         )
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-        self.history_ = trainer.fit(task, (x, torch.from_numpy(target)), checkpoint_dir=checkpoint_dir)
-        generator = ConditionalGenerator(cfg, len(classes), base)
+        data_t = (x, torch.from_numpy(target), torch.arange(len(x)))
+        self.history_ = trainer.fit(task, data_t, checkpoint_dir=checkpoint_dir)
+        generator = ConditionalGenerator(cfg, len(classes), base, cfg.n_anchors or 0)
         generator.load_state_dict(trainer.ema_state_dict())
         generator = generator.to(trainer.device)
         recalibrate_batchnorm(generator, len(classes), cfg.latent_dim, seed=cfg.seed)
@@ -393,10 +487,11 @@ class ConditionalGANModel(Generator):
         check_int("n", n, minimum=0)
         idx = self.resolve_labels(n, labels)
         rng = torch_rng(self.config.seed if seed is None else seed, "sample")
-        z = torch.randn(n, self.config.latent_dim, generator=rng)
+        y = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        z = self.generator_.draw_codes(y, rng) if n else None  # type: ignore[union-attr]
         device = next(self.generator_.parameters()).device  # type: ignore[union-attr]
         out = [
-            self.generator_(z[s : s + batch_size].to(device), torch.as_tensor(idx[s : s + batch_size]).to(device)).float().cpu()  # type: ignore[misc]
+            self.generator_(z[s : s + batch_size], y[s : s + batch_size].to(device)).float().cpu()  # type: ignore[misc, index]
             for s in range(0, n, batch_size)
         ]
         Z = torch.cat(out).numpy() if out else np.zeros((0, self.config.channels or 1, 1, 1), np.float32)
@@ -414,6 +509,6 @@ class ConditionalGANModel(Generator):
 
     def _restore(self, weights: dict[str, torch.Tensor], preprocessor: dict, directory: Path) -> None:
         self.transform_ = self._transform_from_state(preprocessor)
-        generator = ConditionalGenerator(self.config, len(self.classes_), self._base())  # type: ignore[arg-type]
+        generator = ConditionalGenerator(self.config, len(self.classes_), self._base(), self.config.n_anchors or 0)  # type: ignore[arg-type]
         generator.load_state_dict(weights)
         self.generator_ = generator.to(resolve_device(self.device)).eval()

@@ -5,7 +5,9 @@ Per candidate, against the real items of its conditioning class:
 * **realism** — Naeem et al.'s per-sample density: the share of real k-NN balls it falls in
   (divided by k). Zero means outside the real manifold (improved precision's test).
 * **consistency** — probability that a logistic regression fitted on real embeddings gives the
-  conditioning label.
+  conditioning label. Its regularisation is chosen by cross-validated log-loss on the real items:
+  a fixed C = 1 gave flat probabilities on small sets (MNIST, 10 per class: median p(label) of
+  held-out *real* digits 0.34, so a 0.5 threshold refused 93 % of them).
 * **novelty** — distance to the nearest real item, relative to the median real-to-real
   nearest-neighbour distance of the class; below ``copy_ratio`` the candidate is a near-copy.
 * modality **checks** (sanity, fluency, ...) arrive as a :class:`~imagina.core.modality.SanityResult`.
@@ -19,6 +21,7 @@ All distance work is chunked (:mod:`imagina.core.neighbors`): memory is O(n), ne
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +105,21 @@ class ScreenResult:
         return out
 
 
+def label_classifier(emb: np.ndarray, y: np.ndarray):
+    """A logistic regression on embeddings whose C (10⁻² … 10³) minimises cross-validated log-loss,
+    so that its probabilities are calibrated on real items (C = 1 when a class has one item)."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = min(5, int(np.unique(y, return_counts=True)[1].min()))
+    if folds < 2:
+        return LogisticRegression(max_iter=2000, C=1.0).fit(emb, y)
+    cv = StratifiedKFold(folds, shuffle=True, random_state=0)
+    with warnings.catch_warnings():  # scikit-learn 1.9 announces a change of fitted attributes we do not read
+        warnings.simplefilter("ignore", FutureWarning)
+        return LogisticRegressionCV(Cs=np.logspace(-2, 3, 6), cv=cv, scoring="neg_log_loss", max_iter=2000).fit(emb, y)
+
+
 class Screen:
     """Score and select generated candidates against real data in an embedding space.
 
@@ -122,8 +140,6 @@ class Screen:
 
     def fit(self, real_emb: np.ndarray, real_y: np.ndarray) -> Screen:
         """Learn per-class manifolds, distance scales and the label classifier from real embeddings."""
-        from sklearn.linear_model import LogisticRegression
-
         real_emb = _as_embeddings("real_emb", real_emb)
         real_y = np.asarray(real_y)
         if len(real_y) != len(real_emb):
@@ -140,7 +156,7 @@ class Screen:
             finite = nn1[np.isfinite(nn1)]
             scale = float(np.median(finite)) if len(finite) else 1.0
             self.real_[c] = (emb, radii, max(scale, 1e-8))
-        self.classifier_ = LogisticRegression(max_iter=2000, C=1.0).fit(real_emb, real_y)
+        self.classifier_ = label_classifier(real_emb, real_y)
         return self
 
     def score(

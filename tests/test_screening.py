@@ -104,3 +104,16 @@ def test_random_selector_keeps_the_shape_of_the_candidates(real):
     assert not np.array_equal(runs[0], runs[2])
     with pytest.raises(InvalidInputError, match="selector"):
         ScreenConfig(selector="best")
+
+
+def test_label_consistency_is_calibrated_on_small_tight_classes():
+    """Ten classes of 8 items in a small-scale embedding: held-out items of the same clusters must
+    get a high probability of their label (a fixed C = 1 gave about 1/10 here)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=0.3, size=(10, 16))
+    y = np.repeat(np.arange(10), 8)
+    real = centres[y] + rng.normal(scale=0.03, size=(80, 16))
+    held_out = centres[y] + rng.normal(scale=0.03, size=(80, 16))
+    screen = Screen(ScreenConfig(require_manifold=False, copy_ratio=0.0)).fit(real, y)
+    result = screen.score(held_out, y)
+    assert np.median(result.scores["consistency"]) > 0.8
