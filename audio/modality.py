@@ -14,6 +14,7 @@ from imagina.audio.export import spectrogram_grid, write_wavs
 from imagina.audio.model import ConditionalSpecGAN, SpecGANConfig
 from imagina.audio.sanity import audio_sanity
 from imagina.core.embedding import Embedder
+from imagina.core.generator import make_config
 from imagina.core.modality import LabeledData, Modality, SanityResult
 
 #: Load options that belong to :class:`AudioLoadConfig`; the rest go to :func:`load_audio`.
@@ -71,7 +72,7 @@ class AudioModality(Modality):
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalSpecGAN:
         opts = {"sample_rate": self.sample_rate, **self.generator_defaults, **options}
-        return ConditionalSpecGAN(SpecGANConfig(steps=steps or self.default_steps, seed=seed, **opts), device=device)
+        return ConditionalSpecGAN(make_config(SpecGANConfig, steps=steps or self.default_steps, seed=seed, **opts), device=device)
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:
         if pretrained:

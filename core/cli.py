@@ -27,6 +27,16 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
 
 
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
@@ -44,6 +54,8 @@ def _augment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real-per-class", type=int, default=None, help="use only this many real items per class")
     p.add_argument("--embedder", default=None, help="pretrained embedder (name or local path); default: trained on the data")
     p.add_argument("--checkpoint-dir", default=None, help="save training checkpoints here and resume from them")
+    p.add_argument("--generator-option", dest="generator_options", type=_key_value, action="append", default=[],
+                   metavar="KEY=VALUE", help="a generator setting, e.g. reconstruction=0 (repeatable; values are JSON or text)")
     _common(p)
 
 
@@ -119,7 +131,7 @@ def _augmenter(args):
 
     config = AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
                            per_class=args.per_class, oversample=args.oversample)
-    return Augmenter(args.modality, config, progress=not args.quiet)
+    return Augmenter(args.modality, config, generator_options=dict(args.generator_options), progress=not args.quiet)
 
 
 def cmd_augment(args) -> dict:

@@ -51,6 +51,18 @@ MODEL_MODALITY: dict[str, str] = {
 }
 
 
+def make_config(config_class: type, **options: Any) -> Any:
+    """``config_class(**options)``, with a clear error naming an option the class does not have."""
+    known = {f.name for f in fields(config_class)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InvalidInputError(f"unknown generator option {unknown[0]!r}; {config_class.__name__} has: {', '.join(sorted(known))}.")
+    try:
+        return config_class(**options)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(f"bad generator option: {err}") from None
+
+
 class Generator(ABC):
     """A class-conditional generative model with a scikit-learn style contract.
 

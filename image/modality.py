@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from imagina.core.embedding import Embedder
+from imagina.core.generator import make_config
 from imagina.core.modality import LabeledData, Modality, SanityResult
 from imagina.image.data import load_images
 from imagina.image.embed import TorchvisionEmbedder, default_image_embedder
@@ -26,7 +27,7 @@ class ImageModality(Modality):
         return load_images(source, split=split, per_class=per_class, seed=seed, clean=clean)
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalDCGAN:
-        cfg = DCGANConfig(steps=steps or self.default_steps, seed=seed, **options)
+        cfg = make_config(DCGANConfig, steps=steps or self.default_steps, seed=seed, **options)
         return ConditionalDCGAN(cfg, device=device)
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:

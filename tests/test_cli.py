@@ -57,6 +57,10 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--steps", "0"], "`steps` must be an int >= 1"),
         (["generate", "{tmp}", "--n", "2", "--out", "{tmp}/o"], "not an imagina model directory"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--device", "tpu"], "`device` must be one of"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--generator-option", "recon=1"],
+         "unknown generator option 'recon'"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--generator-option", "reconstruction=-1"],
+         "`reconstruction` must be"),
     ],
 )
 def test_errors_are_one_line(tmp_path, args, message):

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from imagina.core.embedding import Embedder
+from imagina.core.generator import make_config
 from imagina.core.errors import InvalidInputError
 from imagina.core.modality import LabeledData, Modality, SanityResult
 from imagina.core.screening import ScreenConfig
@@ -74,7 +75,7 @@ class TextModality(Modality):
         unknown = set(options) - known
         if unknown:
             raise InvalidInputError(f"unknown SeqVAE option(s) {sorted(unknown)}; known: {sorted(known)}.")
-        cfg = SeqVAEConfig(steps=steps or self.default_steps, **options)
+        cfg = make_config(SeqVAEConfig, steps=steps or self.default_steps, **options)
         return ConditionalSeqVAE(cfg, device=device, seed=seed)
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:
