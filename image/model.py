@@ -24,11 +24,17 @@ class DCGANConfig(GANConfig):
     ``image_size`` None picks the smallest of 16/32/64 holding the images; ``channels`` None takes
     the data's. ``diffaugment`` is a comma-separated DiffAugment policy ("" turns it off; "color" is
     available but shifts the background of grey digits, so it is not in the default).
+
+    ``reconstruction`` > 0 (the default, 10) trains a learned code per real image and samples
+    *around the real images of each class* (:mod:`imagina.core.gan`); 0 samples from the prior. On
+    MNIST with 10 images per class and 800 steps the median label consistency of candidates was
+    0.99 this way against 0.29 from the prior (BENCHMARKS.md).
     """
 
     image_size: int | None = None
     channels: int | None = None
     diffaugment: str = "translation,cutout"
+    reconstruction: float = 10.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
