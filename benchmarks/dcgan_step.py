@@ -1,9 +1,11 @@
 """DCGAN training-step throughput: imagina's Trainer vs a plain PyTorch loop of the same model.
 
-Both run the same conditional DCGAN (32×32, 1 channel, batch 64, hinge loss, DiffAugment, mode
-seeking, EMA) on random data; the plain loop has no per-step seeding, checkpoint or history logic.
+Both run the same conditional DCGAN (32×32, 1 channel, batch 64, hinge loss, DiffAugment, EMA) on
+random data; the plain loop has no per-step seeding, checkpoint or history logic. With
+``--reconstruction R`` both run the image default's step (learned per-item codes, reconstruction,
+imagined codes between same-class items; R = 10 is the default of ``DCGANConfig``).
 
-    python benchmarks/dcgan_step.py [--steps 60] [--threads N]
+    python benchmarks/dcgan_step.py [--steps 60] [--threads N] [--reconstruction 10]
 
 Prints images/s of both and their ratio (target >= 0.95).
 """
@@ -23,9 +25,13 @@ from imagina.core.training import StepContext, Trainer, TrainerConfig
 from imagina.image.diffaugment import DiffAugment
 
 
-def make_task() -> ConditionalGANTask:
+def make_task(y: torch.Tensor, reconstruction: float = 0.0) -> ConditionalGANTask:
     with seeded(0, "bench"):
-        return ConditionalGANTask(GANNetConfig(image_size=32, channels=1), 10, augment=DiffAugment())
+        cfg = GANNetConfig(image_size=32, channels=1, reconstruction=reconstruction)
+        task = ConditionalGANTask(cfg, 10, augment=DiffAugment(), n_anchors=len(y))
+    if cfg.imagines:
+        task.G.anchor_labels.copy_(y)
+    return task
 
 
 def plain_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int) -> float:
@@ -48,7 +54,7 @@ def plain_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps
     start = time.perf_counter()
     for _ in range(steps):
         idx = torch.randint(len(x), (batch,), generator=g)
-        task.train_step((x[idx], y[idx]), ctx)
+        task.train_step((x[idx], y[idx], idx), ctx)
         ema.update_parameters(task.G)
     return steps * batch / (time.perf_counter() - start)
 
@@ -56,7 +62,7 @@ def plain_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps
 def imagina_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int) -> float:
     trainer = Trainer(TrainerConfig(steps=steps, batch_size=batch, device="cpu"), progress=False)
     start = time.perf_counter()
-    trainer.fit(task, (x, y))
+    trainer.fit(task, (x, y, torch.arange(len(x))))
     return steps * batch / (time.perf_counter() - start)
 
 
@@ -66,21 +72,22 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--reconstruction", type=float, default=0.0, help="0: prior sampling; > 0: the image default's step")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     x = torch.rand(1000, 1, 32, 32) * 2 - 1
     y = torch.arange(1000) % 10
     # warm-up, then alternate so drifts in machine load hit both
-    plain_loop(make_task(), x, y, 5, args.batch)
+    plain_loop(make_task(y, args.reconstruction), x, y, 5, args.batch)
     plain, ours = [], []
     for _ in range(args.repeats):
-        plain.append(plain_loop(make_task(), x, y, args.steps, args.batch))
-        ours.append(imagina_loop(make_task(), x, y, args.steps, args.batch))
+        plain.append(plain_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch))
+        ours.append(imagina_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch))
     best_plain, best_ours = max(plain), max(ours)
     print(json.dumps({"plain_images_per_s": round(best_plain, 1), "imagina_images_per_s": round(best_ours, 1),
                       "ratio": round(best_ours / best_plain, 3), "threads": torch.get_num_threads(),
-                      "steps": args.steps, "batch": args.batch, "runs_plain": [round(v, 1) for v in plain],
+                      "steps": args.steps, "batch": args.batch, "reconstruction": args.reconstruction, "runs_plain": [round(v, 1) for v in plain],
                       "runs_imagina": [round(v, 1) for v in ours]}, indent=2))
 
 
