@@ -56,6 +56,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     summary: dict = {"command": "benchmarks/audio_fsdd.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())}
     seeds = tuple(range(args.seeds))
+    if args.skip_augment and args.skip_eval:
+        p.error("--skip-augment and --skip-eval leave nothing to run (the round trip needs a fitted SpecGAN)")
 
     # 1-2: augment, timed end to end (loading included) as `imagina augment audio` would run it
     def augment(real):
