@@ -71,10 +71,6 @@ class TextModality(Modality):
                 "max_chars": args.max_chars}
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalSeqVAE:
-        known = {f.name for f in fields(SeqVAEConfig)}
-        unknown = set(options) - known
-        if unknown:
-            raise InvalidInputError(f"unknown SeqVAE option(s) {sorted(unknown)}; known: {sorted(known)}.")
         cfg = make_config(SeqVAEConfig, steps=steps or self.default_steps, **options)
         return ConditionalSeqVAE(cfg, device=device, seed=seed)
 
