@@ -44,7 +44,8 @@ def main() -> None:
     p.add_argument("--per-class", type=int, default=20, help="real training clips per digit")
     p.add_argument("--steps", type=int, default=None, help="SpecGAN steps (modality default if omitted)")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--shares", default="0.5", help="candidate synthetic shares per batch, comma-separated")
+    p.add_argument("--shares", default="0.1,0.25,0.5", help="candidate synthetic shares per batch, comma-separated")
+    p.add_argument("--selection-seeds", type=int, default=3, help="classifier seeds averaged per candidate setting")
     p.add_argument("--out", default="runs/audio-fsdd")
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-eval", action="store_true")
@@ -127,7 +128,8 @@ def main() -> None:
     if not args.skip_eval:
         shares = tuple(float(s) for s in args.shares.split(","))
         report = evaluate(task, rest, test, validation=val, screened=result.kept(), unscreened=result.unscreened(),
-                          config=EvalConfig(seeds=seeds, synthetic_shares=shares, device=args.device), progress=False)
+                          config=EvalConfig(seeds=seeds, synthetic_shares=shares, selection_seeds=args.selection_seeds,
+                                            device=args.device), progress=False)
         summary["evaluation"] = report.to_dict()
         (out / "evaluation.md").write_text(report.to_markdown() + "\n")
         logger.info("evaluation:\n%s", report.to_markdown())

@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--out", default="runs/text-trec")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--selection-seeds", type=int, default=3, help="classifier seeds averaged per candidate setting")
     p.add_argument("--skip-eval", action="store_true")
     p.add_argument("--skip-augment", action="store_true", help="only the evaluation (its own augment run)")
     p.add_argument("--vae", default="{}", help='extra SeqVAEConfig settings as JSON, e.g. \'{"min_frequency": 1}\'')
@@ -89,7 +90,8 @@ def main() -> None:
         t = time.perf_counter()
         report = evaluate(MODALITY.evaluation_task(), rest, test, validation=val, screened=kept,
                           unscreened=result.unscreened(),
-                          config=EvalConfig(seeds=tuple(range(args.seeds)), device=args.device), progress=False)
+                          config=EvalConfig(seeds=tuple(range(args.seeds)), selection_seeds=args.selection_seeds,
+                                            device=args.device), progress=False)
         pairs = {}
         for a, b in [("real+screened", "real"), ("real+screened", "real+unscreened"),
                      ("real+classical+screened", "real+classical"), ("real+classical", "real")]:

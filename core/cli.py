@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--test", required=True, help="held-out real test data (a path)")
         p.add_argument("--test-split", default="test", help="split of --test to load where the loader has splits")
         p.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="classifier seeds (default 0,1,2)")
+        p.add_argument("--selection-seeds", type=int, default=3,
+                       help="classifier seeds averaged to score each candidate setting on validation (default 3)")
         p.add_argument("--classifier-steps", type=int, default=None,
                        help="training steps of the reference classifier (default: the modality's)")
         modality.add_cli_arguments(p)
@@ -163,7 +165,7 @@ def cmd_augment(args) -> dict:
         if args.classifier_steps is not None:
             task.steps = check_int("classifier_steps", args.classifier_steps, minimum=1)
         evaluation = evaluate(task, data, test, validation=validation, screened=result.kept(), unscreened=result.unscreened(),
-                              config=EvalConfig(seeds=args.seeds, device=args.device), progress=not args.quiet)
+                              config=EvalConfig(seeds=args.seeds, selection_seeds=args.selection_seeds, device=args.device), progress=not args.quiet)
         logger.info("evaluation:\n%s", evaluation.to_markdown())
     out = result.export(args.out, overwrite=args.overwrite, evaluation=evaluation)
     summary = {"out": str(out), "kept_per_class": result.kept_per_class(), "screen": result.record["screen"],

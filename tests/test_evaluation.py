@@ -4,7 +4,9 @@ import torch
 from torch import nn
 
 from imagina.core.errors import InvalidInputError
-from imagina.core.evaluation import EvalConfig, EvalTask, evaluate, holdout, match_counts, stratified_split
+from imagina.core.evaluation import (
+    EvalConfig, EvalTask, accuracy, evaluate, holdout, match_counts, stratified_split, train_classifier,
+)
 from imagina.core.modality import LabeledData
 
 
@@ -47,6 +49,34 @@ def test_all_conditions_with_settings_chosen_on_validation():
     md = report.to_markdown()
     assert "(c) real+screened" in md and "paired" in md
     assert report.to_dict()["sizes"]["test"] == 200
+
+
+def test_selection_averages_seeds_and_e_keeps_the_classical_choice():
+    train, test = blobs(20, 0), blobs(100, 1)
+    good = blobs(40, 2)
+    calls = []
+
+    class Counting(TinyTask):
+        def make_classifier(self, n_classes):
+            calls.append(1)
+            return super().make_classifier(n_classes)
+
+    cfg = EvalConfig(seeds=(0,), synthetic_shares=(0.25, 0.5), selection_seeds=2, device="cpu")
+    report = evaluate(Counting(), train, test, screened=good, config=cfg, progress=False)
+    # selection: real 1 + classical 2 + screened 2 + (e) 2 shares at (b)'s setting = 7 settings x 2 seeds
+    assert len(calls) == 7 * 2 + 4 * 1 + 1
+    b_setting = report.conditions["real+classical"].setting
+    assert report.conditions["real+classical+screened"].setting.startswith(b_setting)
+    assert set(report.validation["real+classical+screened"]) == {f"{b_setting}, share 0.25", f"{b_setting}, share 0.5"}
+    assert report.selection_seeds == 2 and "2 classifier seed" in report.to_markdown()
+    # the validation score is the mean over classifier seeds selection_seed, selection_seed + 1
+    task, y = TinyTask(), torch.as_tensor(train.y)
+    tr, va = stratified_split(train.y, cfg.val_fraction, cfg.selection_seed)
+    x = task.prepare(train.X)
+    accs = [accuracy(train_classifier(task, 2, (x[tr], y[tr]), seed=cfg.selection_seed + r), x[va], y[va]) for r in range(2)]
+    assert report.validation["real"]["-"] == pytest.approx(np.mean(accs))
+    with pytest.raises(InvalidInputError, match="selection_seeds"):
+        EvalConfig(selection_seeds=0)
 
 
 def test_same_seed_same_accuracy():
