@@ -24,9 +24,10 @@ _LOAD_FIELDS = set(AudioLoadConfig.__dataclass_fields__)
 class AudioModality(Modality):
     """Audio: waveforms float32 (n, T) at one sample rate.
 
-    The rate and length of the last loaded dataset (``load``) are remembered and used by the
-    generator, the embedder, the reference classifier and the WAV writer, so a dataset loaded at
-    16 kHz is generated, embedded and written at 16 kHz.
+    The rate comes with the data: ``meta["sample_rate"]`` (set by :meth:`load`, or by a fitted
+    SpecGAN's ``data_meta()``) is used by the generator, the embedder, the reference classifier and
+    the WAV writer, so a dataset loaded at 16 kHz is generated, embedded and written at 16 kHz.
+    Without ``meta`` the loader's default rate applies.
     """
 
     name = "audio"
@@ -41,15 +42,14 @@ class AudioModality(Modality):
     #: Every candidate clip costs a Griffin-Lim inversion: top-up stops at 4 candidates per wanted clip.
     augment_defaults = {"max_oversample": 4.0}
 
-    def __init__(self) -> None:
-        self.sample_rate = AudioLoadConfig().sample_rate
-        self.n_samples = AudioLoadConfig().n_samples
+    @staticmethod
+    def sample_rate(meta: dict | None) -> int:
+        """The sample rate in ``meta``, else the loader's default."""
+        return int((meta or {}).get("sample_rate") or AudioLoadConfig().sample_rate)
 
     def load(self, source: str, **options: Any) -> LabeledData:
         cfg = AudioLoadConfig(**{k: v for k, v in options.items() if k in _LOAD_FIELDS})
-        data = load_audio(source, cfg, **{k: v for k, v in options.items() if k not in _LOAD_FIELDS})
-        self.sample_rate, self.n_samples = cfg.sample_rate, cfg.n_samples
-        return data
+        return load_audio(source, cfg, **{k: v for k, v in options.items() if k not in _LOAD_FIELDS})
 
     def add_cli_arguments(self, parser: Any) -> None:
         d = AudioLoadConfig()
@@ -72,26 +72,28 @@ class AudioModality(Modality):
                 "sample_rate": args.sample_rate, "n_samples": args.n_samples, "max_seconds": args.max_seconds,
                 "long_files": args.long_files}
 
-    def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalSpecGAN:
-        opts = {"sample_rate": self.sample_rate, **self.generator_defaults, **options}
+    def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None,
+                       **options: Any) -> ConditionalSpecGAN:
+        opts = {"sample_rate": self.sample_rate(meta), **self.generator_defaults, **options}
         return ConditionalSpecGAN(make_config(SpecGANConfig, steps=steps or self.default_steps, seed=seed, **opts), device=device)
 
-    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None) -> Embedder:
+        rate = self.sample_rate(meta)
         if pretrained:
-            return TransformersAudioEmbedder(pretrained, sample_rate=self.sample_rate, device="cpu" if device == "auto" else device)
-        return default_audio_embedder(sample_rate=self.sample_rate, seed=seed, device=device, steps=self.embedder_steps)
+            return TransformersAudioEmbedder(pretrained, sample_rate=rate, device="cpu" if device == "auto" else device)
+        return default_audio_embedder(sample_rate=rate, seed=seed, device=device, steps=self.embedder_steps)
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return audio_sanity(X)
 
-    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
-        return write_wavs(directory, X, y, stems, sample_rate=self.sample_rate)
+    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str], *, meta: dict | None = None) -> list[str]:
+        return write_wavs(directory, X, y, stems, sample_rate=self.sample_rate(meta))
 
-    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
-        spectrogram_grid(path, X, y, sample_rate=self.sample_rate, title=title)
+    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
+        spectrogram_grid(path, X, y, sample_rate=self.sample_rate(meta), title=title)
 
-    def evaluation_task(self) -> AudioEvalTask:
-        return AudioEvalTask(self.sample_rate)
+    def evaluation_task(self, meta: dict | None = None) -> AudioEvalTask:
+        return AudioEvalTask(self.sample_rate(meta))
 
 
 MODALITY = AudioModality()

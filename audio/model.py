@@ -168,3 +168,9 @@ class ConditionalSpecGAN(ConditionalGANModel):
     @property
     def sample_rate(self) -> int:
         return self.config.sample_rate
+
+    def data_meta(self) -> dict:
+        meta = {"sample_rate": self.config.sample_rate}
+        if getattr(self, "transform_", None) is not None:
+            meta["n_samples"] = self.transform_.config.n_samples
+        return meta

@@ -110,7 +110,7 @@ def main() -> None:
     logger.info("Griffin-Lim round trip: %s", gl)
 
     # 4: the cost of inversion for the reference classifier
-    task = MODALITY.evaluation_task()
+    task = MODALITY.evaluation_task(meta=train.meta)
     classes = {c: i for i, c in enumerate(np.unique(train.y).tolist())}
     y_tr = torch.as_tensor([classes[v] for v in train.y.tolist()])
     y_te = torch.as_tensor([classes[v] for v in test.y.tolist()])

@@ -44,7 +44,7 @@ def main() -> None:
     if args.preview:
         classes = augmenter.generator_.classes_
         X, y = augmenter.generator_.sample(8 * len(classes), np.repeat(classes, 8), seed=1)
-        modality.preview(Path(args.preview), X, y, title=json.dumps(args.options))
+        modality.preview(Path(args.preview), X, y, title=json.dumps(args.options), meta=data.meta)
     print(json.dumps({"options": args.options, "steps": args.steps, "seconds": round(time.perf_counter() - start),
                       "timings": result.record["timings"],
                       "kept": result.record["screen"]["kept_per_class"],

@@ -43,7 +43,7 @@ def main() -> None:
     modality = get_modality(args.modality)
     train = modality.load(args.data, split="train", per_class=args.per_class, seed=0, **args.load)
     test = modality.load(args.data, split="test", **args.load)
-    embedder = modality.make_embedder(seed=0, device="cpu").fit(train.X, train.y)
+    embedder = modality.make_embedder(seed=0, device="cpu", meta=train.meta).fit(train.X, train.y)
     emb, emb_test = embedder.embed(train.X), embedder.embed(test.X)
     out = {"fixed C=1": summary(LogisticRegression(max_iter=2000, C=1.0).fit(emb, train.y), emb_test, test.y),
            "cross-validated C": summary(label_classifier(emb, train.y), emb_test, test.y)}

@@ -161,7 +161,7 @@ def cmd_augment(args) -> dict:
         from imagina.core.evaluation import evaluate
 
         test = _load(modality, args, args.test, split=args.test_split, **_no_cleaning(modality))
-        task = modality.evaluation_task()
+        task = modality.evaluation_task(meta=data.meta)
         if args.classifier_steps is not None:
             task.steps = check_int("classifier_steps", args.classifier_steps, minimum=1)
         evaluation = evaluate(task, data, test, validation=validation, screened=result.kept(), unscreened=result.unscreened(),
@@ -200,7 +200,7 @@ def cmd_generate(args) -> dict:
     X, y = model.sample(len(labels), labels, seed=args.seed)
     with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
         stems = [f"{i:06d}" for i in range(len(y))]
-        paths = modality.write_items(tmp / "samples", X, y, stems)
+        paths = modality.write_items(tmp / "samples", X, y, stems, meta=model.data_meta())
         write_manifest(tmp / "manifest.csv", [{"path": f"samples/{p}", "label": lab} for p, lab in zip(paths, y.tolist())])
     return {"out": args.out, "items": len(y)}
 
@@ -216,14 +216,15 @@ def cmd_screen(args) -> dict:
     modality = get_modality(args.modality)
     real = _load(modality, args, args.real)
     cand = _load(modality, args, args.candidates)
-    embedder = modality.make_embedder(seed=args.seed, device=args.device, pretrained=args.embedder).fit(real.X, real.y)
+    embedder = modality.make_embedder(seed=args.seed, device=args.device, pretrained=args.embedder,
+                                      meta=real.meta).fit(real.X, real.y)
     screen = Screen().fit(embedder.embed(real.X), real.y)
     checks = modality.sanity(cand.X, cand.y, real=real)
     result = screen.score(embedder.embed(cand.X), cand.y, checks=checks, budget_per_class=args.per_class)
     with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
         idx = np.flatnonzero(result.keep)
         stems = [f"{sanitize_label(cand.y[i])}_{i:06d}" for i in idx]
-        paths = modality.write_items(tmp / "samples", take(cand.X, idx), cand.y[idx], stems)
+        paths = modality.write_items(tmp / "samples", take(cand.X, idx), cand.y[idx], stems, meta=real.meta)
         names = list(result.scores)
         rows = []
         for i in range(len(cand.y)):

@@ -99,6 +99,11 @@ class Generator(ABC):
     def _restore(self, weights: dict[str, torch.Tensor], preprocessor: dict, directory: Path) -> None:
         """Rebuild fitted state from what :meth:`save` wrote."""
 
+    def data_meta(self) -> dict:
+        """What the modality needs to know to write or embed this model's samples (an audio sample
+        rate), as in :attr:`~imagina.core.modality.LabeledData.meta`; empty by default."""
+        return {}
+
     def _extra_files(self, directory: Path) -> None:  # noqa: B027 - optional hook
         """Write modality-specific files (e.g. a tokenizer) into ``directory``."""
 

@@ -86,7 +86,12 @@ class SanityResult:
 
 
 class Modality(ABC):
-    """The modality-specific half of every pipeline step."""
+    """The modality-specific half of every pipeline step.
+
+    A modality object holds no per-dataset state: what a method needs to know about the data (an
+    audio dataset's sample rate and clip length) comes in ``meta``, the loaded
+    :attr:`LabeledData.meta` or a fitted generator's :meth:`~imagina.core.generator.Generator.data_meta`.
+    """
 
     name: str
     #: :class:`~imagina.core.pipeline.AugmentConfig` fields this modality sets differently when the
@@ -98,11 +103,11 @@ class Modality(ABC):
         """Load and clean a dataset (``source`` is a path, or a built-in name such as ``digits``)."""
 
     @abstractmethod
-    def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any):
+    def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None, **options: Any):
         """A fresh, unfitted :class:`~imagina.core.generator.Generator` with this modality's defaults."""
 
     @abstractmethod
-    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None):
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None):
         """The offline default embedder, or a pretrained one from a local path or name."""
 
     @abstractmethod
@@ -112,12 +117,12 @@ class Modality(ABC):
         ``real``). Returns scores by name and, per item, the reason it fails or None."""
 
     @abstractmethod
-    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
+    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str], *, meta: dict | None = None) -> list[str]:
         """Write items under ``directory`` (a layout users of this modality expect). Returns
         each item's path relative to ``directory``."""
 
     @abstractmethod
-    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
+    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         """Write a PNG overview of items (sample grid, spectrogram grid, or text examples)."""
 
     def add_cli_arguments(self, parser: Any) -> None:  # noqa: B027 - optional hook
@@ -128,7 +133,7 @@ class Modality(ABC):
         return {}
 
     @abstractmethod
-    def evaluation_task(self):
+    def evaluation_task(self, meta: dict | None = None):
         """The :class:`~imagina.core.evaluation.EvalTask` with this modality's reference classifier."""
 
 

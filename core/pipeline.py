@@ -127,7 +127,8 @@ class AugmentResult:
         with atomic_output_dir(out, overwrite=overwrite) as tmp:
             idx = np.flatnonzero(self.keep)
             stems = [f"{sanitize_label(self.labels[i])}_{i:06d}" for i in idx]
-            paths = self.modality.write_items(tmp / "samples", take(self.candidates, idx), self.labels[idx], stems)
+            paths = self.modality.write_items(tmp / "samples", take(self.candidates, idx), self.labels[idx], stems,
+                                              meta=self.real.meta)
             score_names = list(self.screen.scores)
             rows = [{"path": f"samples/{p}", "label": self.labels[i], **{k: self.screen.scores[k][i] for k in score_names}}
                     for p, i in zip(paths, idx)]
@@ -177,11 +178,13 @@ class Augmenter:
             raise InvalidInputError(f"the data must hold at least 2 classes; got {len(counts)} ({', '.join(counts)}).")
         self.timings_: dict[str, float] = {}
         t = time.perf_counter()
-        gen = self.modality.make_generator(steps=cfg.steps, seed=cfg.seed, device=cfg.device, **self.generator_options)
+        gen = self.modality.make_generator(steps=cfg.steps, seed=cfg.seed, device=cfg.device, meta=data.meta,
+                                           **self.generator_options)
         self.generator_ = gen.fit(data.X, data.y, progress=self.progress, checkpoint_dir=checkpoint_dir)
         self.timings_["fit_generator_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        self.embedder_ = self.modality.make_embedder(seed=cfg.seed, device=cfg.device, pretrained=cfg.embedder)
+        self.embedder_ = self.modality.make_embedder(seed=cfg.seed, device=cfg.device, pretrained=cfg.embedder,
+                                                     meta=data.meta)
         self.embedder_.fit(data.X, data.y)
         self.real_embeddings_ = self.embedder_.embed(data.X)
         self.screen_ = Screen(cfg.screen).fit(self.real_embeddings_, data.y)

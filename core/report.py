@@ -57,13 +57,13 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     mod, keep, labels = result.modality, result.keep, result.labels
     real = result.real
     real_idx = _pick(real.y, np.ones(len(real.y), bool), per_class)
-    mod.preview(fig_dir / "real.png", take(real.X, real_idx), real.y[real_idx], title="real")
+    mod.preview(fig_dir / "real.png", take(real.X, real_idx), real.y[real_idx], title="real", meta=real.meta)
     kept_idx = _pick(labels, keep, per_class)
     if len(kept_idx):
-        mod.preview(fig_dir / "kept.png", take(result.candidates, kept_idx), labels[kept_idx], title="kept synthetic")
+        mod.preview(fig_dir / "kept.png", take(result.candidates, kept_idx), labels[kept_idx], title="kept synthetic", meta=real.meta)
     rej_idx = _pick(labels, ~keep, per_class)
     if len(rej_idx):
-        mod.preview(fig_dir / "rejected.png", take(result.candidates, rej_idx), labels[rej_idx], title="rejected synthetic")
+        mod.preview(fig_dir / "rejected.png", take(result.candidates, rej_idx), labels[rej_idx], title="rejected synthetic", meta=real.meta)
     score_histograms(fig_dir / "scores.png", result.screen.scores, keep)
 
     rec = result.record

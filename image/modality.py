@@ -26,11 +26,11 @@ class ImageModality(Modality):
              clean: bool = True) -> LabeledData:
         return load_images(source, split=split, per_class=per_class, seed=seed, clean=clean)
 
-    def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalDCGAN:
+    def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None, **options: Any) -> ConditionalDCGAN:
         cfg = make_config(DCGANConfig, steps=steps or self.default_steps, seed=seed, **options)
         return ConditionalDCGAN(cfg, device=device)
 
-    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None) -> Embedder:
         if pretrained:
             return TorchvisionEmbedder(pretrained, device="cpu" if device == "auto" else device)
         return default_image_embedder(seed=seed, device=device)
@@ -38,13 +38,13 @@ class ImageModality(Modality):
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return image_sanity(X)
 
-    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
+    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str], *, meta: dict | None = None) -> list[str]:
         return write_pngs(directory, X, y, stems)
 
-    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
+    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         sample_grid(path, X, y, title=title)
 
-    def evaluation_task(self) -> ImageEvalTask:
+    def evaluation_task(self, meta: dict | None = None) -> ImageEvalTask:
         return ImageEvalTask()
 
 

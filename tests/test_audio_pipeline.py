@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from audio_factories import SR, make_tones, write_dataset
 
@@ -89,11 +90,12 @@ def test_modality_registry_and_load(tmp_path):
     assert get_modality("audio") is MODALITY and MODALITY.name == "audio"
     write_dataset(tmp_path, layout="folders", sr=16000)
     data = MODALITY.load(str(tmp_path), sample_rate=16000, n_samples=4096)
-    assert data.X.shape == (6, 4096) and MODALITY.sample_rate == 16000
-    gen = MODALITY.make_generator(steps=2, seed=0, device="cpu")
+    assert data.X.shape == (6, 4096) and data.meta["sample_rate"] == 16000
+    gen = MODALITY.make_generator(steps=2, seed=0, device="cpu", meta=data.meta)
     assert gen.config.sample_rate == 16000 and gen.config.steps == 2
-    MODALITY.load(str(tmp_path), n_samples=2048)  # back to the defaults for the other tests
-    assert MODALITY.sample_rate == 8000
+    assert MODALITY.evaluation_task(meta=data.meta).sample_rate == 16000
+    # the modality keeps no state from a load: without meta the defaults apply
+    assert MODALITY.make_generator(steps=2, seed=0, device="cpu").config.sample_rate == 8000
 
 
 def test_augment_end_to_end(tmp_path, monkeypatch):
@@ -120,17 +122,19 @@ def test_cli_augment_generate_and_errors(tmp_path, monkeypatch, capsys):
     from imagina.core.cli import main
 
     monkeypatch.setattr(MODALITY, "embedder_steps", 5)
-    write_dataset(tmp_path / "data", layout="flat", n_per_class=4)
-    common = ["--n-samples", "2048", "--device", "cpu", "--quiet"]
+    write_dataset(tmp_path / "data", layout="flat", n_per_class=4, sr=16000)
+    common = ["--sample-rate", "16000", "--n-samples", "4096", "--device", "cpu", "--quiet"]
     rc = main(["augment", "audio", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--steps", "2",
                "--per-class", "2", "--oversample", "1", "--pattern", "{label}_{speaker}_{index}", *common])
     assert rc == 0 and (tmp_path / "out" / "model" / "config.json").exists()
+    MODALITY.load(str(tmp_path / "data"), n_samples=2048)  # another load at 8 kHz must not change the model's rate
     rc = main(["generate", str(tmp_path / "out" / "model"), "--n", "2", "--out", str(tmp_path / "gen"), "--device", "cpu", "--quiet"])
-    assert rc == 0 and len(list((tmp_path / "gen" / "samples").rglob("*.wav"))) == 4
+    wavs = list((tmp_path / "gen" / "samples").rglob("*.wav"))
+    assert rc == 0 and len(wavs) == 4
+    assert {(sf.info(str(p)).samplerate, sf.info(str(p)).frames) for p in wavs} == {(16000, 4096)}
     capsys.readouterr()
     rc = main(["augment", "audio", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "o2"),
                "--pattern", "{label}-{speaker}", *common])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "matches the pattern" in err
     assert not (tmp_path / "o2").exists()
-    MODALITY.load(str(tmp_path / "data"), n_samples=2048)

@@ -5,7 +5,14 @@ from torch import nn
 
 from imagina.core.errors import InvalidInputError
 from imagina.core.evaluation import (
-    EvalConfig, EvalTask, accuracy, evaluate, holdout, match_counts, stratified_split, train_classifier,
+    EvalConfig,
+    EvalTask,
+    accuracy,
+    evaluate,
+    holdout,
+    match_counts,
+    stratified_split,
+    train_classifier,
 )
 from imagina.core.modality import LabeledData
 

@@ -61,23 +61,23 @@ class PointModality(Modality):
     def load(self, source, **options):
         raise NotImplementedError
 
-    def make_generator(self, *, steps, seed, device, **options):
+    def make_generator(self, *, steps, seed, device, meta=None, **options):
         self.generator = PointGenerator(self.hit_rate)
         return self.generator
 
-    def make_embedder(self, *, seed, device, pretrained=None):
+    def make_embedder(self, *, seed, device, pretrained=None, meta=None):
         return IdentityEmbedder()
 
     def sanity(self, X, y, *, generator=None, real=None):
         return SanityResult({"norm": np.linalg.norm(X, axis=1)}, [None] * len(y))
 
-    def write_items(self, directory, X, y, stems):
+    def write_items(self, directory, X, y, stems, *, meta=None):
         raise NotImplementedError
 
-    def preview(self, path, X, y, *, title=""):
+    def preview(self, path, X, y, *, title="", meta=None):
         raise NotImplementedError
 
-    def evaluation_task(self):
+    def evaluation_task(self, meta=None):
         raise NotImplementedError
 
 

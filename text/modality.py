@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from imagina.core.embedding import Embedder
-from imagina.core.generator import make_config
 from imagina.core.errors import InvalidInputError
+from imagina.core.generator import make_config
 from imagina.core.modality import LabeledData, Modality, SanityResult
 from imagina.core.screening import ScreenConfig
 from imagina.text.data import TextCleaningConfig, load_texts
@@ -70,11 +70,11 @@ class TextModality(Modality):
         return {"text_column": args.text_column, "label_column": args.label_column, "format": args.format,
                 "max_chars": args.max_chars}
 
-    def make_generator(self, *, steps: int | None, seed: int, device: str, **options: Any) -> ConditionalSeqVAE:
+    def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None, **options: Any) -> ConditionalSeqVAE:
         cfg = make_config(SeqVAEConfig, steps=steps or self.default_steps, **options)
         return ConditionalSeqVAE(cfg, device=device, seed=seed)
 
-    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None) -> Embedder:
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None) -> Embedder:
         if pretrained:
             return SentenceTransformerEmbedder(pretrained, device=device)
         return TextEmbedder(seed=seed, device=device)
@@ -82,13 +82,13 @@ class TextModality(Modality):
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return text_sanity(X, y, generator=generator, real=real, config=self.sanity_config)
 
-    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str]) -> list[str]:
+    def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str], *, meta: dict | None = None) -> list[str]:
         return write_items(directory, X, y, stems)
 
-    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "") -> None:
+    def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         preview(path, X, y, title=title)
 
-    def evaluation_task(self) -> TextEvalTask:
+    def evaluation_task(self, meta: dict | None = None) -> TextEvalTask:
         return TextEvalTask()
 
 
