@@ -36,6 +36,8 @@ SETTINGS = {
     "200 steps, lr 2e-3": dict(steps=200, lr=2e-3),
     "400 steps, lr 2e-3, batch 64": dict(batch_size=64),
     "400 steps, embed 128, channels 100": dict(embed_dim=128, channels=100),
+    "400 steps, embed 128, channels 128": dict(embed_dim=128, channels=128),
+    "400 steps, embed 256, channels 100": dict(embed_dim=256, channels=100),
 }
 
 

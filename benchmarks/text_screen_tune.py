@@ -45,11 +45,13 @@ SCREENS = {
     "text default, no embedding copy ratio": {**TEXT_DEFAULT, "copy_ratio": 0.0},
     "text default, no copy ratio, no redundancy": {**TEXT_DEFAULT, "copy_ratio": 0.0, "duplicate_ratio": 0.0},
     "text default, random selection": {**TEXT_DEFAULT, "selector": "random"},
+    "text default, random selection, no redundancy": {**TEXT_DEFAULT, "selector": "random", "duplicate_ratio": 0.0},
 }
 CHECKS = {
     "checks default": TextSanityConfig(),
     "checks loose (overlap 0.8, margin 2)": TextSanityConfig(max_ngram_overlap=0.8, fluency_margin=2.0),
     "checks: exact copies only (overlap 1.0)": TextSanityConfig(max_ngram_overlap=1.0),
+    "checks: no fluency test": TextSanityConfig(fluency_margin=1e9),
 }
 
 
