@@ -29,12 +29,13 @@ logger = logging.getLogger("text_classifier_tune")
 TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
 
 SETTINGS = {
-    "default (400 steps, lr 2e-3, batch 32)": {},
-    "800 steps, lr 1e-3": dict(steps=800, lr=1e-3),
-    "400 steps, lr 5e-4": dict(steps=400, lr=5e-4),
-    "800 steps, lr 2e-3": dict(steps=800, lr=2e-3),
-    "200 steps, lr 2e-3": dict(steps=200, lr=2e-3),
-    "400 steps, lr 2e-3, batch 64": dict(batch_size=64),
+    # embed 64, channels 64 unless named; 400 steps, lr 2e-3, batch 32 unless named
+    "400 steps, lr 2e-3, batch 32 (the default until session 4)": dict(embed_dim=64, channels=64),
+    "800 steps, lr 1e-3": dict(steps=800, lr=1e-3, embed_dim=64, channels=64),
+    "400 steps, lr 5e-4": dict(steps=400, lr=5e-4, embed_dim=64, channels=64),
+    "800 steps, lr 2e-3": dict(steps=800, lr=2e-3, embed_dim=64, channels=64),
+    "200 steps, lr 2e-3": dict(steps=200, lr=2e-3, embed_dim=64, channels=64),
+    "400 steps, lr 2e-3, batch 64": dict(batch_size=64, embed_dim=64, channels=64),
     "400 steps, embed 128, channels 100": dict(embed_dim=128, channels=100),
     "400 steps, embed 128, channels 128": dict(embed_dim=128, channels=128),
     "400 steps, embed 256, channels 100": dict(embed_dim=256, channels=100),
