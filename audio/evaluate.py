@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagina.audio.augment import classical_candidates
-from imagina.core.errors import InvalidInputError
+from imagina.core.errors import InvalidInputError, check_int
 from imagina.core.evaluation import Augment, EvalTask
 
 
@@ -19,23 +19,34 @@ class LogMel(nn.Module):
     """Waveforms (B, T) -> log-mel spectrograms (B, 1, n_mels, T // hop + 1) (torchaudio inside).
 
     32 ms windows and 16 ms hops at the given rate (coarse, because every pixel costs on a CPU);
-    the log of the power with a 1e-6 floor."""
+    the log of the power with a 1e-6 floor, and with ``top_db`` each clip's values are clamped to
+    at most ``top_db`` decibels below its own maximum (as ``librosa.power_to_db(top_db=...)``), so
+    digital silence and a faint noise floor look alike."""
 
-    def __init__(self, sample_rate: int = 8000, n_mels: int = 32) -> None:
+    def __init__(self, sample_rate: int = 8000, n_mels: int = 32, top_db: float | None = None) -> None:
         super().__init__()
         import torchaudio
 
         n_fft = 2 ** round(np.log2(0.032 * sample_rate))
         self.mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=n_fft // 2, n_mels=n_mels, power=2.0)
+        self.top_db = top_db
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.mel(x.float()) + 1e-6)[:, None]             # (B, 1, M, W)
+        out = torch.log(self.mel(x.float()) + 1e-6)[:, None]              # (B, 1, M, W)
+        if self.top_db is not None:
+            floor = out.amax(dim=(1, 2, 3), keepdim=True) - self.top_db * float(np.log(10.0)) / 10.0
+            out = torch.maximum(out, floor)
+        return out
 
 
-def log_mel_cnn(sample_rate: int = 8000, width: int = 16, n_mels: int = 32) -> tuple[nn.Sequential, int]:
-    """Log-mel front end and a 3-stage CNN: (B, T) -> (B, 4·width). Returns the body and its width."""
+def log_mel_cnn(sample_rate: int = 8000, width: int = 16, n_mels: int = 32, *, top_db: float | None = None,
+                instance_norm: bool = False) -> tuple[nn.Sequential, int]:
+    """Log-mel front end and a 3-stage CNN: (B, T) -> (B, 4·width). Returns the body and its width.
+
+    The log-mel input is normalised by batch norm, or with ``instance_norm`` per clip (mean 0, std 1
+    over the clip's spectrogram: level-independent, as cepstral mean-variance normalisation)."""
     body = nn.Sequential(
-        LogMel(sample_rate, n_mels), nn.BatchNorm2d(1),                      # (B, 1, M, W)
+        LogMel(sample_rate, n_mels, top_db), nn.InstanceNorm2d(1) if instance_norm else nn.BatchNorm2d(1),
         nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.BatchNorm2d(4 * width), nn.ReLU(),
@@ -48,9 +59,10 @@ class ReferenceAudioCNN(nn.Module):
     """The fixed reference classifier: log-mel (32 bands, 32 ms / 16 ms), 3 conv stages (16-32-64,
     BN, ReLU, max-pool), global average pooling, dropout 0.3, linear. Input: waveforms (B, T)."""
 
-    def __init__(self, n_classes: int, sample_rate: int = 8000) -> None:
+    def __init__(self, n_classes: int, sample_rate: int = 8000, *, width: int = 16, top_db: float | None = None,
+                 instance_norm: bool = False) -> None:
         super().__init__()
-        self.features, dim = log_mel_cnn(sample_rate)
+        self.features, dim = log_mel_cnn(sample_rate, width, top_db=top_db, instance_norm=instance_norm)
         self.head = nn.Linear(dim, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,14 +86,24 @@ class AudioEvalTask(EvalTask):
     batch_size = 32
     lr = 3e-3
 
-    def __init__(self, sample_rate: int = 8000) -> None:
-        self.sample_rate = sample_rate
+    def __init__(self, sample_rate: int = 8000, *, steps: int = 300, lr: float = 3e-3, width: int = 16,
+                 top_db: float | None = None, instance_norm: bool = False) -> None:
+        self.sample_rate = check_int("sample_rate", sample_rate, minimum=1000)
+        self.steps = check_int("steps", steps, minimum=1)
+        self.lr = lr
+        self.width = check_int("width", width, minimum=1)
+        self.top_db = top_db
+        self.instance_norm = instance_norm
+        if (width, top_db, instance_norm) != (16, None, False):
+            self.name = (f"ReferenceAudioCNN (log-mel 32{f', top {top_db:g} dB' if top_db else ''}, "
+                         f"{'per-clip norm' if instance_norm else 'BN'}, conv {width}-{2 * width}-{4 * width}, GAP, dropout 0.3)")
 
     def prepare(self, X: Any) -> torch.Tensor:
         return prepare_waveforms(X)
 
     def make_classifier(self, n_classes: int) -> nn.Module:
-        return ReferenceAudioCNN(n_classes, self.sample_rate)
+        return ReferenceAudioCNN(n_classes, self.sample_rate, width=self.width, top_db=self.top_db,
+                                 instance_norm=self.instance_norm)
 
     def augmentations(self, prepared: torch.Tensor, y: np.ndarray) -> dict[str, Augment]:
         return classical_candidates()

@@ -1,12 +1,13 @@
-"""Choose the reference TextCNN's training settings by cross-validation on TREC *training* data.
+"""Choose a reference classifier's settings by cross-validation on *training* data only.
 
-A from-scratch classifier on 300 questions is noisy; settings that make it steadier make the (a)-(e)
-table say more. Real questions only (no synthetic data, never the test set): ``--per-class`` per
-class (seed 0, as in ``text_trec.py``), ``--folds``-fold stratified CV, ``--seeds`` classifier seeds
-per fold. Reported per setting: mean CV accuracy, the mean over folds of the std across seeds
-(seed noise), and seconds::
+A from-scratch classifier on a few hundred items is noisy, and a weak one proves nothing; settings
+are compared on real training items only (no synthetic data, never the test set): ``--per-class``
+per class (seed 0, as in ``text_trec.py`` / ``audio_fsdd.py``), ``--folds``-fold stratified CV,
+``--seeds`` classifier seeds per fold. Reported per setting: mean CV accuracy, the mean over folds of
+the std across seeds (seed noise), and seconds::
 
-    OMP_NUM_THREADS=1 python benchmarks/text_classifier_tune.py --out runs/text-classifier-tune
+    OMP_NUM_THREADS=1 python benchmarks/classifier_tune.py text --out runs/text-classifier-tune
+    OMP_NUM_THREADS=1 python benchmarks/classifier_tune.py audio --per-class 20 --out runs/audio-classifier-tune
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 from imagina.core.evaluation import accuracy, train_classifier
-from imagina.text import MODALITY
-from imagina.text.evaluate import TextEvalTask
+from imagina.core.modality import get_modality, take
 
-logger = logging.getLogger("text_classifier_tune")
-TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
+logger = logging.getLogger("classifier_tune")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-SETTINGS = {
+TEXT = {
     # embed 64, channels 64 unless named; 400 steps, lr 2e-3, batch 32 unless named
     "400 steps, lr 2e-3, batch 32 (the default until session 4)": dict(embed_dim=64, channels=64),
     "800 steps, lr 1e-3": dict(steps=800, lr=1e-3, embed_dim=64, channels=64),
@@ -40,32 +40,56 @@ SETTINGS = {
     "400 steps, embed 128, channels 128": dict(embed_dim=128, channels=128),
     "400 steps, embed 256, channels 100": dict(embed_dim=256, channels=100),
 }
+AUDIO = {
+    "session-3 default (width 16, BN on log-mel, 300 steps)": {},
+    "top 80 dB": dict(top_db=80.0),
+    "top 80 dB, per-clip norm": dict(top_db=80.0, instance_norm=True),
+    "per-clip norm": dict(instance_norm=True),
+    "top 80 dB, per-clip norm, width 32": dict(top_db=80.0, instance_norm=True, width=32),
+    "top 80 dB, per-clip norm, 600 steps": dict(top_db=80.0, instance_norm=True, steps=600),
+    "width 32": dict(width=32),
+    "600 steps": dict(steps=600),
+}
+
+
+def task_and_data(modality: str, args):
+    if modality == "text":
+        from imagina.text.evaluate import TextEvalTask
+
+        data = get_modality("text").load(str(Path(args.data or SHARED / "trec") / "train.tsv"), per_class=args.per_class, seed=0)
+        return TEXT, TextEvalTask, data
+    from imagina.audio.evaluate import AudioEvalTask
+
+    data = get_modality("audio").load(str(args.data or SHARED / "fsdd"), pattern="{label}_{speaker}_{index}", split="train",
+                                      per_class=args.per_class, seed=0)
+    return AUDIO, lambda **kw: AudioEvalTask(data.meta["sample_rate"], **kw), data
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default=str(TREC))
+    p.add_argument("modality", choices=("text", "audio"))
+    p.add_argument("--data", default=None, help="default: ../shared/data/trec or ../shared/data/fsdd")
     p.add_argument("--per-class", type=int, default=50)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--only", default=None, help="comma-separated setting names to run (default: all)")
-    p.add_argument("--out", default="runs/text-classifier-tune")
+    p.add_argument("--only", default=None, help="setting names separated by ; (default: all)")
+    p.add_argument("--out", default="runs/classifier-tune")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(1)
-    data = MODALITY.load(str(Path(args.data) / "train.tsv"), per_class=args.per_class, seed=0)
+    settings, make_task, data = task_and_data(args.modality, args)
     classes = {c: i for i, c in enumerate(np.unique(data.y).tolist())}
     y = torch.as_tensor([classes[v] for v in data.y.tolist()])
     folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(np.zeros(len(y)), y.numpy()))
-    names = args.only.split(",") if args.only else list(SETTINGS)
+    names = args.only.split(";") if args.only else list(settings)
     results = {}
     for name in names:
         t0 = time.perf_counter()
         per_fold = []
         for tr, va in folds:
-            task = TextEvalTask(**SETTINGS[name])
-            X = task.prepare([data.X[i] for i in tr])  # the vocabulary sees the fold's training part only
-            Xv = task.prepare([data.X[i] for i in va])
+            task = make_task(**settings[name])
+            X = task.prepare(take(data.X, tr))  # a text vocabulary sees the fold's training part only
+            Xv = task.prepare(take(data.X, va))
             per_fold.append([accuracy(train_classifier(task, len(classes), (X, y[tr]), seed=s), Xv, y[va])
                              for s in range(args.seeds)])
         acc = np.array(per_fold)
