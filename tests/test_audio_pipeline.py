@@ -71,6 +71,23 @@ def test_eval_task_classifier_and_candidates():
         task.prepare(X[0])
 
 
+def test_eval_task_options_and_log_mel_floor():
+    from imagina.audio.evaluate import LogMel
+
+    task = AudioEvalTask(SR, width=8, top_db=60.0, instance_norm=True, steps=7)
+    assert task.steps == 7 and "top 60 dB" in task.describe() and "per-clip norm" in task.describe()
+    x = task.prepare(make_tones(2)[0])
+    assert task.make_classifier(3)(x).shape == (4, 3)
+    loud = torch.zeros(1, 2048)
+    loud[0, :1024] = torch.sin(torch.arange(1024) * 0.3)
+    out = LogMel(SR, top_db=60.0)(loud)
+    # nothing lies more than 60 dB below the clip's own peak (the silent half is lifted to the floor)
+    assert float(out.max() - out.min()) == pytest.approx(60.0 * np.log(10.0) / 10.0, rel=1e-4)
+    assert float((LogMel(SR)(loud)).min()) == pytest.approx(np.log(1e-6), rel=1e-3)
+    with pytest.raises(InvalidInputError, match="width"):
+        AudioEvalTask(SR, width=0)
+
+
 def test_write_wavs_and_preview(tmp_path):
     import soundfile as sf
 
