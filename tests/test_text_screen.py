@@ -124,7 +124,11 @@ def test_default_embedder_shape_and_batch_independence():
 
 def test_sentence_transformer_embedder_with_local_tiny_model(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    try:  # sentence-transformers >= 6 moved the modules
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:
+        from sentence_transformers.models import Pooling, Transformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     X, _ = make_texts(4)
@@ -138,8 +142,9 @@ def test_sentence_transformer_embedder_with_local_tiny_model(tmp_path, monkeypat
     with torch.random.fork_rng():
         torch.manual_seed(0)
         BertModel(cfg).save_pretrained(bert)
-    word = models.Transformer(str(bert), max_seq_length=32)
-    SentenceTransformer(modules=[word, models.Pooling(word.get_word_embedding_dimension())]).save(str(tmp_path / "st"))
+    word = Transformer(str(bert), max_seq_length=32)
+    dim = word.get_embedding_dimension() if hasattr(word, "get_embedding_dimension") else word.get_word_embedding_dimension()
+    SentenceTransformer(modules=[word, Pooling(dim)]).save(str(tmp_path / "st"))
 
     emb = MODALITY.make_embedder(seed=0, device="cpu", pretrained=str(tmp_path / "st"))
     assert isinstance(emb, SentenceTransformerEmbedder)
