@@ -328,8 +328,8 @@ def evaluate(
     pools = {"screened": syn, "unscreened": uns}
 
     def options(name: str, opts: dict) -> list[tuple[str | None, float]]:
-        if name == "real+classical+screened" and "real+classical" in chosen:
-            aug_names = [chosen["real+classical"][0]]  # (e) adds synthetic items to (b)'s setting
+        if name == "real+classical+screened":  # (b) comes first in the plan; (e) adds synthetic items to its setting
+            aug_names = [chosen["real+classical"][0]]
         else:
             aug_names = list(augs) if opts.get("augment") else [None]
         shares = list(cfg.synthetic_shares) if opts.get("synthetic") else [0.0]
