@@ -19,7 +19,7 @@ from imagina.core.errors import InvalidInputError, MissingDependencyError, check
 logger = logging.getLogger(__name__)
 
 
-def default_audio_embedder(*, sample_rate: int = 8000, seed: int = 0, device: str = "auto", steps: int = 300) -> SupervisedEmbedder:
+def default_audio_embedder(*, sample_rate: int = 8000, seed: int = 0, device: str = "auto", steps: int = 1000) -> SupervisedEmbedder:
     """The offline default: a log-mel CNN (the reference classifier's body) trained to classify the
     real clips, with ±5 % time shifts; embeddings are its L2-normalised pooled features (d = 64)."""
     return SupervisedEmbedder(
