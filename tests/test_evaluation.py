@@ -8,6 +8,7 @@ from imagina.core.evaluation import (
     EvalConfig,
     EvalTask,
     accuracy,
+    accuracy_scores,
     evaluate,
     holdout,
     match_counts,
@@ -128,3 +129,23 @@ def test_holdout_is_stratified_and_disjoint():
     rest, val = holdout(data, 0.2, seed=0)
     assert len(rest) + len(val) == 15 and not set(rest.X[:, 0]) & set(val.X[:, 0])
     assert (val.y == 0).sum() == 2 and (val.y == 1).sum() == 1
+
+
+def test_balanced_accuracy_weighs_every_class_alike():
+    class Majority(nn.Module):  # always class 0
+        def __init__(self):
+            super().__init__()
+            self.bias = nn.Parameter(torch.tensor([1.0, 0.0, 0.0]))
+
+        def forward(self, x):
+            return self.bias.expand(len(x), 3)
+
+    y = torch.tensor([0] * 8 + [1] + [2])
+    acc, balanced = accuracy_scores(Majority(), torch.zeros(10, 2), y)
+    assert acc == pytest.approx(0.8) and balanced == pytest.approx(1 / 3)
+    train, test = blobs(20, 0), blobs(100, 1)
+    report = evaluate(TinyTask(), train, test, config=EvalConfig(seeds=(0, 1), device="cpu"), progress=False)
+    real = report.conditions["real"]
+    assert len(real.balanced) == 2 and all(0.0 <= b <= 1.0 for b in real.balanced)
+    assert report.to_dict()["conditions"]["real"]["balanced_mean"] == pytest.approx(np.mean(real.balanced))
+    assert "balanced accuracy" in report.to_markdown()
