@@ -149,3 +149,5 @@ def test_balanced_accuracy_weighs_every_class_alike():
     assert len(real.balanced) == 2 and all(0.0 <= b <= 1.0 for b in real.balanced)
     assert report.to_dict()["conditions"]["real"]["balanced_mean"] == pytest.approx(np.mean(real.balanced))
     assert "balanced accuracy" in report.to_markdown()
+    diff = np.subtract(report.conditions["real+classical"].balanced, real.balanced).mean()
+    assert report.paired_difference("real+classical", "real", balanced=True)[0] == pytest.approx(diff)
