@@ -18,8 +18,12 @@ from imagina.core.errors import InvalidInputError, MissingDependencyError, check
 
 logger = logging.getLogger(__name__)
 
+#: Training steps of the offline default embedder (why 1,000: :attr:`AudioModality.embedder_steps`).
+DEFAULT_EMBEDDER_STEPS = 1000
 
-def default_audio_embedder(*, sample_rate: int = 8000, seed: int = 0, device: str = "auto", steps: int = 1000) -> SupervisedEmbedder:
+
+def default_audio_embedder(*, sample_rate: int = 8000, seed: int = 0, device: str = "auto",
+                           steps: int = DEFAULT_EMBEDDER_STEPS) -> SupervisedEmbedder:
     """The offline default: a log-mel CNN (the reference classifier's body) trained to classify the
     real clips, with ±5 % time shifts; embeddings are its L2-normalised pooled features (d = 64)."""
     return SupervisedEmbedder(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from imagina.audio.data import AudioLoadConfig, load_audio
-from imagina.audio.embed import TransformersAudioEmbedder, default_audio_embedder
+from imagina.audio.embed import DEFAULT_EMBEDDER_STEPS, TransformersAudioEmbedder, default_audio_embedder
 from imagina.audio.evaluate import AudioEvalTask
 from imagina.audio.export import spectrogram_grid, write_wavs
 from imagina.audio.model import ConditionalSpecGAN, SpecGANConfig
@@ -41,7 +41,7 @@ class AudioModality(Modality):
     #: learns from (validation, never the test split), its own head classifies 67 / 84 / 88 % at
     #: 300 / 600 / 1,000 steps and the 5-NN vote in its embedding 72 / 85 / 89 % (mean of 3 seeds):
     #: at 300 steps the screen's label-consistency test leaned on an under-trained network.
-    embedder_steps = 1000
+    embedder_steps = DEFAULT_EMBEDDER_STEPS
     #: Every candidate clip costs a Griffin-Lim inversion: top-up stops at 4 candidates per wanted clip.
     augment_defaults = {"max_oversample": 4.0}
 

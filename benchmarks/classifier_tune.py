@@ -41,14 +41,14 @@ TEXT = {
     "400 steps, embed 256, channels 100": dict(embed_dim=256, channels=100),
 }
 AUDIO = {
-    "session-3 default (width 16, BN on log-mel, 300 steps)": dict(width=16),
-    # width 16 unless named
-    "top 80 dB": dict(top_db=80.0, width=16),
-    "top 80 dB, per-clip norm": dict(top_db=80.0, instance_norm=True, width=16),
-    "per-clip norm": dict(instance_norm=True, width=16),
-    "top 80 dB, per-clip norm, width 32": dict(top_db=80.0, instance_norm=True, width=32),
+    # width 16 and 300 steps (the default until session 4) unless named
+    "session-3 default (width 16, BN on log-mel, 300 steps)": dict(width=16, steps=300),
+    "top 80 dB": dict(top_db=80.0, width=16, steps=300),
+    "top 80 dB, per-clip norm": dict(top_db=80.0, instance_norm=True, width=16, steps=300),
+    "per-clip norm": dict(instance_norm=True, width=16, steps=300),
+    "top 80 dB, per-clip norm, width 32": dict(top_db=80.0, instance_norm=True, width=32, steps=300),
     "top 80 dB, per-clip norm, 600 steps": dict(top_db=80.0, instance_norm=True, steps=600, width=16),
-    "width 32": dict(width=32),
+    "width 32": dict(width=32, steps=300),
     "600 steps": dict(steps=600, width=16),
 }
 

@@ -96,12 +96,11 @@ def main() -> None:
         for a, b in [("real+screened", "real"), ("real+screened", "real+unscreened"),
                      ("real+classical+screened", "real+classical"), ("real+classical", "real")]:
             if a in report.conditions and b in report.conditions:
-                diffs = (np.array(report.conditions[a].accuracies) - np.array(report.conditions[b].accuracies)).tolist()
-                bal = (np.array(report.conditions[a].balanced) - np.array(report.conditions[b].balanced)).tolist()
-                pairs[f"{a} - {b}"] = {"per_seed": diffs, "mean": float(np.mean(diffs)),
-                                       "wins": int(sum(d > 0 for d in diffs)),
-                                       "balanced_per_seed": bal, "balanced_mean": float(np.mean(bal)),
-                                       "balanced_wins": int(sum(d > 0 for d in bal))}
+                pairs[f"{a} - {b}"] = {}
+                for prefix, what in (("", "accuracies"), ("balanced_", "balanced")):
+                    d = np.subtract(getattr(report.conditions[a], what), getattr(report.conditions[b], what))
+                    pairs[f"{a} - {b}"].update({f"{prefix}per_seed": d.tolist(), f"{prefix}mean": float(d.mean()),
+                                                f"{prefix}wins": int((d > 0).sum())})
         uns = result.unscreened().subset(match_counts(kept.y, result.labels, 1000))
         summary["evaluation"] = {**report.to_dict(), "paired_differences": pairs,
                                  "markdown": report.to_markdown(), "seconds": round(time.perf_counter() - t, 1)}
