@@ -43,8 +43,17 @@ def test_sanity_reasons():
     assert res.reasons[4] == "copy: same as a real sentence up to case and punctuation"
     assert res.reasons[5].startswith("copy: 3-gram overlap")
     assert res.reasons[6] is None
-    assert set(res.scores) == {"words", "ngram_overlap"}
+    assert set(res.scores) == {"words", "ngram_overlap", "new_words"}
     assert res.scores["ngram_overlap"][3] == 1.0 and res.scores["ngram_overlap"][6] < 0.3
+    assert res.scores["new_words"][3] == 0.0 and res.scores["new_words"][6] == pytest.approx(7 / 8)
+
+
+def test_sanity_invented_words():
+    cands = ["who wrote the helicicsicst poem ?", "who wrote the tower river poem ?", "who wrote the zzq qqz ?"]
+    res = text_sanity(cands, np.array(["HUM"] * 3), real=REAL, config=TextSanityConfig(max_new_words=0.2))
+    assert res.scores["new_words"].tolist() == pytest.approx([0.2, 0.0, 0.4])
+    assert res.reasons[:2] == [None, None]  # 1 invented word of 5 is not more than 20 %
+    assert res.reasons[2] == "invented words: 40% of its words occur in no real sentence > 20%"
 
 
 def test_sanity_with_generator_fluency():

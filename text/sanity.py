@@ -2,8 +2,10 @@
 
 Per candidate (:func:`text_sanity`): empty or too short, punctuation only, exact and normalised
 (lowercase, punctuation removed) copies of real sentences, the n-gram overlap (Jaccard of word
-3-gram sets) with the nearest real sentence, and the fluency (per-token log-likelihood under the
-sequence VAE's decoder) when the generator is given. Each failing candidate gets a reason.
+3-gram sets) with the nearest real sentence, the share of invented words (words found in no real
+sentence: a subword decoder glues pieces into non-words such as "helicicsicst"), and the fluency
+(per-token log-likelihood under the sequence VAE's decoder) when the generator is given. Each
+failing candidate gets a reason.
 
 Of a set (:func:`distinct_n`, :func:`self_bleu`): the share of distinct n-grams (Li et al. 2016)
 and the mean BLEU of each sentence against all the others (Zhu et al. 2018, Texygen).
@@ -40,6 +42,8 @@ class TextSanityConfig:
         sentence reaches this (a near-copy).
     fluency_margin : reject a candidate whose fluency is below the ``fluency_quantile`` of the real
         sentences' fluency minus this margin (nats per token).
+    max_new_words : reject a candidate in which more than this share of the words (``\\w+`` runs,
+        case-insensitive) occur in no real sentence (1.0: never).
     """
 
     min_words: int = 3
@@ -47,6 +51,7 @@ class TextSanityConfig:
     max_ngram_overlap: float = 0.6
     fluency_quantile: float = 0.05
     fluency_margin: float = 1.0
+    max_new_words: float = 1.0
 
     def __post_init__(self) -> None:
         check_int("min_words", self.min_words, minimum=0)
@@ -54,6 +59,7 @@ class TextSanityConfig:
         check_float("max_ngram_overlap", self.max_ngram_overlap, minimum=0.0, maximum=1.0)
         check_float("fluency_quantile", self.fluency_quantile, minimum=0.0, maximum=1.0)
         check_float("fluency_margin", self.fluency_margin, minimum=0.0)
+        check_float("max_new_words", self.max_new_words, minimum=0.0, maximum=1.0)
 
 
 def normalized_key(text: str) -> str:
@@ -118,8 +124,9 @@ def text_sanity(
     Returns
     -------
     SanityResult
-        scores ``words``, ``ngram_overlap`` (with ``real``), ``fluency`` (with ``generator``);
-        reasons such as ``empty``, ``too short: 2 words < 3``, ``copy: exact copy of a real sentence``.
+        scores ``words``, ``ngram_overlap`` and ``new_words`` (with ``real``), ``fluency`` (with
+        ``generator``); reasons such as ``empty``, ``too short: 2 words < 3``, ``copy: exact copy of a
+        real sentence``.
     """
     cfg = config or TextSanityConfig()
     texts = [normalize_text(t) if isinstance(t, str) else "" for t in X]
@@ -128,7 +135,7 @@ def text_sanity(
         raise InvalidInputError(f"`y` must hold one label per sentence ({len(texts)}); got {len(y)}.")
     n = len(texts)
     reasons: list[str | None] = [None] * n
-    words = np.array([sum(1 for w in word_tokens(t) if w[0].isalnum() or w[0] == "_") for t in texts], dtype=float)
+    words = np.array([len(_words(t)) for t in texts], dtype=float)
     scores: dict[str, np.ndarray] = {"words": words}
     for i, t in enumerate(texts):
         if not t:
@@ -143,6 +150,9 @@ def text_sanity(
         loose = set(normalized_key(t) for t in real.X)
         overlap, _ = ngram_overlap(texts, list(real.X), n=cfg.ngram)
         scores["ngram_overlap"] = overlap
+        lexicon = {w for t in real.X for w in _words(t)}
+        new_words = np.array([_new_word_share(t, lexicon) for t in texts])
+        scores["new_words"] = new_words
         for i, t in enumerate(texts):
             if reasons[i] is not None:
                 continue
@@ -152,6 +162,8 @@ def text_sanity(
                 reasons[i] = "copy: same as a real sentence up to case and punctuation"
             elif overlap[i] >= cfg.max_ngram_overlap:
                 reasons[i] = f"copy: {cfg.ngram}-gram overlap {overlap[i]:.2f} >= {cfg.max_ngram_overlap} with a real sentence"
+            elif new_words[i] > cfg.max_new_words:
+                reasons[i] = f"invented words: {new_words[i]:.0%} of its words occur in no real sentence > {cfg.max_new_words:.0%}"
 
     if generator is not None and hasattr(generator, "log_likelihood") and n:
         safe = [t if t else "." for t in texts]
@@ -164,6 +176,16 @@ def text_sanity(
                 if reasons[i] is None and fluency[i] < threshold:
                     reasons[i] = f"disfluent: log-likelihood {fluency[i]:.2f} < {threshold:.2f} nats/token"
     return SanityResult(scores, reasons)
+
+
+def _words(text: str) -> list[str]:
+    """Lowercased ``\\w+`` runs of ``text`` (punctuation marks left out)."""
+    return [w for w in word_tokens(text) if w[0].isalnum() or w[0] == "_"]
+
+
+def _new_word_share(text: str, lexicon: set[str]) -> float:
+    words = _words(text)
+    return sum(w not in lexicon for w in words) / len(words) if words else 0.0
 
 
 # --------------------------------------------------------------------------- set statistics
