@@ -35,7 +35,7 @@ def test_sanity_reasons():
     cands = ["", "?!", "who ?", "who wrote the poem about the river ?", "Who wrote the poem, about the river",
              "who wrote the poem about the river , i ?", "where can i buy a new blue lamp ?"]
     y = np.array(["HUM"] * 7)
-    res = text_sanity(cands, y, real=REAL, config=TextSanityConfig(max_ngram_overlap=0.5))
+    res = text_sanity(cands, y, real=REAL, config=TextSanityConfig(max_ngram_overlap=0.5, max_new_words=1.0))
     assert res.reasons[0] == "empty"
     assert res.reasons[1] == "punctuation only"
     assert res.reasons[2] == "too short: 1 words < 3"
@@ -63,7 +63,7 @@ def test_sanity_with_generator_fluency():
     real = LabeledData(X, y)
     cands = ["who wrote the telescope book ?", "zz qq xx yy ww vv uu tt ss rr pp"]
     res = text_sanity(cands, np.array(["HUM", "HUM"]), generator=vae, real=real,
-                      config=TextSanityConfig(fluency_margin=0.0, fluency_quantile=0.5))
+                      config=TextSanityConfig(fluency_margin=0.0, fluency_quantile=0.5, max_new_words=1.0))
     assert res.scores["fluency"].shape == (2,)
     assert res.scores["fluency"][0] > res.scores["fluency"][1]
     assert res.reasons[1].startswith("disfluent: log-likelihood")
