@@ -15,6 +15,11 @@ that reruns skip them. Two parts:
    against the current default (checks + random pick) and an unscreened random sample.
 
     python benchmarks/text_consistency_tune.py --out runs/text-consistency
+    python benchmarks/text_consistency_tune.py --out runs/text-consistency --seeds 5 \
+        --rows "none|-|random;max_new_words=0.34|-|random;max_new_words=1|-|random"
+
+The cache (``--out``/cache) is reused whatever the flags: delete it after changing ``--per-class``,
+``--candidates`` or the generator's code.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from imagina.text.sanity import TextSanityConfig, text_sanity
 
 logger = logging.getLogger("text_consistency_tune")
 TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
-CHECKS = {"default": TextSanityConfig(), "copies only": TextSanityConfig(max_ngram_overlap=1.0, fluency_margin=1e9)}
+CHECKS = {"default": TextSanityConfig(),
+          "copies only": TextSanityConfig(max_ngram_overlap=1.0, fluency_margin=1e9, max_new_words=1.0)}
 
 
 def check_config(name: str) -> TextSanityConfig:
