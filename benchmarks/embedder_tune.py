@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import trec_validation
 
 from imagina.core.modality import LabeledData, get_modality
 
@@ -37,10 +38,7 @@ def splits(modality: str, data: Path) -> tuple[LabeledData, LabeledData]:
         used = set(train.sources)
         rest = [i for i, s in enumerate(full.sources) if s not in used]
         return train, full.subset(np.random.default_rng(0).choice(rest, 600, replace=False))
-    full = mod.load(str(data / "train.tsv"))
-    train = mod.load(str(data / "train.tsv"), per_class=50, seed=0)
-    used = set(train.X)
-    return train, full.subset([i for i, t in enumerate(full.X) if t not in used]).per_class(100, seed=1)
+    return trec_validation.split(data)
 
 
 def knn_vote(z_val: np.ndarray, z_train: np.ndarray, y_train: np.ndarray, k: int = 5) -> np.ndarray:

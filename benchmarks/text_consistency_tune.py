@@ -31,19 +31,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from trec_validation import ValidationScorer, add_arguments, split
 
-from imagina.core.evaluation import accuracy, match_counts, train_classifier
+from imagina.core.evaluation import match_counts
 from imagina.core.generator import load_model
 from imagina.core.modality import LabeledData, take
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.core.screening import Screen, label_classifier
 from imagina.text import MODALITY
-from imagina.text.evaluate import TextEvalTask, tfidf_accuracy
 from imagina.text.sanity import TextSanityConfig, text_sanity
 
 logger = logging.getLogger("text_consistency_tune")
-TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
 CHECKS = {"default": TextSanityConfig(),
           "copies only": TextSanityConfig(max_ngram_overlap=1.0, fluency_margin=1e9, max_new_words=1.0)}
 
@@ -97,25 +95,15 @@ def tfidf_proba(train: LabeledData, X) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default=str(TREC))
-    p.add_argument("--per-class", type=int, default=50)
-    p.add_argument("--budget", type=int, default=200, help="kept per class")
-    p.add_argument("--candidates", type=int, default=1200, help="candidates per class")
-    p.add_argument("--val-per-class", type=int, default=100)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--shares", default="0.25,0.5")
+    add_arguments(p, out="runs/text-consistency")
     p.add_argument("--rows", default=None, help='screens "checks|signal|rule" separated by ; (rule: top, argmax, '
                    'p>=X, random; signal "-" for none); default: the text default, unscreened, top-N per signal')
-    p.add_argument("--out", default="runs/text-consistency")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out)
     shares = [float(s) for s in args.shares.split(",")]
 
-    train = MODALITY.load(str(Path(args.data) / "train.tsv"), per_class=args.per_class, seed=0)
-    everything = MODALITY.load(str(Path(args.data) / "train.tsv"))
-    used = set(train.X)
-    val = everything.subset([i for i, t in enumerate(everything.X) if t not in used]).per_class(args.val_per_class, seed=1)
+    train, val = split(args.data, per_class=args.per_class, val_per_class=args.val_per_class)
     logger.info("train %d, validation %d (other TREC training questions)", len(train), len(val))
     gen, X, y, cand_emb, real_emb, val_emb = fit_or_load(train, val, args, out / "cache")
     classes = np.unique(train.y)
@@ -142,19 +130,7 @@ def main() -> None:
         }
         logger.info("%s: %s", name, results["signals on validation"][name])
 
-    task = TextEvalTask()
-    real = (task.prepare(train.X), torch.as_tensor(np.searchsorted(classes, train.y)))
-    val_t = (task.prepare(val.X), torch.as_tensor(vcol))
-
-    def score(kept: LabeledData) -> dict:
-        syn = (task.prepare(kept.X), torch.as_tensor(np.searchsorted(classes, kept.y)))
-        row = {"tfidf": tfidf_accuracy(train.X, train.y, val.X, val.y, extra_texts=kept.X, extra_y=kept.y)}
-        for share in shares:
-            accs = [accuracy(train_classifier(task, len(classes), real, synthetic=syn, share=share, seed=s), *val_t)
-                    for s in range(args.seeds)]
-            row[f"cnn share {share:g}"] = float(np.mean(accs))
-            row[f"cnn share {share:g} per seed"] = [round(a, 4) for a in accs]
-        return row
+    scorer = ValidationScorer(train, val, shares=shares, seeds=args.seeds)
 
     specs = args.rows.split(";") if args.rows else [f"default|{s}|top" for s in probas]
     needed = {spec.split("|")[0] for spec in specs} | {"default"}
@@ -183,13 +159,11 @@ def main() -> None:
                 idx = idx[(p_label[idx] >= lo) & (p_label[idx] <= hi)]
             pick.extend(idx[np.argsort(order[idx], kind="stable")[: args.budget]].tolist())
         rows[f"checks {check_name} | {signal} | {rule}"] = np.sort(np.asarray(pick, dtype=int))
-    results["real only"] = {"tfidf": tfidf_accuracy(train.X, train.y, val.X, val.y),
-                            "cnn": float(np.mean([accuracy(train_classifier(task, len(classes), real, seed=s), *val_t)
-                                                  for s in range(args.seeds)]))}
+    results["real only"] = scorer.real_only()
     logger.info("real only: %s", results["real only"])
     for name, idx in rows.items():
         kept = LabeledData(take(X, idx), y[idx])
-        results[name] = {"kept": len(idx), **score(kept)}
+        results[name] = {"kept": len(idx), **scorer(kept, per_seed=True)}
         logger.info("%s: %s", name, results[name])
         (out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

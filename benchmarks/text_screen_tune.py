@@ -19,18 +19,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from trec_validation import ValidationScorer, add_arguments, split
 
-from imagina.core.evaluation import accuracy, match_counts, train_classifier
+from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.core.screening import Screen, ScreenConfig
-from imagina.text import MODALITY
-from imagina.text.evaluate import TextEvalTask, tfidf_accuracy
 from imagina.text.sanity import TextSanityConfig, text_sanity
 
 logger = logging.getLogger("text_screen_tune")
-TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
 
 TEXT_DEFAULT = {"min_consistency": 0.0, "require_manifold": False}
 SCREENS = {
@@ -57,14 +54,7 @@ CHECKS = {
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default=str(TREC))
-    p.add_argument("--per-class", type=int, default=50)
-    p.add_argument("--budget", type=int, default=200, help="kept per class")
-    p.add_argument("--candidates", type=int, default=1200, help="candidates per class")
-    p.add_argument("--val-per-class", type=int, default=100)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--shares", default="0.25,0.5")
-    p.add_argument("--out", default="runs/text-screen-tune")
+    add_arguments(p, out="runs/text-screen-tune")
     p.add_argument("--screens", default=None, help="SCREENS names separated by ; (default all)")
     p.add_argument("--checks", default=None, help="CHECKS names separated by ; (default all)")
     args = p.parse_args()
@@ -73,11 +63,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     shares = [float(s) for s in args.shares.split(",")]
 
-    train = MODALITY.load(str(Path(args.data) / "train.tsv"), per_class=args.per_class, seed=0)
-    everything = MODALITY.load(str(Path(args.data) / "train.tsv"))
-    used = set(train.X)
-    rest = everything.subset([i for i, t in enumerate(everything.X) if t not in used])
-    val = rest.per_class(args.val_per_class, seed=1)
+    train, val = split(args.data, per_class=args.per_class, val_per_class=args.val_per_class)
     logger.info("train %d, validation %d (other TREC training questions)", len(train), len(val))
 
     t = time.perf_counter()
@@ -88,22 +74,8 @@ def main() -> None:
     emb = aug.embedder_.embed(X)
     logger.info("fit + %d candidates in %.0f s", len(y), time.perf_counter() - t)
 
-    task = TextEvalTask()
-    real = (task.prepare(train.X), torch.as_tensor(np.searchsorted(classes, train.y)))
-    val_t = (task.prepare(val.X), torch.as_tensor(np.searchsorted(classes, val.y)))
-
-    def score(kept: LabeledData) -> dict:
-        syn = (task.prepare(kept.X), torch.as_tensor(np.searchsorted(classes, kept.y)))
-        row = {"tfidf": tfidf_accuracy(train.X, train.y, val.X, val.y, extra_texts=kept.X, extra_y=kept.y)}
-        for share in shares:
-            accs = [accuracy(train_classifier(task, len(classes), real, synthetic=syn, share=share, seed=s), *val_t)
-                    for s in range(args.seeds)]
-            row[f"cnn share {share:g}"] = float(np.mean(accs))
-        return row
-
-    results = {"real only": {"tfidf": tfidf_accuracy(train.X, train.y, val.X, val.y),
-                             "cnn": float(np.mean([accuracy(train_classifier(task, len(classes), real, seed=s), *val_t)
-                                                   for s in range(args.seeds)]))}}
+    score = ValidationScorer(train, val, shares=shares, seeds=args.seeds)
+    results = {"real only": score.real_only()}
     logger.info("real only: %s", results["real only"])
     pick_all = args.screens.split(";") if args.screens else list(SCREENS)
     baseline_done = False
