@@ -22,7 +22,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from imagina.core.evaluation import EvalConfig, evaluate, holdout, match_counts
@@ -97,8 +96,8 @@ def main() -> None:
                      ("real+classical+screened", "real+classical"), ("real+classical", "real")]:
             if a in report.conditions and b in report.conditions:
                 pairs[f"{a} - {b}"] = {}
-                for prefix, what in (("", "accuracies"), ("balanced_", "balanced")):
-                    d = np.subtract(getattr(report.conditions[a], what), getattr(report.conditions[b], what))
+                for prefix, balanced in (("", False), ("balanced_", True)):
+                    d = report.per_seed_difference(a, b, balanced=balanced)
                     pairs[f"{a} - {b}"].update({f"{prefix}per_seed": d.tolist(), f"{prefix}mean": float(d.mean()),
                                                 f"{prefix}wins": int((d > 0).sum())})
         uns = result.unscreened().subset(match_counts(kept.y, result.labels, 1000))

@@ -141,10 +141,14 @@ class EvalReport:
     seconds: float = 0.0
     selection_seeds: int = 1
 
+    def per_seed_difference(self, a: str, b: str, *, balanced: bool = False) -> np.ndarray:
+        """accuracy(a) − accuracy(b) (or of balanced accuracy) per seed: ndarray of shape (n_seeds,)."""
+        what = "balanced" if balanced else "accuracies"
+        return np.array(getattr(self.conditions[a], what)) - np.array(getattr(self.conditions[b], what))
+
     def paired_difference(self, a: str, b: str, *, balanced: bool = False) -> tuple[float, float]:
         """Mean and std over seeds of accuracy(a) − accuracy(b) (or of balanced accuracy), paired by seed."""
-        what = "balanced" if balanced else "accuracies"
-        d = np.array(getattr(self.conditions[a], what)) - np.array(getattr(self.conditions[b], what))
+        d = self.per_seed_difference(a, b, balanced=balanced)
         return float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else 0.0
 
     def to_dict(self) -> dict:
