@@ -2,7 +2,7 @@
 
 Steps (all with the library defaults unless flags say otherwise):
 
-1. load TREC train, keep 50 questions per class (seed 0): 300 sentences, 6 classes;
+1. load TREC train, keep 50 questions per class (``--subset-seed``, 0 by default): 300 sentences, 6 classes;
 2. ``Augmenter`` (sequence VAE -> candidates -> text checks + embedding screen) on all 300, timed
    (the issue's <= 10 min / >= 100 kept per class target);
 3. report KL per token of the VAE, kept per class, distinct-2 / self-BLEU of kept vs real;
@@ -26,7 +26,7 @@ import torch
 
 from imagina.core.evaluation import EvalConfig, evaluate, holdout, match_counts
 from imagina.core.pipeline import AugmentConfig, Augmenter
-from imagina.text import MODALITY, distinct_n, self_bleu, tfidf_accuracy
+from imagina.text import MODALITY, TextEmbedder, TextModality, distinct_n, self_bleu, tfidf_accuracy
 
 logger = logging.getLogger("text_trec")
 TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
@@ -44,17 +44,20 @@ def main() -> None:
     p.add_argument("--skip-eval", action="store_true")
     p.add_argument("--skip-augment", action="store_true", help="only the evaluation (its own augment run)")
     p.add_argument("--vae", default="{}", help='extra SeqVAEConfig settings as JSON, e.g. \'{"min_frequency": 1}\'')
+    p.add_argument("--embedder", default="{}", help='TextEmbedder settings as JSON, e.g. \'{"ngram_buckets": 0}\'')
+    p.add_argument("--subset-seed", type=int, default=0, help="which questions per class are the real training set")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(1)
     out = Path(args.out)
     summary: dict = {"command": "benchmarks/text_trec.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())}
 
-    data = MODALITY.load(str(Path(args.data) / "train.tsv"), per_class=args.per_class, seed=0)
+    data = MODALITY.load(str(Path(args.data) / "train.tsv"), per_class=args.per_class, seed=args.subset_seed)
+    modality = _with_embedder(json.loads(args.embedder))
 
     def augment(real):
         t0 = time.perf_counter()
-        augmenter = Augmenter(MODALITY, AugmentConfig(steps=args.steps, device=args.device),
+        augmenter = Augmenter(modality, AugmentConfig(steps=args.steps, device=args.device),
                               generator_options=json.loads(args.vae), progress=False)
         result = augmenter.fit(real).augment()
         return augmenter, result, time.perf_counter() - t0
@@ -114,6 +117,18 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     logger.info("wrote %s", out / "summary.json")
+
+
+def _with_embedder(settings: dict) -> TextModality:
+    """The text modality, its offline embedder built with ``settings`` (none: the library default)."""
+    if not settings:
+        return MODALITY
+
+    class Modality(TextModality):
+        def make_embedder(self, *, seed, device, pretrained=None, meta=None):
+            return TextEmbedder(seed=seed, device=device, **settings)
+
+    return Modality()
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ from imagina.core.errors import InvalidInputError, NotFittedError
 from imagina.core.modality import LabeledData
 from imagina.text import (
     MODALITY,
+    CharNgrams,
     ConditionalSeqVAE,
     SentenceTransformerEmbedder,
     SeqVAEConfig,
     TextEmbedder,
     TextEvalTask,
+    TokenCNN,
     WordVocab,
     distinct_n,
     ngram_overlap,
@@ -129,6 +131,34 @@ def test_default_embedder_shape_and_batch_independence():
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     with pytest.raises(NotFittedError):
         TextEmbedder().embed(X)
+
+
+def test_char_ngrams_are_stable_bounded_and_follow_the_vocabulary():
+    grams = CharNgrams(n_min=3, n_max=5, buckets=97, max_per_word=32)
+    ids = grams.word_ids("carbonaq")  # "<carbonaq>": 8 + 7 + 6 trigrams..5-grams
+    assert len(ids) == 21 and all(1 <= i <= 97 for i in ids)
+    assert ids == CharNgrams(n_min=3, n_max=5, buckets=97).word_ids("carbonaq")  # same in every instance / process
+    assert len(CharNgrams(max_per_word=4).word_ids("carbonaq")) == 4
+    vocab = WordVocab().fit(["what is a cat ?"])
+    enc = CharNgrams().encode(["what is a zebra ?", "cat"], vocab, max_len=6)
+    assert enc.shape == (2, 6, 33)
+    assert torch.equal(enc[..., 0], vocab.encode(["what is a zebra ?", "cat"], max_len=6))
+    assert (enc[0, :5, 1] > 0).all() and (enc[0, 5] == 0).all() and (enc[1, 1:] == 0).all()
+
+
+def test_default_embedder_tells_unseen_words_apart():
+    """Word ids alone map every unseen word to UNK; the character n-grams keep them apart."""
+    X, y = make_texts(8)
+    new = ["what is carbonaq ?", "what is zyxwvut ?"]
+    words_only = TextEmbedder(steps=5, device="cpu", ngram_buckets=0).fit(X, y).embed(new)
+    np.testing.assert_allclose(words_only[0], words_only[1], atol=1e-6)
+    emb = TextEmbedder(steps=5, device="cpu").fit(X, y)
+    both = emb.embed(new)
+    assert float(both[0] @ both[1]) < 0.999
+    # padding to a longer neighbour changes nothing
+    np.testing.assert_allclose(emb.embed(new[:1])[0], emb.embed([new[0], " ".join(["cat"] * 30)])[0], atol=1e-5)
+    with pytest.raises(ValueError, match="n-gram"):
+        TokenCNN(10)(torch.zeros(2, 3, 4, dtype=torch.long))
 
 
 def test_sentence_transformer_embedder_with_local_tiny_model(tmp_path, monkeypatch):

@@ -7,10 +7,11 @@ from imagina.text.export import preview, write_items
 from imagina.text.modality import MODALITY, TextModality
 from imagina.text.model import ConditionalSeqVAE, SeqVAEConfig
 from imagina.text.sanity import TextSanityConfig, distinct_n, ngram_overlap, self_bleu, text_sanity
-from imagina.text.tokenizer import TextTokenizer, WordVocab
+from imagina.text.tokenizer import CharNgrams, TextTokenizer, WordVocab
 
 __all__ = [
     "MODALITY",
+    "CharNgrams",
     "ConditionalSeqVAE",
     "SentenceTransformerEmbedder",
     "SeqVAEConfig",

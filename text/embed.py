@@ -18,7 +18,7 @@ from torch import nn
 
 from imagina.core.embedding import Embedder, SupervisedEmbedder
 from imagina.core.errors import InvalidInputError, MissingDependencyError, NotFittedError, check_int
-from imagina.text.tokenizer import WordVocab
+from imagina.text.tokenizer import CharNgrams, WordVocab
 
 logger = logging.getLogger(__name__)
 
@@ -26,21 +26,34 @@ logger = logging.getLogger(__name__)
 class TokenCNN(nn.Module):
     """Kim (2014) style encoder: word embedding, parallel 1-D convolutions, max-over-time pooling.
 
-    Input LongTensor (B, L) of word ids (PAD = ``pad_id``); output (B, channels·len(kernels)).
+    Input LongTensor (B, L) of word ids (PAD = ``pad_id``); output (B, channels·len(kernels)). With
+    ``ngram_buckets`` > 0 the input is (B, L, 1 + G) from :meth:`CharNgrams.encode`: a position's
+    vector is the mean of its word embedding and its n-gram embeddings (fastText), so unseen words
+    (UNK) still differ by spelling.
     """
 
     def __init__(self, vocab_size: int, *, pad_id: int = 0, embed_dim: int = 64, channels: int = 64,
-                 kernels: tuple[int, ...] = (2, 3, 4), dropout: float = 0.1) -> None:
+                 kernels: tuple[int, ...] = (2, 3, 4), dropout: float = 0.1, ngram_buckets: int = 0) -> None:
         super().__init__()
         self.pad_id = pad_id
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.ngrams = nn.Embedding(ngram_buckets + 1, embed_dim, padding_idx=0) if ngram_buckets else None
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, channels, k, padding=k // 2) for k in kernels)
         self.drop = nn.Dropout(dropout)
         self.out_dim = channels * len(kernels)
 
+    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.dim() == 2:
+            return self.embed(ids)
+        if self.ngrams is None:
+            raise ValueError("this TokenCNN has no n-gram embedding; give (B, L) word ids")
+        grams = ids[..., 1:]
+        total = self.embed(ids[..., 0]) + self.ngrams(grams).sum(dim=2)
+        return total / (1 + (grams != 0).sum(dim=2, keepdim=True)).clamp_min(1)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        mask = ids != self.pad_id  # (B, L)
-        e = self.drop(self.embed(ids)).transpose(1, 2)  # (B, E, L)
+        mask = (ids if ids.dim() == 2 else ids[..., 0]) != self.pad_id  # (B, L)
+        e = self.drop(self._embed(ids)).transpose(1, 2)  # (B, E, L)
         feats = []
         for conv in self.convs:
             h = torch.relu(conv(e))[:, :, : ids.shape[1]]  # (B, C, L)
@@ -50,7 +63,14 @@ class TokenCNN(nn.Module):
 
 
 class TextEmbedder(SupervisedEmbedder):
-    """The offline default: a :class:`TokenCNN` on a word vocabulary fitted on the real sentences.
+    """The offline default: a :class:`TokenCNN` on a word vocabulary fitted on the real sentences,
+    with hashed character n-grams of every word (``ngram_buckets`` > 0; 0 gives words only).
+
+    Without the n-grams every word absent from the real sentences is one UNK id, so generated
+    sentences that differ only in new words embed alike and the screen's redundancy test rejects
+    them as near-duplicates of each other (on TREC a third of the words of unseen questions are
+    new to a 300-question vocabulary). Word dropout replaces the word id by UNK and keeps the
+    n-grams, which teaches the encoder to read unseen words by their spelling.
 
     Examples
     --------
@@ -61,13 +81,15 @@ class TextEmbedder(SupervisedEmbedder):
     """
 
     def __init__(self, *, max_len: int = 48, embed_dim: int = 64, channels: int = 64, word_dropout: float = 0.1,
-                 steps: int = 400, batch_size: int = 64, lr: float = 2e-3, seed: int = 0, device: str = "auto",
-                 progress: bool = False) -> None:
+                 ngram_buckets: int = 2**14, steps: int = 400, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
+                 device: str = "auto", progress: bool = False) -> None:
         self.max_len = check_int("max_len", max_len, minimum=2)
         self.embed_dim = embed_dim
         self.channels = channels
         self.word_dropout = word_dropout
+        self.ngram_buckets = check_int("ngram_buckets", ngram_buckets, minimum=0)
         self.vocab_: WordVocab | None = None
+        self.ngrams_ = CharNgrams(buckets=ngram_buckets) if ngram_buckets else None
         super().__init__(self._make_body, self._prepare, augment=self._augment, steps=steps, batch_size=batch_size,
                          lr=lr, seed=seed, device=device, progress=progress)
 
@@ -76,18 +98,29 @@ class TextEmbedder(SupervisedEmbedder):
         return super().fit(list(X), y)
 
     def _prepare(self, X: Sequence[str]) -> torch.Tensor:
+        """(n, L) word ids, or (n, L, 1 + G) word and n-gram ids; L = the longest sentence (<= max_len)."""
         if self.vocab_ is None:
             raise NotFittedError("This TextEmbedder is not fitted yet; call `fit` before using it.")
-        return self.vocab_.encode(list(X), max_len=self.max_len)
+        if self.ngrams_ is None:
+            return self.vocab_.encode(list(X), max_len=self.max_len)
+        ids = self.ngrams_.encode(list(X), self.vocab_, max_len=self.max_len)
+        used = (ids[..., 0] != WordVocab.PAD).any(dim=0).nonzero()
+        return ids[:, : int(used.max()) + 1 if len(used) else 1]  # trailing PAD columns carry nothing
 
     def _make_body(self) -> tuple[nn.Module, int]:
-        body = TokenCNN(len(self.vocab_), embed_dim=self.embed_dim, channels=self.channels)
+        body = TokenCNN(len(self.vocab_), embed_dim=self.embed_dim, channels=self.channels,
+                        ngram_buckets=self.ngram_buckets)
         return body, body.out_dim
 
     def _augment(self, ids: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        """Word dropout: words replaced by UNK with probability ``word_dropout`` (smoother features)."""
-        drop = (torch.rand(ids.shape, generator=rng) < self.word_dropout) & (ids != WordVocab.PAD)
-        return ids.masked_fill(drop, WordVocab.UNK)
+        """Word dropout: word ids replaced by UNK with probability ``word_dropout`` (n-grams kept)."""
+        words = ids if ids.dim() == 2 else ids[..., 0]
+        drop = (torch.rand(words.shape, generator=rng) < self.word_dropout) & (words != WordVocab.PAD)
+        if ids.dim() == 2:
+            return ids.masked_fill(drop, WordVocab.UNK)
+        out = ids.clone()
+        out[..., 0] = words.masked_fill(drop, WordVocab.UNK)
+        return out
 
 
 class SentenceTransformerEmbedder(Embedder):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -266,3 +267,51 @@ class WordVocab:
             if ids:
                 out[i, : len(ids)] = torch.as_tensor(ids)
         return out
+
+
+class CharNgrams:
+    """fastText-style subword features (Bojanowski et al. 2017): the character n-grams of ``<word>``,
+    hashed into ``buckets`` ids, so that a word never seen in training still gets features of its own
+    instead of the single UNK id, and similar spellings share some.
+
+    Ids run from 1 to ``buckets`` (0 = padding); the hash (CRC-32) is the same in every process.
+
+    Examples
+    --------
+    >>> grams = CharNgrams(n_min=3, n_max=3, buckets=1000)
+    >>> len(grams.word_ids("cat"))  # <ca, cat, at>
+    3
+    >>> CharNgrams().encode(["a cat"], WordVocab().fit(["a cat"]), max_len=4).shape
+    torch.Size([1, 4, 33])
+    """
+
+    def __init__(self, *, n_min: int = 3, n_max: int = 5, buckets: int = 2**14, max_per_word: int = 32) -> None:
+        self.n_min = check_int("n_min", n_min, minimum=1)
+        self.n_max = check_int("n_max", n_max, minimum=n_min)
+        self.buckets = check_int("buckets", buckets, minimum=1)
+        self.max_per_word = check_int("max_per_word", max_per_word, minimum=1)
+        self._cache: dict[str, list[int]] = {}
+
+    def word_ids(self, word: str) -> list[int]:
+        """Hashed ids of the word's character n-grams (shortest first, at most ``max_per_word``)."""
+        ids = self._cache.get(word)
+        if ids is None:
+            marked = f"<{word}>"
+            grams = [marked[i : i + n] for n in range(self.n_min, self.n_max + 1) for i in range(len(marked) - n + 1)]
+            ids = [1 + zlib.crc32(g.encode("utf-8")) % self.buckets for g in grams[: self.max_per_word]]
+            self._cache[word] = ids
+        return ids
+
+    def encode(self, texts: Sequence[str], vocab: WordVocab, *, max_len: int) -> torch.Tensor:
+        """LongTensor of shape (n, max_len, 1 + max_per_word): per word position, the word id of
+        ``vocab`` (channel 0; PAD = 0, UNK = 1) followed by its n-gram ids padded with 0."""
+        import numpy as np
+
+        len(vocab)
+        out = np.zeros((len(texts), max_len, 1 + self.max_per_word), dtype=np.int64)
+        for i, t in enumerate(texts):
+            for j, w in enumerate(word_tokens(t, lowercase=vocab.lowercase)[:max_len]):
+                grams = self.word_ids(w)
+                out[i, j, 0] = vocab.stoi_.get(w, vocab.UNK)
+                out[i, j, 1 : 1 + len(grams)] = grams
+        return torch.from_numpy(out)
