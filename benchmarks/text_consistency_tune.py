@@ -61,7 +61,8 @@ def fit_or_load(train: LabeledData, val: LabeledData, args, cache: Path):
         arrays = np.load(cache / "embeddings.npz")
         return gen, d["X"], np.asarray(d["y"]), arrays["cand"], arrays["real"], arrays["val"]
     t = time.perf_counter()
-    aug = Augmenter("text", AugmentConfig(per_class=args.budget, device="cpu", top_up_rounds=0), progress=False).fit(train)
+    aug = Augmenter("text", AugmentConfig(per_class=args.budget, device="cpu", top_up_rounds=0),
+                    generator_options=json.loads(args.vae), progress=False).fit(train)
     labels = np.repeat(np.unique(train.y), args.candidates)
     X, y = aug.generator_.sample(len(labels), labels=labels, seed=0)
     cand, val_emb = aug.embedder_.embed(X), aug.embedder_.embed(val.X)

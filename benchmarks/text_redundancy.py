@@ -2,14 +2,16 @@
 
 Same protocol and cache as ``text_consistency_tune.py`` (generator fitted once on the benchmark's 50
 TREC questions per class, seed 0; ``--candidates`` per class; validation = other TREC *training*
-questions, never the test set). For each embedder variant (``TextEmbedder`` settings as JSON), the
-text default screen (default checks, random pick, redundancy test) is run on the same candidates and
-reported: kept and redundant counts, the share of short sentences (<= ``--short`` words) among the
-candidates that pass the checks and among the kept ones (a random pick should not move it; a
-redundancy test that cannot tell unseen words apart does), the share of redundant rejections that
-are not the same words as the kept sentence they were matched to, the embedder's own accuracy on
-validation questions (logistic regression on its embeddings), and what the kept set adds on
-validation (TextCNN at each share, TF-IDF).
+questions, never the test set; ``--vae`` JSON for other generator settings, with its own ``--out``).
+For each embedder variant (``TextEmbedder`` settings as JSON), the text default screen (default
+checks, random pick, redundancy test) is run on the same candidates and reported: kept and redundant
+counts, the share of short sentences (<= ``--short`` words) among the candidates that pass the checks
+and among the kept ones (a random pick should not move it; a redundancy test that cannot tell unseen
+words apart does), the share of redundant rejections that are not the same words as the kept
+sentence they were matched to, the embedder's own accuracy on validation questions (logistic
+regression on its embeddings), and what the kept set adds on validation (TextCNN at each share,
+TF-IDF), next to a random sample of all candidates of the same count per class (the unscreened
+condition (d) of ``text_trec.py``).
 
     python benchmarks/text_redundancy.py --out runs/text-consistency --seeds 5
 """
@@ -27,6 +29,7 @@ import numpy as np
 from text_consistency_tune import fit_or_load
 from trec_validation import ValidationScorer, add_arguments, split
 
+from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
 from imagina.core.screening import Screen, label_classifier
 from imagina.text import MODALITY, TextEmbedder
@@ -87,6 +90,10 @@ def main() -> None:
         idx = np.flatnonzero(keep)
         row.update(scorer(LabeledData(take(X, idx), y[idx]), per_seed=True))
         results[name] = row
+        if "unscreened (same count per class)" not in results:  # the (d) of text_trec.py, on validation
+            pick = match_counts(y[keep], y, 0)
+            results["unscreened (same count per class)"] = {
+                "short": float(short[pick].mean()), **scorer(LabeledData(take(X, pick), y[pick]), per_seed=True)}
         logger.info("%s: %s", name, row)
         (out / "redundancy.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -67,7 +67,8 @@ def main() -> None:
     logger.info("train %d, validation %d (other TREC training questions)", len(train), len(val))
 
     t = time.perf_counter()
-    aug = Augmenter("text", AugmentConfig(per_class=args.budget, device="cpu", top_up_rounds=0), progress=False).fit(train)
+    aug = Augmenter("text", AugmentConfig(per_class=args.budget, device="cpu", top_up_rounds=0),
+                    generator_options=json.loads(args.vae), progress=False).fit(train)
     classes = np.unique(train.y)
     labels = np.repeat(classes, args.candidates)
     X, y = aug.generator_.sample(len(labels), labels=labels, seed=0)

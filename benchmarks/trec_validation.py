@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--shares", default="0.25,0.5")
     p.add_argument("--out", default=out)
+    p.add_argument("--vae", default="{}", help='SeqVAEConfig settings as JSON, e.g. \'{"whole_words": true}\'')
 
 
 def split(data: str | Path = TREC, *, per_class: int = 50, val_per_class: int = 100) -> tuple[LabeledData, LabeledData]:

@@ -69,6 +69,30 @@ def test_decoding_options(fitted):
         fitted.sample(2, top_p=0.0)
 
 
+def test_whole_words_decoding_spells_only_training_words(fitted, corpus):
+    X, _ = corpus
+    words = {w for t in X for w in t.split()}
+    tok = fitted.tokenizer_
+    z = torch.randn(30, TINY_VAE["latent_dim"], generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(30, dtype=torch.long)
+
+    def spelled(trie):
+        rows = fitted._decode(z, y, torch.Generator().manual_seed(0), temperature=1.0, top_k=0, top_p=1.0,
+                              max_len=40, greedy=False, trie=trie)
+        out = []
+        for r in rows:  # a row cut by the length cap may end inside a word: its last word is not checked
+            ended = tok.eos_id in r
+            w = tok.decode(r).split()
+            out.extend(w if ended else w[:-1])
+        return out
+
+    assert set(spelled(None)) - words  # the barely trained decoder invents words...
+    assert set(spelled(fitted._word_trie())) <= words  # ...unless decoding goes through the trie
+    texts, labels = fitted.sample(6, "HUM", seed=3, whole_words=True)
+    assert len(texts) == 6 and (labels == "HUM").all()
+    assert texts == fitted.sample(6, "HUM", seed=3, whole_words=True)[0]
+
+
 def test_sample_same_seed_same_output_across_fits(corpus):
     X, y = corpus
     a = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu", seed=2).fit(X, y, progress=False)

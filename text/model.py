@@ -30,6 +30,7 @@ from imagina.core.preprocessing import encode_labels
 from imagina.core.runtime import derive_seed, resolve_device, seeded
 from imagina.core.training import StepContext, Trainer, TrainerConfig, TrainingTask
 from imagina.text.tokenizer import TextTokenizer
+from imagina.text.word_trie import WordTrie
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class SeqVAEConfig:
     dimension below which KL is not penalised), ``collapse_threshold`` (KL nats per token under which
     the posterior is declared collapsed).
     Sampling defaults: ``sample_method``, ``noise_scale`` (for 'around'), ``temperature``, ``top_k``
-    (0 = off), ``top_p`` (1 = off).
+    (0 = off), ``top_p`` (1 = off), ``whole_words`` (decode only words that occur in the training
+    sentences, :class:`~imagina.text.word_trie.WordTrie`).
 
     The defaults (800 steps, dropout 0.3, word dropout 0.4, BPE of up to 2000 tokens with merges of
     frequency 1 -- close to whole words on small corpora --, 'around' with noise 1.0 at temperature
@@ -95,6 +97,7 @@ class SeqVAEConfig:
     temperature: float = 0.8
     top_k: int = 0
     top_p: float = 0.9
+    whole_words: bool = False
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
@@ -333,6 +336,7 @@ class ConditionalSeqVAE(Generator):
         self.collapsed_: bool | None = None
         self._sample_calls = 0
         self._mu_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._trie: WordTrie | None = None
 
     # ----------------------------------------------------------------- training
     def fit(self, X: Sequence[str], y: Any, *, progress: bool = True,
@@ -362,7 +366,7 @@ class ConditionalSeqVAE(Generator):
         net.eval()
         self.tokenizer_, self.network_, self.classes_ = tok, net, classes
         self.train_texts_, self.train_labels_ = texts, target
-        self._mu_cache = None
+        self._mu_cache = self._trie = None
         self.diagnostics_ = self._diagnose()
         self.collapsed_ = self.diagnostics_["collapsed"]
         self.history_ = history + [{"step": cfg.steps, **{f"final_{k}": float(v) for k, v in self.diagnostics_.items()}}]
@@ -454,6 +458,7 @@ class ConditionalSeqVAE(Generator):
         greedy: bool = False,
         noise_scale: float | None = None,
         real: tuple[Sequence[str], Any] | None = None,
+        whole_words: bool | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """Generate ``n`` sentences.
 
@@ -471,6 +476,8 @@ class ConditionalSeqVAE(Generator):
             ``greedy`` takes the arg-max token).
         real : (texts, labels), optional
             Real sentences for 'around' / 'interpolate' instead of the training sentences kept in the model.
+        whole_words : bool, optional
+            Spell only words of the training sentences (default: ``config.whole_words``).
 
         Returns
         -------
@@ -486,6 +493,7 @@ class ConditionalSeqVAE(Generator):
         top_p = check_float("top_p", cfg.top_p if top_p is None else top_p, minimum=1e-3, maximum=1.0)
         max_len = check_int("max_len", cfg.max_len if max_len is None else max_len, minimum=2)
         noise = check_float("noise_scale", cfg.noise_scale if noise_scale is None else noise_scale, minimum=0.0)
+        trie = self._word_trie() if (cfg.whole_words if whole_words is None else whole_words) else None
         if seed is None:
             seed = derive_seed(self.seed, "sample-call", self._sample_calls)
             self._sample_calls += 1
@@ -495,7 +503,7 @@ class ConditionalSeqVAE(Generator):
         texts: list[str] = []
         for s in range(0, n, 512):
             rows = self._decode(z[s : s + 512], torch.as_tensor(index[s : s + 512]), rng, temperature=temperature,
-                                top_k=top_k, top_p=top_p, max_len=max_len, greedy=greedy)
+                                top_k=top_k, top_p=top_p, max_len=max_len, greedy=greedy, trie=trie)
             texts.extend(self.tokenizer_.decode_batch(rows))
         return texts, self.classes_[index]
 
@@ -536,10 +544,18 @@ class ConditionalSeqVAE(Generator):
                 z[rows] = z_rows
         return z
 
+    def _word_trie(self) -> WordTrie:
+        if self._trie is None:
+            tok = self.tokenizer_
+            self._trie = WordTrie(tok.word_token_ids(self.train_texts_), eos_id=tok.eos_id,
+                                  exclude=(tok.pad_id, tok.bos_id, tok.unk_id, tok.eos_id))
+        return self._trie
+
     @torch.no_grad()
     def _decode(self, z: torch.Tensor, y: torch.Tensor, rng: torch.Generator, *, temperature: float, top_k: int,
-                top_p: float, max_len: int, greedy: bool) -> list[list[int]]:
-        """Autoregressive batched decoding; token choice on the CPU with ``rng`` (reproducible)."""
+                top_p: float, max_len: int, greedy: bool, trie: WordTrie | None = None) -> list[list[int]]:
+        """Autoregressive batched decoding; token choice on the CPU with ``rng`` (reproducible). With a
+        ``trie`` every row spells only the trie's words (the others' logits are masked)."""
         net, tok = self.network_, self.tokenizer_
         device = self._device()
         B = len(z)
@@ -548,14 +564,20 @@ class ConditionalSeqVAE(Generator):
         done = torch.zeros(B, dtype=torch.bool)
         out = torch.full((B, max_len - 1), tok.pad_id, dtype=torch.long)
         banned = [tok.pad_id, tok.bos_id, tok.unk_id]
+        nodes = [0] * B
         for t in range(max_len - 1):
             logits, h = net.step(token, cond, h)  # (B, V)
             logits = logits.float().cpu()
             logits[:, banned] = -float("inf")
             if t == 0:
                 logits[:, tok.eos_id] = -float("inf")  # no empty sentences
+            if trie is not None:  # finished rows keep every token open (their choice is replaced by PAD)
+                allowed = trie.mask(nodes, logits.shape[1]) | done[:, None]
+                logits = logits.masked_fill(~allowed, -float("inf"))
             nxt = _choose(logits, rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
             nxt = torch.where(done, torch.full_like(nxt, tok.pad_id), nxt)
+            if trie is not None:
+                nodes = [trie.advance(node, k) for node, k in zip(nodes, nxt.tolist(), strict=True)]
             out[:, t] = nxt
             done |= nxt == tok.eos_id
             if bool(done.all()):
@@ -575,7 +597,7 @@ class ConditionalSeqVAE(Generator):
         rng = torch.Generator().manual_seed(derive_seed(seed, "seqvae-interpolate"))
         cfg = self.config
         rows = self._decode(z, y, rng, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                            max_len=cfg.max_len, greedy=greedy)
+                            max_len=cfg.max_len, greedy=greedy, trie=self._word_trie() if cfg.whole_words else None)
         return self.tokenizer_.decode_batch(rows)
 
     # ----------------------------------------------------------------- persistence
@@ -602,6 +624,7 @@ class ConditionalSeqVAE(Generator):
         self.network_ = net.to(resolve_device(self.device)).eval()
         self.train_texts_ = list(preprocessor["train_texts"])
         self.train_labels_ = np.asarray(preprocessor["train_labels"], dtype=np.int64)
+        self._mu_cache = self._trie = None
         self.diagnostics_ = preprocessor.get("diagnostics")
         self.collapsed_ = None if self.diagnostics_ is None else bool(self.diagnostics_["collapsed"])
         self.history_ = preprocessor.get("history")

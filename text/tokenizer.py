@@ -146,6 +146,20 @@ class TextTokenizer:
         encs = self._check().encode_batch(list(texts), add_special_tokens=False)
         return [e.ids for e in encs]
 
+    def word_token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of every word (pre-tokenizer unit, e.g. whitespace-separated) of every sentence."""
+        words: list[list[int]] = []
+        for enc in self._check().encode_batch(list(texts), add_special_tokens=False):
+            last = None
+            for tid, wid in zip(enc.ids, enc.word_ids, strict=True):
+                if wid is None:
+                    continue
+                if wid != last:
+                    words.append([])
+                    last = wid
+                words[-1].append(tid)
+        return words
+
     def encode(self, texts: Sequence[str], *, max_len: int, bos: bool = True, eos: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded ids and lengths.
 
