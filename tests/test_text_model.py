@@ -175,6 +175,7 @@ def test_collapse_is_detected_and_reported(corpus, caplog):
         ({"kl_schedule": "x"}, r"`kl_schedule` must be one of"),
         ({"word_dropout": 1.5}, r"`word_dropout` must be a number >= 0.0 and <= 1.0"),
         ({"encoder": "transformer", "embed_dim": 30, "transformer_heads": 4}, r"divisible"),
+        ({"whole_words": "yes"}, r"`whole_words` must be true or false; got 'yes'"),
     ],
 )
 def test_config_validation(kwargs, match):

@@ -128,6 +128,9 @@ class SeqVAEConfig:
         check_float("temperature", self.temperature, minimum=1e-3)
         check_int("top_k", self.top_k, minimum=0)
         check_float("top_p", self.top_p, minimum=1e-3, maximum=1.0)
+        for name in ("lowercase", "whole_words"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(f"`{name}` must be true or false; got {getattr(self, name)!r}.")
 
 
 def kl_weight(step: int, config: SeqVAEConfig) -> float:
