@@ -34,15 +34,10 @@ from imagina.core.modality import LabeledData, take
 from imagina.core.screening import Screen, label_classifier
 from imagina.text import MODALITY, TextEmbedder
 from imagina.text.sanity import normalized_key, text_sanity
-from imagina.text.tokenizer import word_tokens
 
 logger = logging.getLogger("text_redundancy")
 VARIANTS = {"words only (session 6)": {"ngram_buckets": 0}, "words + char n-grams": {}}
 _MATCH = re.compile(r"near-duplicate of kept candidate (\d+)")
-
-
-def n_words(text: str) -> int:
-    return sum(1 for w in word_tokens(text) if w[0].isalnum() or w[0] == "_")
 
 
 def main() -> None:
@@ -63,7 +58,7 @@ def main() -> None:
     classes = np.unique(train.y)
     checks = text_sanity(X, y, generator=gen, real=train, config=MODALITY.sanity_config)
     passing = np.array([r is None for r in checks.reasons])
-    short = np.array([n_words(t) <= args.short for t in X])
+    short = checks.scores["words"] <= args.short
     scorer = ValidationScorer(train, val, shares=shares, seeds=args.seeds)
     results: dict = {"candidates": len(X), "pass the checks": int(passing.sum()),
                      f"short (<= {args.short} words) among passing": float(short[passing].mean()),

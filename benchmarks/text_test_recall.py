@@ -51,11 +51,10 @@ def main() -> None:
         unscreened = unscreened.subset(match_counts(kept.y, unscreened.y, 1000))
         train = LabeledData(concat([rest.X, val.X]), np.concatenate([rest.y, val.y]))
         share_c, share_d = (float(v) for v in args.pools.split(","))
-        x_train = task.prepare(train.X)
         runs = {f"(c) screened, share {share_c:g}": (kept, share_c), f"(d) unscreened, share {share_d:g}": (unscreened, share_d)}
     else:
-        x_train = task.prepare(train.X)
         runs = {"(a) real only": (None, 0.0)}
+    x_train = task.prepare(train.X)  # fits the vocabulary on the final real training set
     y_train = torch.as_tensor(np.searchsorted(classes, train.y))
     x_test, y_test = task.prepare(test.X), np.searchsorted(classes, test.y)
     counts = {str(c): int((test.y == c).sum()) for c in classes}

@@ -49,7 +49,7 @@ class TokenCNN(nn.Module):
             raise ValueError("this TokenCNN has no n-gram embedding; give (B, L) word ids")
         grams = ids[..., 1:]
         total = self.embed(ids[..., 0]) + self.ngrams(grams).sum(dim=2)
-        return total / (1 + (grams != 0).sum(dim=2, keepdim=True)).clamp_min(1)
+        return total / (1 + (grams != 0).sum(dim=2, keepdim=True))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = (ids if ids.dim() == 2 else ids[..., 0]) != self.pad_id  # (B, L)

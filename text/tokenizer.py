@@ -321,11 +321,10 @@ class CharNgrams:
         ``vocab`` (channel 0; PAD = 0, UNK = 1) followed by its n-gram ids padded with 0."""
         import numpy as np
 
-        len(vocab)
         out = np.zeros((len(texts), max_len, 1 + self.max_per_word), dtype=np.int64)
+        out[..., 0] = vocab.encode(texts, max_len=max_len).numpy()
         for i, t in enumerate(texts):
             for j, w in enumerate(word_tokens(t, lowercase=vocab.lowercase)[:max_len]):
                 grams = self.word_ids(w)
-                out[i, j, 0] = vocab.stoi_.get(w, vocab.UNK)
                 out[i, j, 1 : 1 + len(grams)] = grams
         return torch.from_numpy(out)
