@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from trec_validation import ValidationScorer, add_arguments, split
+from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.generator import load_model
@@ -99,10 +99,7 @@ def main() -> None:
     add_arguments(p, out="runs/text-consistency")
     p.add_argument("--rows", default=None, help='screens "checks|signal|rule" separated by ; (rule: top, argmax, '
                    'p>=X, random; signal "-" for none); default: the text default, unscreened, top-N per signal')
-    args = p.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    out = Path(args.out)
-    shares = [float(s) for s in args.shares.split(",")]
+    args, out, shares = parse(p)
 
     train, val = split(args.data, per_class=args.per_class, val_per_class=args.val_per_class)
     logger.info("train %d, validation %d (other TREC training questions)", len(train), len(val))

@@ -23,11 +23,10 @@ import json
 import logging
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 from text_consistency_tune import fit_or_load
-from trec_validation import ValidationScorer, add_arguments, split
+from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
@@ -46,10 +45,7 @@ def main() -> None:
     p.add_argument("--variants", default=None, help='name=JSON of TextEmbedder settings, separated by ";" '
                    '(default: words only, words + char n-grams)')
     p.add_argument("--short", type=int, default=4, help="a short sentence has at most this many words")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    out = Path(args.out)
-    shares = [float(s) for s in args.shares.split(",")]
+    args, out, shares = parse(p)
     variants = dict(v.split("=", 1) for v in args.variants.split(";")) if args.variants else VARIANTS
     variants = {k: json.loads(v) if isinstance(v, str) else v for k, v in variants.items()}
 

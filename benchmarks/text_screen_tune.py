@@ -16,10 +16,9 @@ import argparse
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
-from trec_validation import ValidationScorer, add_arguments, split
+from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
@@ -57,11 +56,7 @@ def main() -> None:
     add_arguments(p, out="runs/text-screen-tune")
     p.add_argument("--screens", default=None, help="SCREENS names separated by ; (default all)")
     p.add_argument("--checks", default=None, help="CHECKS names separated by ; (default all)")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    shares = [float(s) for s in args.shares.split(",")]
+    args, out, shares = parse(p)
 
     train, val = split(args.data, per_class=args.per_class, val_per_class=args.val_per_class)
     logger.info("train %d, validation %d (other TREC training questions)", len(train), len(val))

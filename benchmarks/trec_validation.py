@@ -8,6 +8,7 @@ regression, and the reference TextCNN (mean over seeds) at each synthetic share.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,15 @@ def add_arguments(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--shares", default="0.25,0.5")
     p.add_argument("--out", default=out)
     p.add_argument("--vae", default="{}", help='SeqVAEConfig settings as JSON, e.g. \'{"whole_words": true}\'')
+
+
+def parse(p: argparse.ArgumentParser) -> tuple[argparse.Namespace, Path, list[float]]:
+    """Parse the options, start logging, make ``--out``: (args, out folder, synthetic shares)."""
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return args, out, [float(s) for s in args.shares.split(",")]
 
 
 def split(data: str | Path = TREC, *, per_class: int = 50, val_per_class: int = 100) -> tuple[LabeledData, LabeledData]:

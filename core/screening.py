@@ -166,8 +166,14 @@ class Screen:
         *,
         checks: SanityResult | None = None,
         budget_per_class: int | None = None,
+        priority: np.ndarray | None = None,
     ) -> ScreenResult:
-        """Score every candidate, then select per class. ``budget_per_class`` overrides the config's."""
+        """Score every candidate, then select per class. ``budget_per_class`` overrides the config's.
+
+        ``priority`` (n positive weights, "random" selector only): candidates are drawn without
+        replacement with probability proportional to it (Efraimidis & Spirakis 2006) instead of
+        uniformly.
+        """
         if self.classes_ is None:
             raise NotFittedError("This Screen is not fitted yet; call `fit` before using it.")
         cfg = self.config
@@ -182,6 +188,12 @@ class Screen:
             raise InvalidInputError(f"`cand_y` holds labels absent from the real data: {sorted(unknown)[:5]}.")
         if checks is not None and len(checks.reasons) != n:
             raise InvalidInputError(f"`checks` must cover every candidate ({n}); got {len(checks.reasons)}.")
+        if priority is not None:
+            priority = np.asarray(priority, dtype=np.float64)
+            if priority.shape != (n,) or not (np.isfinite(priority) & (priority > 0)).all():
+                raise InvalidInputError(f"`priority` must hold {n} positive finite weights, one per candidate.")
+            if cfg.selector != "random":
+                raise InvalidInputError('`priority` needs the "random" selector (ScreenConfig(selector="random")).')
 
         proba = self.classifier_.predict_proba(cand_emb) if n else np.zeros((0, len(self.classes_)))
         col = {c: i for i, c in enumerate(self.classifier_.classes_.tolist())}
@@ -213,7 +225,8 @@ class Screen:
         for c in np.unique(cand_y):
             rows = np.flatnonzero((cand_y == c) & np.array([r is None for r in reasons], dtype=bool))
             _, _, scale = self.real_[c]
-            self._select(cand_emb, rows, quality, scale, budget, keep, reasons)
+            self._select(cand_emb, rows, quality, scale, budget, keep, reasons,
+                         None if priority is None else priority[rows])
 
         scores = {"quality": quality, "consistency": consistency, "realism": density, "novelty": novelty}
         if checks is not None:
@@ -221,7 +234,7 @@ class Screen:
         logger.info("screen kept %d of %d candidates", int(keep.sum()), n)
         return ScreenResult(keep, scores, reasons)
 
-    def _select(self, emb, rows, quality, scale, budget, keep, reasons) -> None:
+    def _select(self, emb, rows, quality, scale, budget, keep, reasons, priority=None) -> None:
         """Quality-weighted greedy max-min selection inside one class (O(len(rows)) memory)."""
         if len(rows) == 0:
             return
@@ -236,8 +249,11 @@ class Screen:
         dup = cfg.duplicate_ratio * scale
         order = None
         if cfg.selector == "random":
-            order = torch.as_tensor(numpy_rng(cfg.seed, "screen-select", int(rows[0]), len(rows)).random(len(rows)),
-                                    dtype=torch.float32)
+            u = numpy_rng(cfg.seed, "screen-select", int(rows[0]), len(rows)).random(len(rows))
+            if priority is not None:  # weighted draw without replacement: the largest u^(1/w) first
+                u = np.log1p(-u) / priority  # log(1 - u) with 1 - u in (0, 1]; -inf never occurs
+                u = u - u.min() + 1.0  # positive keys in the same order (rejected ones score -1)
+            order = torch.as_tensor(u, dtype=torch.float32 if priority is None else torch.float64)
         while taken < limit and bool(open_.any()):
             redundant = open_ & (mind < dup)
             for j in torch.nonzero(redundant).squeeze(1).tolist():

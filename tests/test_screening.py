@@ -106,6 +106,29 @@ def test_random_selector_keeps_the_shape_of_the_candidates(real):
         ScreenConfig(selector="best")
 
 
+def test_priority_weights_the_random_draw(real):
+    emb, y = real
+    rng = np.random.default_rng(3)
+    cand = emb[y == 0][:40] + rng.normal(scale=0.3, size=(40, 8)).astype(np.float32)
+    cy = np.zeros(40, dtype=int)
+    cfg = ScreenConfig(selector="random", copy_ratio=0.0, duplicate_ratio=0.0, min_consistency=0.0,
+                       require_manifold=False)
+    heavy = np.r_[np.full(10, 50.0), np.ones(30)]           # 10 candidates 50 times as likely
+    kept = [Screen(ScreenConfig(**{**cfg.__dict__, "seed": s})).fit(emb, y)
+            .score(cand, cy, budget_per_class=10, priority=heavy).keep for s in range(5)]
+    assert np.mean([k[:10].sum() for k in kept]) >= 7         # uniform would give 2.5 of 10
+    again = Screen(ScreenConfig(**{**cfg.__dict__, "seed": 0})).fit(emb, y).score(cand, cy, budget_per_class=10,
+                                                                                 priority=heavy).keep
+    np.testing.assert_array_equal(kept[0], again)             # seeded
+    uniform = Screen(cfg).fit(emb, y)
+    with pytest.raises(InvalidInputError, match="priority"):
+        uniform.score(cand, cy, priority=np.r_[0.0, np.ones(39)])
+    with pytest.raises(InvalidInputError, match="priority"):
+        uniform.score(cand, cy, priority=np.ones(3))
+    with pytest.raises(InvalidInputError, match="random"):
+        Screen(ScreenConfig(copy_ratio=0.0)).fit(emb, y).score(cand, cy, priority=np.ones(40))
+
+
 def test_label_consistency_is_calibrated_on_small_tight_classes():
     """Ten classes of 8 items in a small-scale embedding: held-out items of the same clusters must
     get a high probability of their label (a fixed C = 1 gave about 1/10 here)."""
