@@ -5,7 +5,10 @@ sentences from candidates (cross-fitted: each candidate is scored by a model tha
 its odds p(real | x) / p(candidate | x) estimate the density ratio, and the screen's random selector
 draws the candidates that pass with probability proportional to odds^alpha (``Screen.score(...,
 priority=...)``). alpha 0 is the current uniform draw. Features: the screen's embeddings, or TF-IDF
-of word 1-2-grams and character 2-5-grams; one discriminator per class or one for all.
+of word 1-2-grams and character 2-5-grams; one discriminator per class or one for all. Rows
+"hard emb|tfidf" weight instead by the difficulty of each candidate's nearest real item (the idea
+of borderline-SMOTE: synthesise near the real items a classifier gets wrong): exp(alpha · (1 -
+p(label))), p out of fold from a judge of the real items.
 
 Protocol as ``text_decoding_tune.py``: the cached sequence VAE of ``text_consistency_tune.py``,
 ``--candidates`` per class at the default decoding (the pipeline's pool), validation = other TREC
@@ -28,13 +31,15 @@ from scipy.sparse import hstack, vstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
 from text_consistency_tune import fit_or_load
 from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
-from imagina.core.screening import Screen
+from imagina.core.neighbors import knn
+from imagina.core.screening import Screen, label_classifier
 from imagina.text import MODALITY
 from imagina.text.sanity import text_sanity
 
@@ -64,6 +69,29 @@ def odds(real_F, cand_F, *, folds: int = 5, C: float = 1.0, seed: int = 0) -> tu
     return p / (1 - p), auc
 
 
+def hard_weights(train: LabeledData, X, y, real_emb, cand_emb, *, judge: str) -> np.ndarray:
+    """exp(1 - p(label)) of each candidate's nearest real item of its class (embedding distance), with
+    p(label) out of fold (5-fold) from a judge of the real items: logistic regression on the screen's
+    embeddings ("emb") or TF-IDF + logistic regression ("tfidf"). The alpha exponent sharpens it."""
+    if judge == "emb":
+        p = cross_val_predict(label_classifier(real_emb, train.y), real_emb, train.y, cv=5, method="predict_proba")
+    else:
+        p = cross_val_predict(make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
+                                                            token_pattern=r"(?u)\b\w+\b"),
+                                            LogisticRegression(C=10.0, max_iter=3000)),
+                              list(train.X), train.y, cv=5, method="predict_proba")
+    classes = np.unique(train.y)
+    p_label = p[np.arange(len(train.y)), np.searchsorted(classes, train.y)]
+    w = np.zeros(len(y))
+    for c in classes:
+        real_rows, rows = np.flatnonzero(train.y == c), np.flatnonzero(y == c)
+        nearest = knn(cand_emb[rows], real_emb[real_rows], 1)[1][:, 0]
+        w[rows] = np.exp(1.0 - p_label[real_rows[nearest]])
+    logger.info("hard %s: out-of-fold accuracy of the judge on real items %.3f", judge,
+                float((classes[p.argmax(1)] == train.y).mean()))
+    return w
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     add_arguments(p, out="runs/text-realism")
@@ -72,7 +100,9 @@ def main() -> None:
     p.add_argument("--picks", type=int, default=3)
     p.add_argument("--alphas", default="1")
     p.add_argument("--C", type=float, default=1.0)
-    p.add_argument("--rows", default="emb class;emb all;tfidf class;tfidf all")
+    p.add_argument("--rows", default="emb class;emb all;tfidf class;tfidf all",
+                   help='"emb|tfidf class|all" (density ratio) or "hard emb|tfidf" (difficulty), separated by ;')
+    p.add_argument("--no-baseline", action="store_true", help="skip the uniform pick and unscreened rows")
     args, out, shares = parse(p)
 
     train, val = split(args.data, per_class=args.per_class, val_per_class=args.val_per_class)
@@ -93,6 +123,10 @@ def main() -> None:
     weights = {}
     for row in args.rows.split(";"):
         kind, scope = row.split()
+        if kind == "hard":  # borderline-SMOTE's idea: favour candidates near real items a judge gets wrong
+            weights[row] = hard_weights(train, X, y, real_emb, cand_emb, judge=scope)
+            results[f"difficulty {row}"] = {"mean weight passing": float(weights[row][passing].mean())}
+            continue
         rf, cf = feats[kind]
         w, aucs = np.zeros(len(y)), []
         if scope == "all":
@@ -133,7 +167,8 @@ def main() -> None:
         results[name] = rows
         (out / "realism.json").write_text(json.dumps(results, indent=2))
 
-    run("default (uniform pick)", None, 0.0)
+    if not args.no_baseline:
+        run("default (uniform pick)", None, 0.0)
     for row, w in weights.items():
         for alpha in [float(a) for a in args.alphas.split(",")]:
             run(f"{row}, alpha {alpha:g}", w, alpha)
