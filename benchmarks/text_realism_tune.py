@@ -8,7 +8,8 @@ priority=...)``). alpha 0 is the current uniform draw. Features: the screen's em
 of word 1-2-grams and character 2-5-grams; one discriminator per class or one for all. Rows
 "hard emb|tfidf" weight instead by the difficulty of each candidate's nearest real item (the idea
 of borderline-SMOTE: synthesise near the real items a classifier gets wrong): exp(alpha · (1 -
-p(label))), p out of fold from a judge of the real items.
+p(label))), p out of fold from a judge of the real items. Rows "emb|tfidf cover" weight each passing
+candidate by 1 / (passing candidates nearest to the same real item), spreading the kept set evenly.
 
 Protocol as ``text_decoding_tune.py``: the cached sequence VAE of ``text_consistency_tune.py``,
 ``--candidates`` per class at the default decoding (the pipeline's pool), validation = other TREC
@@ -92,6 +93,20 @@ def hard_weights(train: LabeledData, X, y, real_emb, cand_emb, *, judge: str) ->
     return w
 
 
+def cover_weights(train: LabeledData, y, real_F, cand_F, passing) -> np.ndarray:
+    """1 / (passing candidates that share a candidate's nearest real item of its class): the kept set
+    spread evenly over the real items instead of following where the generator piles up."""
+    w = np.ones(len(y))
+    for c in np.unique(train.y):
+        real_rows, rows = np.flatnonzero(train.y == c), np.flatnonzero((y == c) & passing)
+        A, B = cand_F[rows], real_F[real_rows]
+        if hasattr(A, "toarray"):
+            A, B = A.toarray(), B.toarray()
+        nearest = knn(A.astype(np.float32), B.astype(np.float32), 1)[1][:, 0]
+        w[rows] = 1.0 / np.bincount(nearest, minlength=len(real_rows))[nearest]
+    return w
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     add_arguments(p, out="runs/text-realism")
@@ -101,7 +116,8 @@ def main() -> None:
     p.add_argument("--alphas", default="1")
     p.add_argument("--C", type=float, default=1.0)
     p.add_argument("--rows", default="emb class;emb all;tfidf class;tfidf all",
-                   help='"emb|tfidf class|all" (density ratio) or "hard emb|tfidf" (difficulty), separated by ;')
+                   help='"emb|tfidf class|all" (density ratio), "hard emb|tfidf" (difficulty) or '
+                        '"emb|tfidf cover" (even spread over real items), separated by ;')
     p.add_argument("--no-baseline", action="store_true", help="skip the uniform pick and unscreened rows")
     args, out, shares = parse(p)
 
@@ -128,6 +144,12 @@ def main() -> None:
             results[f"difficulty {row}"] = {"mean weight passing": float(weights[row][passing].mean())}
             continue
         rf, cf = feats[kind]
+        if scope == "cover":
+            weights[row] = cover_weights(train, y, rf, cf, passing)
+            results[f"cover {row}"] = {"real items with a passing neighbour": [
+                int((weights[row][(y == c) & passing]).sum().round()) for c in classes]}
+            logger.info("cover %s: %s", row, results[f"cover {row}"])
+            continue
         w, aucs = np.zeros(len(y)), []
         if scope == "all":
             w[:], auc = odds(rf, cf, C=args.C)

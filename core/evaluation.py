@@ -151,6 +151,19 @@ class EvalReport:
         d = self.per_seed_difference(a, b, balanced=balanced)
         return float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else 0.0
 
+    def validation_warnings(self) -> list[str]:
+        """One line per augmented condition whose best setting scored below real only on validation:
+        the evidence, before any test item is seen, that the augmentation does not help this data."""
+        if "real" not in self.validation:
+            return []
+        base = max(self.validation["real"].values())
+        out = []
+        for name, scores in self.validation.items():
+            if name != "real" and scores and max(scores.values()) < base:
+                out.append(f"{name}: its best setting scored {100 * max(scores.values()):.2f} on validation, "
+                           f"below real only ({100 * base:.2f}); this augmentation did not help on validation data.")
+        return out
+
     def to_dict(self) -> dict:
         return {
             "classifier": self.classifier,
@@ -162,6 +175,7 @@ class EvalReport:
                                "balanced_accuracies": c.balanced, "balanced_mean": c.balanced_mean}
                            for k, c in self.conditions.items()},
             "validation": self.validation,
+            "validation_warnings": self.validation_warnings(),
         }
 
     def to_markdown(self) -> str:
@@ -185,6 +199,9 @@ class EvalReport:
             per = " ".join(f"{100 * a:.2f}" for a in c.accuracies)
             lines.append(f"| {label} | {c.setting} | {100 * c.mean:.2f} ± {100 * c.std:.2f} | {per} | {delta} "
                          f"| {100 * c.balanced_mean:.2f} |")
+        warnings = self.validation_warnings()
+        if warnings:
+            lines += ["", "Validation warnings:", *(f"- {w}" for w in warnings)]
         return "\n".join(lines)
 
 
@@ -418,6 +435,9 @@ def evaluate(
         sizes["screened synthetic"] = len(syn[0])
     if uns is not None:
         sizes["unscreened synthetic"] = len(uns[0])
-    return EvalReport(results, tuple(cfg.seeds), validation, task.describe(), sizes, time.perf_counter() - start,
-                      cfg.selection_seeds)
+    report = EvalReport(results, tuple(cfg.seeds), validation, task.describe(), sizes, time.perf_counter() - start,
+                        cfg.selection_seeds)
+    for line in report.validation_warnings():
+        logger.warning(line)
+    return report
 

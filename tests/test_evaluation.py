@@ -6,6 +6,7 @@ from torch import nn
 from imagina.core.errors import InvalidInputError
 from imagina.core.evaluation import (
     EvalConfig,
+    EvalReport,
     EvalTask,
     accuracy,
     accuracy_scores,
@@ -151,3 +152,22 @@ def test_balanced_accuracy_weighs_every_class_alike():
     assert "balanced accuracy" in report.to_markdown()
     diff = np.subtract(report.conditions["real+classical"].balanced, real.balanced).mean()
     assert report.paired_difference("real+classical", "real", balanced=True)[0] == pytest.approx(diff)
+
+
+def test_validation_warns_when_no_setting_beats_real_only(caplog):
+    report = EvalReport({}, (0,), {"real": {"-": 0.80}, "real+classical": {"a": 0.82, "b": 0.70},
+                                   "real+screened": {"share 0.1": 0.78, "share 0.5": 0.60}})
+    (line,) = report.validation_warnings()
+    assert line.startswith("real+screened:") and "78.00" in line and "80.00" in line
+    assert "real+screened: its best setting" in report.to_markdown()
+    assert report.to_dict()["validation_warnings"] == [line]
+    assert EvalReport({}, (0,), {"real": {"-": 0.8}, "real+screened": {"share 0.1": 0.8}}).validation_warnings() == []
+
+    train, test = blobs(40, 0), blobs(100, 1)
+    flipped = blobs(80, 2)  # synthetic items with every label wrong
+    flipped = LabeledData(flipped.X, 1 - flipped.y)
+    with caplog.at_level("WARNING", logger="imagina.core.evaluation"):
+        report = evaluate(TinyTask(), train, test, screened=flipped,
+                          config=EvalConfig(seeds=(0,), synthetic_shares=(0.5, 0.75), device="cpu"), progress=False)
+    warned = [w for w in report.validation_warnings() if w.startswith("real+screened:")]
+    assert warned and warned[0] in caplog.text
