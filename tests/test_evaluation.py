@@ -156,11 +156,13 @@ def test_balanced_accuracy_weighs_every_class_alike():
 
 def test_validation_warns_when_no_setting_beats_real_only(caplog):
     report = EvalReport({}, (0,), {"real": {"-": 0.80}, "real+classical": {"a": 0.82, "b": 0.70},
-                                   "real+screened": {"share 0.1": 0.78, "share 0.5": 0.60}})
-    (line,) = report.validation_warnings()
-    assert line.startswith("real+screened:") and "78.00" in line and "80.00" in line
+                                   "real+screened": {"share 0.1": 0.78, "share 0.5": 0.60},
+                                   "real+classical+screened": {"a, share 0.1": 0.81}})
+    line, line_e = report.validation_warnings()
+    assert line.startswith("real+screened:") and "78.00" in line and "below real (80.00)" in line
+    assert line_e.startswith("real+classical+screened:") and "below real+classical (82.00)" in line_e
     assert "real+screened: its best setting" in report.to_markdown()
-    assert report.to_dict()["validation_warnings"] == [line]
+    assert report.to_dict()["validation_warnings"] == [line, line_e]
     assert EvalReport({}, (0,), {"real": {"-": 0.8}, "real+screened": {"share 0.1": 0.8}}).validation_warnings() == []
 
     train, test = blobs(40, 0), blobs(100, 1)
