@@ -156,12 +156,15 @@ class EvalReport:
         validation (real only; for real+classical+screened, real+classical): the evidence, before any
         test item is seen, that the augmentation does not help this data."""
         best = {name: max(scores.values()) for name, scores in self.validation.items() if scores}
+        n = self.sizes.get("of which validation")
+        on = f"on {n} validation items" if n else "on validation"
         out = []
         for name, score in best.items():
             base = "real+classical" if name == "real+classical+screened" else "real"
             if name != "real" and base in best and score < best[base]:
-                out.append(f"{name}: its best setting scored {100 * score:.2f} on validation, below {base} "
-                           f"({100 * best[base]:.2f}); this augmentation did not help on validation data.")
+                out.append(f"{name}: its best setting scored {100 * score:.2f} {on}, below {base} "
+                           f"({100 * best[base]:.2f}); this augmentation did not help on validation data"
+                           + (" (with so few validation items, a hint rather than a verdict)." if n and n < 200 else "."))
         return out
 
     def to_dict(self) -> dict:

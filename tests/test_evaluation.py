@@ -164,6 +164,9 @@ def test_validation_warns_when_no_setting_beats_real_only(caplog):
     assert "real+screened: its best setting" in report.to_markdown()
     assert report.to_dict()["validation_warnings"] == [line, line_e]
     assert EvalReport({}, (0,), {"real": {"-": 0.8}, "real+screened": {"share 0.1": 0.8}}).validation_warnings() == []
+    few = EvalReport({}, (0,), {"real": {"-": 0.8}, "real+screened": {"share 0.1": 0.7}}, sizes={"of which validation": 60})
+    assert "on 60 validation items" in few.validation_warnings()[0] and "a hint" in few.validation_warnings()[0]
+    assert "a hint" not in line
 
     train, test = blobs(40, 0), blobs(100, 1)
     flipped = blobs(80, 2)  # synthetic items with every label wrong
