@@ -70,6 +70,19 @@ def odds(real_F, cand_F, *, folds: int = 5, C: float = 1.0, seed: int = 0) -> tu
     return p / (1 - p), auc
 
 
+def nearest_real(real_y, y, real_F, cand_F, mask) -> np.ndarray:
+    """For each candidate in ``mask``, the index of its nearest real item of the same class (features
+    dense or sparse); -1 elsewhere."""
+    out = np.full(len(y), -1, dtype=np.int64)
+    for c in np.unique(real_y):
+        real_rows, rows = np.flatnonzero(real_y == c), np.flatnonzero((y == c) & mask)
+        A, B = cand_F[rows], real_F[real_rows]
+        if hasattr(A, "toarray"):
+            A, B = A.toarray(), B.toarray()
+        out[rows] = real_rows[knn(A.astype(np.float32), B.astype(np.float32), 1)[1][:, 0]]
+    return out
+
+
 def hard_weights(train: LabeledData, X, y, real_emb, cand_emb, *, judge: str) -> np.ndarray:
     """exp(1 - p(label)) of each candidate's nearest real item of its class (embedding distance), with
     p(label) out of fold (5-fold) from a judge of the real items: logistic regression on the screen's
@@ -83,11 +96,7 @@ def hard_weights(train: LabeledData, X, y, real_emb, cand_emb, *, judge: str) ->
                               list(train.X), train.y, cv=5, method="predict_proba")
     classes = np.unique(train.y)
     p_label = p[np.arange(len(train.y)), np.searchsorted(classes, train.y)]
-    w = np.zeros(len(y))
-    for c in classes:
-        real_rows, rows = np.flatnonzero(train.y == c), np.flatnonzero(y == c)
-        nearest = knn(cand_emb[rows], real_emb[real_rows], 1)[1][:, 0]
-        w[rows] = np.exp(1.0 - p_label[real_rows[nearest]])
+    w = np.exp(1.0 - p_label[nearest_real(train.y, y, real_emb, cand_emb, np.ones(len(y), dtype=bool))])
     logger.info("hard %s: out-of-fold accuracy of the judge on real items %.3f", judge,
                 float((classes[p.argmax(1)] == train.y).mean()))
     return w
@@ -97,13 +106,8 @@ def cover_weights(train: LabeledData, y, real_F, cand_F, passing) -> np.ndarray:
     """1 / (passing candidates that share a candidate's nearest real item of its class): the kept set
     spread evenly over the real items instead of following where the generator piles up."""
     w = np.ones(len(y))
-    for c in np.unique(train.y):
-        real_rows, rows = np.flatnonzero(train.y == c), np.flatnonzero((y == c) & passing)
-        A, B = cand_F[rows], real_F[real_rows]
-        if hasattr(A, "toarray"):
-            A, B = A.toarray(), B.toarray()
-        nearest = knn(A.astype(np.float32), B.astype(np.float32), 1)[1][:, 0]
-        w[rows] = 1.0 / np.bincount(nearest, minlength=len(real_rows))[nearest]
+    nearest = nearest_real(train.y, y, real_F, cand_F, passing)[passing]
+    w[passing] = 1.0 / np.bincount(nearest, minlength=len(train.y))[nearest]
     return w
 
 
