@@ -103,7 +103,7 @@ class SupervisedEmbedder(Embedder):
         net.train()
         n = len(target_t)
         with torch.random.fork_rng(devices=[]):
-            for step in tqdm(range(self.steps), desc="embedder", disable=not self.progress):
+            for step in tqdm(range(self.steps), desc="training embedder", disable=not self.progress):
                 rng = torch_rng(self.seed, "embedder-step", step)
                 torch.manual_seed(rng.initial_seed())
                 idx = torch.randint(n, (min(self.batch_size, n),), generator=rng)

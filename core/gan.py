@@ -263,6 +263,7 @@ class ConditionalGANTask(TrainingTask):
     """
 
     ema_module = "G"
+    description = "training GAN"
 
     def __init__(
         self,

@@ -93,6 +93,8 @@ class TrainingTask(ABC):
 
     #: Name (in :meth:`modules`) of the module whose exponential moving average is kept, or None.
     ema_module: str | None = None
+    #: What the progress bar says while this task trains.
+    description: str = "training"
 
     @abstractmethod
     def modules(self) -> dict[str, nn.Module]:
@@ -167,7 +169,7 @@ class Trainer:
             range(start, cfg.steps),
             initial=start,
             total=cfg.steps,
-            desc=type(task).__name__,
+            desc=task.description,
             disable=not self.progress or not self.dist.is_main,
             dynamic_ncols=True,
         )

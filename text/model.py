@@ -269,6 +269,8 @@ class _ClippedAdamW(torch.optim.AdamW):
 class _SeqVAETask(TrainingTask):
     """One ELBO step with annealed β, free bits and word dropout."""
 
+    description = "training sequence VAE"
+
     def __init__(self, net: SeqVAENetwork, cfg: SeqVAEConfig, unk_id: int) -> None:
         self.net, self.cfg, self.unk_id = net, cfg, unk_id
 
