@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from imagina.core.errors import InvalidInputError, check_float, check_int
@@ -63,6 +64,10 @@ class EvalTask(ABC):
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 5e-4
+    #: Share of the final steps whose weights are averaged into the returned classifier (stochastic
+    #: weight averaging, Izmailov et al. 2018, with ``torch.optim.swa_utils.AveragedModel``; buffers
+    #: such as batch-norm statistics are averaged too). 0 returns the last weights.
+    average_last: float = 0.0
 
     @abstractmethod
     def prepare(self, X: Any) -> torch.Tensor:
@@ -78,7 +83,8 @@ class EvalTask(ABC):
 
     def describe(self) -> str:
         """One line describing the reference classifier (for the report)."""
-        return f"{self.name}: {self.steps} steps, batch {self.batch_size}, AdamW lr {self.lr}, cosine schedule"
+        averaging = f", weights averaged over the last {self.average_last:.0%} of steps" if self.average_last else ""
+        return f"{self.name}: {self.steps} steps, batch {self.batch_size}, AdamW lr {self.lr}, cosine schedule{averaging}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,6 +238,8 @@ def train_classifier(
     x_real, y_real = real
     if len(x_real) == 0:
         n_syn = B
+    average_from = task.steps - int(round(task.average_last * task.steps))
+    averaged = AveragedModel(model, use_buffers=True) if average_from < task.steps else None
     model.train()
     with torch.random.fork_rng(devices=[]):
         for step in range(task.steps):
@@ -253,7 +261,9 @@ def train_classifier(
             loss.backward()
             opt.step()
             sched.step()
-    return model.eval()
+            if averaged is not None and step >= average_from:
+                averaged.update_parameters(model)
+    return (averaged.module if averaged is not None else model).eval()
 
 
 @torch.no_grad()

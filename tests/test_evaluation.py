@@ -176,3 +176,23 @@ def test_validation_warns_when_no_setting_beats_real_only(caplog):
                           config=EvalConfig(seeds=(0,), synthetic_shares=(0.5, 0.75), device="cpu"), progress=False)
     warned = [w for w in report.validation_warnings() if w.startswith("real+screened:")]
     assert warned and warned[0] in caplog.text
+
+
+def test_weight_averaging_over_the_last_steps():
+    data = blobs(40, 0)
+    real = (torch.as_tensor(data.X), torch.as_tensor(data.y))
+
+    def weights(average_last):
+        task = TinyTask()
+        task.average_last = average_last
+        model = train_classifier(task, 2, real, seed=1)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    last = weights(0.0)
+    assert torch.equal(weights(1 / TinyTask.steps), last)  # an average over one step is the last weights
+    averaged = weights(0.5)
+    assert not torch.allclose(averaged, last)
+    assert torch.equal(weights(0.5), averaged)  # deterministic
+    task = TinyTask()
+    task.average_last = 0.25
+    assert "averaged over the last 25% of steps" in task.describe()

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imagina.core.errors import NotFittedError, check_int
+from imagina.core.errors import NotFittedError, check_float, check_int
 from imagina.core.evaluation import Augment, EvalTask
 from imagina.text.eda import eda_batch, synonym_table
 from imagina.text.embed import TokenCNN
@@ -46,7 +46,8 @@ class TextEvalTask(EvalTask):
     #: steps and larger batches did not help.
 
     def __init__(self, *, steps: int = 400, batch_size: int = 32, lr: float = 2e-3, max_len: int = 40,
-                 alphas: Sequence[float] = (0.05, 0.1, 0.2), embed_dim: int = 128, channels: int = 100) -> None:
+                 alphas: Sequence[float] = (0.05, 0.1, 0.2), embed_dim: int = 128, channels: int = 100,
+                 average_last: float = 0.0) -> None:
         self.steps = check_int("steps", steps, minimum=1)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.lr = lr
@@ -54,6 +55,7 @@ class TextEvalTask(EvalTask):
         self.alphas = tuple(alphas)
         self.embed_dim = check_int("embed_dim", embed_dim, minimum=1)
         self.channels = check_int("channels", channels, minimum=1)
+        self.average_last = check_float("average_last", average_last, minimum=0.0, maximum=1.0)
         self.name = f"TextCNN (word ids; Kim 2014, {embed_dim}-d embeddings, kernels 2-3-4, {channels} channels each)"
         self.vocab_: WordVocab | None = None
 
