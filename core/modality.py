@@ -125,6 +125,16 @@ class Modality(ABC):
     def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         """Write a PNG overview of items (sample grid, spectrogram grid, or text examples)."""
 
+    def set_statistics(self, X: Any) -> dict[str, float]:
+        """Diversity statistics of a set of items in this modality's own terms (text: distinct-n,
+        self-BLEU), reported for the real, candidate and kept sets; none by default."""
+        return {}
+
+    def item_text(self, X: Any) -> list[str] | None:
+        """Items as short text for the Markdown report (the sentences themselves), or None where
+        only a picture shows them."""
+        return None
+
     def add_cli_arguments(self, parser: Any) -> None:  # noqa: B027 - optional hook
         """Add this modality's loading options to an argparse parser (e.g. ``--text-column``)."""
 

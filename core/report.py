@@ -82,6 +82,7 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
         lines.append(f"| {c} | {int(rows.sum())} | {int((rows & keep).sum())} | "
                      + ", ".join(f"{k} {v}" for k, v in reasons.most_common()) + " |")
     lines += ["", "![score histograms](figures/scores.png)", ""]
+    texts = mod.item_text(result.candidates)
     examples = [(i, r) for i, r in enumerate(result.screen.reasons) if r is not None]
     if examples:
         lines += ["Examples of rejections:", ""]
@@ -90,8 +91,10 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
             kind = r.split(":")[0]
             if kind not in seen:
                 seen.add(kind)
-                lines.append(f"- candidate {i} (label {labels[i]}): {r}")
+                lines.append(f"- candidate {i} (label {labels[i]}): {r}" + (f" — {_quote(texts[i])}" if texts else ""))
         lines.append("")
+    if texts:
+        lines += _examples_per_class(labels, keep, result.screen.reasons, texts) + [""]
     lines += ["## Metrics (embedding space of the screen)", "", "| set | " + " | ".join(_metric_names(result.metrics)) + " |",
               "|---|" + "---|" * len(_metric_names(result.metrics))]
     for key in ("all_candidates", "kept"):
@@ -105,6 +108,13 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
         lines[-1] += "; generator input space " + ", ".join(f"{k} {v:.3f}" for k, v in raw.items())
     lines[-1] += "."
     lines.append("")
+    stats = result.metrics.get("set_statistics")
+    if stats:
+        names = list(stats["real"])
+        lines += ["Diversity of the items themselves (higher distinct-n, lower self-BLEU = more varied):", "",
+                  "| set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        lines += [f"| {key} | " + " | ".join(f"{v[n]:.3f}" for n in names) + " |" for key, v in stats.items()]
+        lines.append("")
     if evaluation is not None:
         lines += ["## Evaluation", "", evaluation.to_markdown(), ""]
     lines += ["## Run", "", f"Seed {rec['seed']}; timings (s): " + ", ".join(f"{k} {v}" for k, v in rec["timings"].items()) + ".",
@@ -112,6 +122,40 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     path = directory / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _quote(text: str, limit: int = 120) -> str:
+    """One line of an item's text for a Markdown table: whitespace folded, ``|`` escaped, shortened."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "“" + _cell(text) + "”"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _examples_per_class(labels: np.ndarray, keep: np.ndarray, reasons: list, texts: list[str], n: int = 3) -> list[str]:
+    """A table of up to ``n`` kept and ``n`` rejected items per class; the rejected ones show as many
+    different reasons as there are, "over budget" (an item that passed) last."""
+    lines = ["Examples per class:", "", "| class | kept | rejected | why |", "|---|---|---|---|"]
+    for c in np.unique(labels):
+        kept = np.flatnonzero((labels == c) & keep)[:n].tolist()
+        rejected, kinds = [], set()
+        rows = np.flatnonzero((labels == c) & ~keep).tolist()
+        for i in sorted(rows, key=lambda i: reasons[i].startswith("over budget")):
+            kind = reasons[i].split(":")[0]
+            if kind not in kinds:
+                kinds.add(kind)
+                rejected.append(i)
+            if len(rejected) == n:
+                break
+        for r in range(max(len(kept), len(rejected))):
+            k = _quote(texts[kept[r]]) if r < len(kept) else ""
+            j = rejected[r] if r < len(rejected) else None
+            lines.append(f"| {_cell(c) if r == 0 else ''} | {k} | {_quote(texts[j]) if j is not None else ''} | "
+                         f"{_cell(reasons[j]) if j is not None else ''} |")
+    return lines
 
 
 def _metric_names(metrics: dict) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 from text_factories import TINY_VAE, make_texts
 
 from imagina.core.modality import LabeledData
-from imagina.text import MODALITY
+from imagina.text import MODALITY, distinct_n, self_bleu
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -26,6 +26,17 @@ def test_augment_export_tiny(tmp_path):
     assert (out / "manifest.csv").is_file() and (out / "model" / "tokenizer.json").is_file()
     if result.keep.any():
         assert (out / "samples" / "samples.csv").is_file()
+    # distinct-n and self-BLEU of real, candidate and kept sets, in run.json and report.md
+    stats = result.metrics["set_statistics"]
+    assert set(stats) == {"real", "candidates"} | ({"kept"} if result.keep.any() else set())
+    assert stats["real"]["distinct-2"] == pytest.approx(distinct_n(X, 2))
+    assert stats["candidates"]["self-BLEU"] == pytest.approx(self_bleu(result.candidates))
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| set | distinct-1 | distinct-2 | self-BLEU |" in report
+    # the sentences themselves, per class, with the reason of each rejection
+    assert "Examples per class:" in report
+    rows = [f"“{' '.join(result.candidates[i].split())}” | {r} |" for i, r in enumerate(result.screen.reasons) if r]
+    assert sum(row in report for row in rows) >= min(len(rows), 1)
 
 
 @pytest.mark.slow

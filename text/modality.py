@@ -19,7 +19,7 @@ from imagina.text.embed import SentenceTransformerEmbedder, TextEmbedder
 from imagina.text.evaluate import TextEvalTask
 from imagina.text.export import preview, write_items
 from imagina.text.model import ConditionalSeqVAE, SeqVAEConfig
-from imagina.text.sanity import TextSanityConfig, text_sanity
+from imagina.text.sanity import TextSanityConfig, distinct_n, self_bleu, text_sanity
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,13 @@ class TextModality(Modality):
 
     def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         preview(path, X, y, title=title)
+
+    def set_statistics(self, X: Any) -> dict[str, float]:
+        X = list(X)
+        return {"distinct-1": distinct_n(X, 1), "distinct-2": distinct_n(X, 2), "self-BLEU": self_bleu(X)}
+
+    def item_text(self, X: Any) -> list[str]:
+        return [str(t) for t in X]
 
     def evaluation_task(self, meta: dict | None = None) -> TextEvalTask:
         return TextEvalTask()
