@@ -144,7 +144,7 @@ def cmd_augment(args) -> dict:
     modality = get_modality(args.modality)
     extra = {"per_class": args.real_per_class, "seed": args.seed} if args.real_per_class else {}
     data = _load(modality, args, args.data, **extra)
-    logger.info("loaded %d items: %s", len(data), data.report.summary())
+    logger.info("using %d items; cleaning: %s", len(data), data.report.summary())
     validation = None
     if getattr(args, "test", None):  # hold validation items out of the generator (see core.evaluation)
         from imagina.core.evaluation import EvalConfig, holdout

@@ -77,6 +77,7 @@ def test_per_class(tmp_path):
     rows = "".join(f"sentence number {i},{'AB'[i % 2]}\n" for i in range(40))
     d = load_texts(write(tmp_path / "d.csv", "text,label\n" + rows), per_class=5)
     assert len(d) == 10 and (d.y == "A").sum() == 5
+    assert d.report.kept == 40  # the cleaning report describes the file, not the draw
 
 
 @pytest.mark.parametrize(

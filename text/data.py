@@ -345,7 +345,6 @@ def load_texts(
     data = LabeledData(texts, np.asarray(labels), sources, report, {"source": str(path), "format": format})
     if per_class is not None:
         check_int("per_class", per_class, minimum=2)
-        data = data.per_class(per_class, seed=seed)
-        data.report.kept = len(data)
+        data = data.per_class(per_class, seed=seed)  # the report still describes the cleaning of the file
     return data
 
