@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
 from imagina.core.screening import Screen
 from imagina.text import MODALITY
-from imagina.text.sanity import distinct_n, text_sanity
+from imagina.text.sanity import TextSanityConfig, distinct_n, text_sanity
 
 logger = logging.getLogger("text_decoding_tune")
 SETTINGS = {
@@ -49,6 +50,8 @@ def main() -> None:
     p.add_argument("--cache", required=True, help="text_consistency_tune.py's cache (its generator is reused)")
     p.add_argument("--settings", default=None, help='name=JSON of sample() arguments, separated by ";" (default: SETTINGS)')
     p.add_argument("--picks", type=int, default=1, help="unscreened samples per setting (pick seeds 0..)")
+    p.add_argument("--screen-seeds", type=int, default=1, help="screened sets per setting (selector seeds 0..)")
+    p.add_argument("--sanity", default="{}", help="TextSanityConfig fields as JSON (default: the text defaults)")
     args, out, shares = parse(p)
     settings = dict(s.split("=", 1) for s in args.settings.split(";")) if args.settings else SETTINGS
     settings = {k: json.loads(v) if isinstance(v, str) else v for k, v in settings.items()}
@@ -57,7 +60,10 @@ def main() -> None:
     gen = fit_or_load(train, val, args, Path(args.cache))[0]
     classes = np.unique(train.y)
     emb = MODALITY.make_embedder(seed=0, device="cpu").fit(list(train.X), train.y)
-    screen = Screen(MODALITY.augment_defaults["screen"]).fit(emb.embed(list(train.X)), train.y)
+    real_emb = emb.embed(list(train.X))
+    screens = [Screen(replace(MODALITY.augment_defaults["screen"], seed=k)).fit(real_emb, train.y)
+               for k in range(args.screen_seeds)]
+    sanity = TextSanityConfig(**json.loads(args.sanity))
     scorer = ValidationScorer(train, val, shares=shares, seeds=args.seeds)
     results: dict = {"real only": scorer.real_only(), "distinct-2 real": distinct_n(list(train.X))}
     logger.info("%s", results)
@@ -66,15 +72,18 @@ def main() -> None:
         t = time.perf_counter()
         X, y = gen.sample(len(labels), labels=labels, seed=0, **kwargs)
         X = list(X)
-        checks = text_sanity(X, y, generator=gen, real=train, config=MODALITY.sanity_config)
-        res = screen.score(emb.embed(X), y, checks=checks, budget_per_class=args.budget)
-        keep = np.flatnonzero(res.keep)
+        checks = text_sanity(X, y, generator=gen, real=train, config=sanity)
+        cand = emb.embed(X)
+        keeps = [np.flatnonzero(sc.score(cand, y, checks=checks, budget_per_class=args.budget).keep) for sc in screens]
+        keep = keeps[0]
         row = {"sample": kwargs, "generate + screen s": round(time.perf_counter() - t, 1),
                "pass the checks": float(np.mean([r is None for r in checks.reasons])),
                "invented-word share": float(checks.scores["new_words"].mean()),
                "kept": len(keep), "smallest class kept": int(min((y[keep] == c).sum() for c in classes)),
                "distinct-2 kept": distinct_n(take(X, keep)), "distinct-2 all": distinct_n(X),
                "screened": scorer(LabeledData(take(X, keep), y[keep]), per_seed=True)}
+        for k, other in enumerate(keeps[1:], start=1):
+            row[f"screened pick {k}"] = scorer(LabeledData(take(X, other), y[other]), per_seed=True)
         for pick in range(args.picks):
             idx = match_counts(y[keep], y, pick)
             row[f"unscreened pick {pick}"] = scorer(LabeledData(take(X, idx), y[idx]), per_seed=True)

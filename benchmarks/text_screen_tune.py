@@ -48,6 +48,9 @@ CHECKS = {
     "checks loose (overlap 0.8, margin 2)": TextSanityConfig(max_ngram_overlap=0.8, fluency_margin=2.0),
     "checks: exact copies only (overlap 1.0)": TextSanityConfig(max_ngram_overlap=1.0),
     "checks: no fluency test": TextSanityConfig(fluency_margin=1e9),
+    "checks: strict fluency (real 5 % quantile, no margin)": TextSanityConfig(fluency_margin=0.0),
+    "checks: stricter fluency (real 25 % quantile, no margin)": TextSanityConfig(fluency_quantile=0.25, fluency_margin=0.0),
+    "checks: strict fluency, invented words <= 0.2": TextSanityConfig(fluency_margin=0.0, max_new_words=0.2),
 }
 
 
