@@ -86,6 +86,7 @@ def test_per_class(tmp_path):
         ("", r"d\.csv is empty\."),
         ("sentence,class\na,b\n", r"header has no column 'text', 'label'"),
         ("text,label\nonly one,A\nanother,A\n", r"1 class\(es\) left after cleaning"),
+        ("text,label\nonly one,A\nanother,A\nlonely,B\n", r"1 class\(es\) left after cleaning \(kept 2 items, dropped 1"),
         ("text,label\n!!!,A\n...,B\n", r"no sentence left after cleaning"),
     ],
 )

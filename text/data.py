@@ -262,6 +262,7 @@ def _drop_small_classes(
         texts, labels, sources = ([seq[i] for i in keep] for seq in (texts, labels, sources))
     classes = sorted(set(labels))
     if len(classes) < 2:
+        report.kept = len(texts)
         raise InvalidInputError(
             f"{origin}: {len(classes)} class(es) left after cleaning ({report.summary()}); at least 2 classes "
             "with 2 or more sentences each are needed."
