@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from trec_validation import TREC, split
 
-from imagina.core.evaluation import accuracy_scores, train_classifier
+from imagina.core.evaluation import class_recalls, train_classifier
 from imagina.core.modality import LabeledData, take
 from imagina.text.evaluate import TextEvalTask
 
@@ -80,9 +80,9 @@ def main() -> None:
                 continue
             syn_t = None if syn is None else (task.prepare(syn.X), torch.as_tensor(np.searchsorted(classes, syn.y)))
             t = time.perf_counter()
-            scores = np.array([accuracy_scores(train_classifier(task, len(classes), real, synthetic=syn_t,
-                                                                share=args.share if syn_t else 0.0, seed=s), *val_t)
-                               for s in range(args.seeds)])
+            scores = np.array([class_recalls(train_classifier(task, len(classes), real, synthetic=syn_t,
+                                                              share=args.share if syn_t else 0.0, seed=s), *val_t,
+                                             len(classes))[:2] for s in range(args.seeds)])
             row[label] = {"accuracy": scores[:, 0].tolist(), "balanced": scores[:, 1].tolist(),
                           "mean": float(scores[:, 0].mean()), "std": float(scores[:, 0].std(ddof=1)),
                           "range": float(np.ptp(scores[:, 0])), "seconds": round(time.perf_counter() - t, 1)}

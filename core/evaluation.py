@@ -121,6 +121,8 @@ class ConditionResult:
     setting: str
     accuracies: list[float]
     balanced: list[float] = field(default_factory=list)
+    #: Per seed, the recall of every class (NaN for a class absent from the test split).
+    recalls: list[list[float]] = field(default_factory=list)
 
     @property
     def mean(self) -> float:
@@ -134,6 +136,11 @@ class ConditionResult:
     def balanced_mean(self) -> float:
         return float(np.mean(self.balanced)) if self.balanced else float("nan")
 
+    @property
+    def recall_mean(self) -> list[float]:
+        """Recall of every class, mean over seeds."""
+        return np.mean(np.asarray(self.recalls, dtype=float), axis=0).tolist() if self.recalls else []
+
 
 @dataclass
 class EvalReport:
@@ -146,6 +153,8 @@ class EvalReport:
     sizes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     selection_seeds: int = 1
+    #: Class names in the order of :attr:`ConditionResult.recalls`.
+    classes: list[str] = field(default_factory=list)
 
     def per_seed_difference(self, a: str, b: str, *, balanced: bool = False) -> np.ndarray:
         """accuracy(a) − accuracy(b) (or of balanced accuracy) per seed: ndarray of shape (n_seeds,)."""
@@ -181,7 +190,8 @@ class EvalReport:
             "seconds": round(self.seconds, 1),
             "selection_seeds": self.selection_seeds,
             "conditions": {k: {"setting": c.setting, "accuracies": c.accuracies, "mean": c.mean, "std": c.std,
-                               "balanced_accuracies": c.balanced, "balanced_mean": c.balanced_mean}
+                               "balanced_accuracies": c.balanced, "balanced_mean": c.balanced_mean,
+                               "recall_per_class": dict(zip(self.classes, c.recall_mean))}
                            for k, c in self.conditions.items()},
             "validation": self.validation,
             "validation_warnings": self.validation_warnings(),
@@ -208,6 +218,13 @@ class EvalReport:
             per = " ".join(f"{100 * a:.2f}" for a in c.accuracies)
             lines.append(f"| {label} | {c.setting} | {100 * c.mean:.2f} ± {100 * c.std:.2f} | {per} | {delta} "
                          f"| {100 * c.balanced_mean:.2f} |")
+        with_recalls = {k: c for k, c in self.conditions.items() if c.recalls}
+        if self.classes and with_recalls:
+            lines += ["", "Recall per class on the test split, mean over seeds (where a condition gains or loses):", "",
+                      "| condition | " + " | ".join(map(str, self.classes)) + " |", "|---|" + "---|" * len(self.classes)]
+            for key, c in with_recalls.items():
+                label = f"({letters[key]}) {key}" if key in letters else key
+                lines.append(f"| {label} | " + " | ".join("-" if np.isnan(r) else f"{100 * r:.1f}" for r in c.recall_mean) + " |")
         warnings = self.validation_warnings()
         if warnings:
             lines += ["", "Validation warnings:", *(f"- {w}" for w in warnings)]
@@ -282,12 +299,18 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     return float((predict(model, x, batch_size=batch_size) == y).sum()) / max(1, len(x))
 
 
-def accuracy_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(accuracy, balanced accuracy) of ``model`` on prepared items ``x`` with class indices ``y``."""
-    from sklearn.metrics import balanced_accuracy_score
+def class_recalls(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_classes: int) -> tuple[float, float, list[float]]:
+    """Of ``model`` on prepared items ``x`` with class indices ``y``: (accuracy, balanced accuracy = the
+    mean recall over the classes ``y`` holds, the recall of each of ``n_classes`` classes, NaN where
+    ``y`` has none)."""
+    from sklearn.metrics import confusion_matrix
 
-    pred = predict(model, x)
-    return float((pred == y).float().mean()), float(balanced_accuracy_score(y.numpy(), pred.numpy()))
+    pred = predict(model, x).numpy()
+    cm = confusion_matrix(y.numpy(), pred, labels=np.arange(n_classes))
+    support = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recalls = np.where(support > 0, np.diag(cm) / support, np.nan)
+    return float(np.trace(cm) / max(1, cm.sum())), float(np.nanmean(recalls)), recalls.tolist()
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -430,18 +453,18 @@ def evaluate(
                 task, n_classes, real, synthetic=pools[opts["synthetic"]] if opts.get("synthetic") else None,
                 share=share, augment=full_augs[aug_name] if aug_name else None, seed=seed, device=device,
             )
-            per_seed.append(accuracy_scores(model, *test_t))
+            per_seed.append(class_recalls(model, *test_t, n_classes))
             bar.update()
-        results[name] = ConditionResult(name, setting, [a for a, _ in per_seed], [b for _, b in per_seed])
+        results[name] = ConditionResult(name, setting, *(list(v) for v in zip(*per_seed)))
     if syn is not None:
         empty = (real[0][:0], real[1][:0])
         per_seed = []
         for seed in cfg.seeds:
             model = train_classifier(task, n_classes, empty, synthetic=syn, share=1.0, seed=seed, device=device)
-            per_seed.append(accuracy_scores(model, *test_t))
+            per_seed.append(class_recalls(model, *test_t, n_classes))
             bar.update()
         results["synthetic-only"] = ConditionResult("synthetic-only", "train on screened synthetic, test on real",
-                                                     [a for a, _ in per_seed], [b for _, b in per_seed])
+                                                     *(list(v) for v in zip(*per_seed)))
     bar.close()
     sizes = {"real train": len(train), "of which validation": len(va), "test": len(test)}
     if syn is not None:
@@ -449,7 +472,7 @@ def evaluate(
     if uns is not None:
         sizes["unscreened synthetic"] = len(uns[0])
     report = EvalReport(results, tuple(cfg.seeds), validation, task.describe(), sizes, time.perf_counter() - start,
-                        cfg.selection_seeds)
+                        cfg.selection_seeds, [str(c) for c in classes])
     for line in report.validation_warnings():
         logger.warning(line)
     return report

@@ -9,7 +9,7 @@ from imagina.core.evaluation import (
     EvalReport,
     EvalTask,
     accuracy,
-    accuracy_scores,
+    class_recalls,
     evaluate,
     holdout,
     match_counts,
@@ -142,14 +142,18 @@ def test_balanced_accuracy_weighs_every_class_alike():
             return self.bias.expand(len(x), 3)
 
     y = torch.tensor([0] * 8 + [1] + [2])
-    acc, balanced = accuracy_scores(Majority(), torch.zeros(10, 2), y)
+    acc, balanced, recalls = class_recalls(Majority(), torch.zeros(10, 2), y, 4)
     assert acc == pytest.approx(0.8) and balanced == pytest.approx(1 / 3)
+    assert recalls[:3] == [1.0, 0.0, 0.0] and np.isnan(recalls[3])  # class 3 is not in the test split
     train, test = blobs(20, 0), blobs(100, 1)
     report = evaluate(TinyTask(), train, test, config=EvalConfig(seeds=(0, 1), device="cpu"), progress=False)
     real = report.conditions["real"]
     assert len(real.balanced) == 2 and all(0.0 <= b <= 1.0 for b in real.balanced)
     assert report.to_dict()["conditions"]["real"]["balanced_mean"] == pytest.approx(np.mean(real.balanced))
     assert "balanced accuracy" in report.to_markdown()
+    assert report.classes == ["0", "1"] and np.mean(real.recall_mean) == pytest.approx(np.mean(real.balanced))
+    assert report.to_dict()["conditions"]["real"]["recall_per_class"] == dict(zip(["0", "1"], real.recall_mean))
+    assert "| (a) real | " + " | ".join(f"{100 * r:.1f}" for r in real.recall_mean) + " |" in report.to_markdown()
     diff = np.subtract(report.conditions["real+classical"].balanced, real.balanced).mean()
     assert report.paired_difference("real+classical", "real", balanced=True)[0] == pytest.approx(diff)
 
