@@ -191,7 +191,8 @@ class EvalReport:
             "selection_seeds": self.selection_seeds,
             "conditions": {k: {"setting": c.setting, "accuracies": c.accuracies, "mean": c.mean, "std": c.std,
                                "balanced_accuracies": c.balanced, "balanced_mean": c.balanced_mean,
-                               "recall_per_class": dict(zip(self.classes, c.recall_mean))}
+                               "recall_per_class": dict(zip(self.classes, c.recall_mean)),
+                               "recalls_per_seed": c.recalls}
                            for k, c in self.conditions.items()},
             "validation": self.validation,
             "validation_warnings": self.validation_warnings(),

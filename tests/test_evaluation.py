@@ -153,6 +153,7 @@ def test_balanced_accuracy_weighs_every_class_alike():
     assert "balanced accuracy" in report.to_markdown()
     assert report.classes == ["0", "1"] and np.mean(real.recall_mean) == pytest.approx(np.mean(real.balanced))
     assert report.to_dict()["conditions"]["real"]["recall_per_class"] == dict(zip(["0", "1"], real.recall_mean))
+    assert np.mean(report.to_dict()["conditions"]["real"]["recalls_per_seed"], axis=0).tolist() == real.recall_mean
     assert "| (a) real | " + " | ".join(f"{100 * r:.1f}" for r in real.recall_mean) + " |" in report.to_markdown()
     diff = np.subtract(report.conditions["real+classical"].balanced, real.balanced).mean()
     assert report.paired_difference("real+classical", "real", balanced=True)[0] == pytest.approx(diff)
