@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -110,17 +111,20 @@ def write_manifest(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
 
 
 def to_jsonable(obj: object) -> object:
-    """Recursively convert numpy scalars/arrays, paths and tuples for ``json.dumps``."""
+    """Recursively convert numpy scalars/arrays, paths and tuples for ``json.dumps``; NaN and
+    infinities become ``null`` so that the file is strict JSON."""
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return to_jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return to_jsonable(obj.item())
     if isinstance(obj, Path):
         return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     return obj
 
 

@@ -1,7 +1,17 @@
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from imagina.core.errors import InvalidInputError
-from imagina.core.export import atomic_output_dir, check_output_dir, sanitize_label, unique_folder_names
+from imagina.core.export import (
+    atomic_output_dir,
+    check_output_dir,
+    sanitize_label,
+    unique_folder_names,
+    write_json,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,3 +53,10 @@ def test_overwrite_replaces_atomically(tmp_path):
         (tmp / "new.txt").write_text("new")
     assert [p.name for p in out.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_json_is_strict_nan_becomes_null(tmp_path):
+    path = tmp_path / "x.json"
+    write_json(path, {"a": float("nan"), "b": np.float32("inf"), "c": np.array([1.0, np.nan]), "d": (Path("p"), 2)})
+    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}")) == {
+        "a": None, "b": None, "c": [1.0, None], "d": ["p", 2]}
