@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imagina.core.evaluation import accuracy, train_classifier
+from imagina.core.evaluation import class_recalls, train_classifier
 from imagina.core.modality import LabeledData
 from imagina.text import MODALITY
 from imagina.text.evaluate import TextEvalTask, tfidf_accuracy
@@ -65,12 +65,23 @@ class ValidationScorer:
         self.val_t = (self.task.prepare(val.X), torch.as_tensor(np.searchsorted(self.classes, val.y)))
 
     def _cnn(self, synthetic=None, share: float = 0.0) -> list[float]:
-        return [accuracy(train_classifier(self.task, len(self.classes), self.real, synthetic=synthetic, share=share,
-                                          seed=s), *self.val_t) for s in range(self.seeds)]
+        self.last_recalls_ = []
+        accs = []
+        for s in range(self.seeds):
+            model = train_classifier(self.task, len(self.classes), self.real, synthetic=synthetic, share=share, seed=s)
+            acc, _, recalls = class_recalls(model, *self.val_t, len(self.classes))
+            accs.append(acc)
+            self.last_recalls_.append(recalls)
+        return accs
+
+    def _recall_by_class(self) -> dict[str, float]:
+        """Validation recall of every class, mean over the seeds of the last :meth:`_cnn` call."""
+        return dict(zip(map(str, self.classes), np.mean(self.last_recalls_, axis=0).round(4).tolist()))
 
     def real_only(self) -> dict:
         return {"tfidf": tfidf_accuracy(self.train.X, self.train.y, self.val.X, self.val.y),
-                "cnn": float(np.mean(self._cnn()))}
+                "cnn": float(np.mean(self._cnn())),
+                "cnn recall": self._recall_by_class()}
 
     def __call__(self, kept: LabeledData, *, per_seed: bool = False) -> dict:
         syn = (self.task.prepare(kept.X), torch.as_tensor(np.searchsorted(self.classes, kept.y)))
@@ -79,6 +90,7 @@ class ValidationScorer:
         for share in self.shares:
             accs = self._cnn(syn, share)
             row[f"cnn share {share:g}"] = float(np.mean(accs))
+            row[f"cnn share {share:g} recall"] = self._recall_by_class()
             if per_seed:
                 row[f"cnn share {share:g} per seed"] = [round(a, 4) for a in accs]
         return row
