@@ -39,7 +39,8 @@ class TextModality(Modality):
     #: screen, and the random selector another +1.4, while the unscreened sample was still best
     #: (BENCHMARKS.md, `benchmarks/text_screen_tune.py`). The fluency and copy checks stay. Filtering by
     #: label consistency instead (LAMBADA's top-N, thresholds, quantile bands) lost to the random pick
-    #: on validation (`benchmarks/text_consistency_tune.py`); the invented-word check gained.
+    #: on validation (`benchmarks/text_consistency_tune.py`). The invented-word check's bar is a half
+    #: (see :class:`TextSanityConfig`).
     augment_defaults = {"screen": ScreenConfig(min_consistency=0.0, require_manifold=False, selector="random")}
 
     def __init__(self, sanity_config: TextSanityConfig | None = None) -> None:
