@@ -33,6 +33,7 @@ def test_augment_export_tiny(tmp_path):
     assert stats["candidates"]["self-BLEU"] == pytest.approx(self_bleu(result.candidates))
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "| set | distinct-1 | distinct-2 | self-BLEU |" in report
+    assert f"kl_per_token {result.generator.diagnostics_['kl_per_token']:.3f}" in report  # collapse is visible
     # the sentences themselves, per class, with the reason of each rejection
     assert "Examples per class:" in report
     rows = [f"“{' '.join(result.candidates[i].split())}” | {r} |" for i, r in enumerate(result.screen.reasons) if r]
