@@ -66,6 +66,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = ({k: json.loads(v) for k, v in (s.split("=", 1) for s in args.settings.split(";"))}
                 if args.settings else SETTINGS)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     train, val = split(args.data)
     classes = np.unique(train.y)
     kept = kept_set(Path(args.cache), train, args.budget) if args.cache else None
@@ -75,10 +77,10 @@ def main() -> None:
         real = (task.prepare(train.X), torch.as_tensor(np.searchsorted(classes, train.y)))
         val_t = (task.prepare(val.X), torch.as_tensor(np.searchsorted(classes, val.y)))
         row = {}
-        for label, syn in (("real only", None), (f"+ screened, share {args.share:g}", kept)):
-            if label != "real only" and syn is None:
-                continue
-            syn_t = None if syn is None else (task.prepare(syn.X), torch.as_tensor(np.searchsorted(classes, syn.y)))
+        data = {"real only": None}
+        if kept is not None:
+            data[f"+ screened, share {args.share:g}"] = (task.prepare(kept.X), torch.as_tensor(np.searchsorted(classes, kept.y)))
+        for label, syn_t in data.items():
             t = time.perf_counter()
             scores = np.array([class_recalls(train_classifier(task, len(classes), real, synthetic=syn_t,
                                                               share=args.share if syn_t else 0.0, seed=s), *val_t,
@@ -89,8 +91,6 @@ def main() -> None:
             logger.info("%s, %s: %.2f ± %.2f (range %.1f)", name, label, 100 * row[label]["mean"],
                         100 * row[label]["std"], 100 * row[label]["range"])
         results[name] = row
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         (out / "stability.json").write_text(json.dumps(results, indent=2))
     print("| setting | data | mean % | std (points) | range (points) |\n|---|---|---|---|---|")
     for name, row in results.items():

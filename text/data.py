@@ -260,9 +260,9 @@ def _drop_small_classes(
         logger.warning("dropped %d class(es) with a single example: %s", len(single), sorted(single))
         keep = [i for i, lab in enumerate(labels) if lab not in single]
         texts, labels, sources = ([seq[i] for i in keep] for seq in (texts, labels, sources))
+    report.kept = len(texts)
     classes = sorted(set(labels))
     if len(classes) < 2:
-        report.kept = len(texts)
         raise InvalidInputError(
             f"{origin}: {len(classes)} class(es) left after cleaning ({report.summary()}); at least 2 classes "
             "with 2 or more sentences each are needed."
@@ -340,7 +340,6 @@ def load_texts(
     if not texts:
         raise InvalidInputError(f"{path}: no sentence left after cleaning ({report.summary()}).")
     texts, labels, sources = _drop_small_classes(texts, labels, sources, report, str(path))
-    report.kept = len(texts)
     if report.dropped:
         logger.info("%s: %s", path, report.summary())
     data = LabeledData(texts, np.asarray(labels), sources, report, {"source": str(path), "format": format})
