@@ -108,3 +108,19 @@ class AudioEvalTask(EvalTask):
 
     def augmentations(self, prepared: torch.Tensor, y: np.ndarray) -> dict[str, Augment]:
         return classical_candidates()
+
+
+def probe_log_mel(X: np.ndarray, sample_rate: int = 8000) -> np.ndarray:
+    """Waveforms (n, T) -> (n, 64): the mean and standard deviation over time of 32 log-mel bands
+    (a summary that does not depend on where in the clip the word sits)."""
+    with torch.no_grad():
+        S = LogMel(sample_rate, 32)(torch.as_tensor(np.asarray(X, dtype=np.float32)))[:, 0]   # (n, 32, W)
+    return torch.cat([S.mean(-1), S.std(-1)], dim=1).numpy()
+
+
+def probe_features(sample_rate: int = 8000):
+    """Log-mel band statistics, standardised: the fast probe that chooses the synthetic dose."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    return make_pipeline(FunctionTransformer(probe_log_mel, kw_args={"sample_rate": sample_rate}), StandardScaler())

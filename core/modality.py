@@ -142,6 +142,13 @@ class Modality(ABC):
         """The :meth:`load` keyword arguments taken from parsed CLI ``args`` (see :meth:`add_cli_arguments`)."""
         return {}
 
+    def probe_features(self, meta: dict | None = None) -> Any:
+        """An unfitted scikit-learn transformer from items to features for the fast probe classifier
+        that chooses the synthetic dose (:mod:`imagina.core.dose`): cheap, fitted on the training part
+        of each split only, and independent of the screen's embedder (which saw every real item).
+        None: this modality offers no probe, and the run makes no recommendation."""
+        return None
+
     @abstractmethod
     def evaluation_task(self, meta: dict | None = None):
         """The :class:`~imagina.core.evaluation.EvalTask` with this modality's reference classifier."""

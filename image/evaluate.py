@@ -82,3 +82,22 @@ class ImageEvalTask(EvalTask):
 
     def augmentations(self, prepared: torch.Tensor, y: np.ndarray) -> dict[str, Augment]:
         return {"TrivialAugmentWide p=0.5": trivial_augment(0.5), "TrivialAugmentWide p=1": trivial_augment(1.0)}
+
+
+def probe_pixels(X: np.ndarray, size: int = 16) -> np.ndarray:
+    """Images (n, H, W, C) uint8 -> pixel features (n, s·s·C) in [0, 1], s = min(size, H): small, so a
+    linear probe on a few dozen images per class stays fast and does not overfit every pixel."""
+    X = as_nhwc(np.asarray(X))
+    t = torch.from_numpy(X).permute(0, 3, 1, 2).float() / 255.0                    # (n, C, H, W)
+    s = min(size, X.shape[1])
+    if t.shape[-2:] != (s, s):
+        t = F.interpolate(t, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+    return t.reshape(len(t), -1).numpy()
+
+
+def probe_features():
+    """Pixels at up to 16×16, standardised: the fast probe that chooses the synthetic dose."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    return make_pipeline(FunctionTransformer(probe_pixels), StandardScaler())

@@ -1,0 +1,168 @@
+"""Utility valuation of candidates (KNN-Shapley, probe influence) and the dose / verdict."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from sklearn.preprocessing import StandardScaler
+
+from imagina.core.dose import DoseConfig, corrected_interval, recommend_dose
+from imagina.core.errors import InvalidInputError
+from imagina.core.valuation import ValuationConfig, knn_shapley, probe_influence, stratified_folds, value_candidates
+
+
+def _brute_force_shapley(train, train_y, v, vy, k):
+    """Shapley values by enumerating every coalition: U(S) = (1/k)·#label matches among S's k nearest."""
+    n = len(train)
+    d = np.linalg.norm(train - v, axis=1)
+    order = np.argsort(d, kind="stable")
+    rank = np.empty(n, dtype=int)
+    rank[order] = np.arange(n)
+
+    def utility(S):
+        if not S:
+            return 0.0
+        near = sorted(S, key=lambda i: rank[i])[:k]
+        return sum(train_y[i] == vy for i in near) / k
+
+    out = np.zeros(n)
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        for size in range(n):
+            w = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+            for S in itertools.combinations(others, size):
+                out[i] += w * (utility(list(S) + [i]) - utility(list(S)))
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_knn_shapley_matches_brute_force(k):
+    rng = np.random.default_rng(k)
+    train = rng.normal(size=(7, 3))
+    train_y = rng.integers(0, 2, 7)
+    test = rng.normal(size=(3, 3))
+    test_y = np.array([0, 1, 1])
+    expected = sum(_brute_force_shapley(train, train_y, v, vy, k) for v, vy in zip(test, test_y))
+    np.testing.assert_allclose(knn_shapley(train, train_y, test, test_y, k=k), expected, atol=1e-9)
+
+
+def test_knn_shapley_does_not_depend_on_block_size():
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(size=(400, 5)), rng.normal(size=(90, 5))
+    ty, vy = rng.integers(0, 3, 400), rng.integers(0, 3, 90)
+    a = knn_shapley(train, ty, test, vy, k=5, max_pairs=1000)
+    b = knn_shapley(train, ty, test, vy, k=5, max_pairs=10_000_000)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def _blobs(n_per_class=30, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    y = np.repeat(np.arange(3), n_per_class)
+    X = centres[y] + rng.normal(scale=0.9, size=(len(y), 2))
+    return X.astype(np.float32), y
+
+
+def test_mislabelled_candidate_has_negative_value_and_good_one_positive():
+    real, real_y = _blobs()
+    good = np.array([[4.1, 0.35], [0.25, 4.15], [0.3, -0.2]], np.float32)
+    bad = np.array([[4.0, 0.0], [0.0, 4.0]], np.float32)  # in class 1's and 2's blobs, labelled 0
+    cand = np.concatenate([good, bad])
+    cand_y = np.array([1, 2, 0, 0, 0])
+    val = value_candidates(real, real_y, cand, cand_y)
+    assert not val.copy.any()
+    assert (val.knn_shapley[:3] > 0).all()
+    assert (val.knn_shapley[3:] < 0).all()
+    assert (val.probe[3:] < 0).all()
+    reasons = val.harmful_reasons()
+    assert reasons[:3] == [None, None, None]
+    assert all(r.startswith("harmful: value -") for r in reasons[3:])
+
+
+def test_duplicated_real_item_is_not_rewarded():
+    real, real_y = _blobs()
+    cand = np.concatenate([real[[5, 40]], np.array([[4.2, 0.4]], np.float32)])
+    cand_y = np.array([real_y[5], real_y[40], 1])
+    val = value_candidates(real, real_y, cand, cand_y)
+    assert val.copy.tolist() == [True, True, False]
+    assert val.knn_shapley[:2].tolist() == [0.0, 0.0] and val.probe[:2].tolist() == [0.0, 0.0]
+    assert val.harmful_reasons()[:2] == [None, None]
+
+
+def test_candidates_never_value_against_the_real_item_they_echo():
+    real, real_y = _blobs()
+    val = value_candidates(real, real_y, real[:3] + 0.5, real_y[:3], ValuationConfig(copy_ratio=0.0, folds=3))
+    fold_of = {int(i): f for f, rows in enumerate(val.folds) for i in rows}
+    assert len(val.folds) == 3 and all(val.nearest_real[j] in fold_of for j in range(3))
+
+
+def test_probe_influence_sign():
+    real, real_y = _blobs(seed=3)
+    cand = np.array([[4.0, 0.0], [4.0, 0.0]], np.float32)
+    infl = probe_influence(real[::2], real_y[::2], real[1::2], real_y[1::2], cand, np.array([1, 2]))
+    # a well-classified candidate barely moves the probe; a mislabelled one works against held-out items
+    assert infl[1] < 0 and abs(infl[0]) < 0.1 * abs(infl[1])
+
+
+def test_stratified_folds_partition():
+    y = np.array([0] * 7 + [1] * 3)
+    folds = stratified_folds(y, 3, seed=0)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(10))
+    assert all(set(y[f]) == {0, 1} for f in folds)
+
+
+def test_valuation_rejects_unknown_labels():
+    real, real_y = _blobs()
+    with pytest.raises(InvalidInputError, match="not classes of the real data"):
+        value_candidates(real, real_y, real[:2], np.array([7, 7]))
+
+
+# ----------------------------------------------------------------------------- dose and verdict
+def _features():
+    return StandardScaler()
+
+
+def test_verdict_on_pure_noise_is_dont_use():
+    real, real_y = _blobs(n_per_class=20, seed=4)
+    rng = np.random.default_rng(5)
+    noise = rng.uniform(-3, 7, size=(300, 2)).astype(np.float32)
+    noise_y = rng.integers(0, 3, 300)
+    rec = recommend_dose(_features(), real, real_y, noise, noise_y, np.zeros(300, dtype=np.int64))
+    assert rec.verdict == "don't use" and not rec.use
+    assert rec.per_class == {"0": 0, "1": 0, "2": 0} and rec.ratio == 0.0
+    assert "did not help" in rec.message
+    assert len(rec.trials) == len(DoseConfig().ratios)
+
+
+def test_verdict_use_when_synthetic_items_carry_the_missing_signal():
+    # Real data: 30 items per class in 500 dimensions (a linear probe overfits them); synthetic items
+    # drawn from the true class distributions carry what the real items are too few to show.
+    rng = np.random.default_rng(6)
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    real_y = np.repeat([0, 1], 30)
+    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
+    syn_y = np.repeat([0, 1], 400)
+    syn = (centres[syn_y] + rng.normal(scale=2.0, size=(800, 500))).astype(np.float32)
+    attribution = np.array([int(np.argmin(np.linalg.norm(real - s, axis=1))) for s in syn])
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution)
+    assert rec.verdict == "use", rec.to_markdown()
+    assert rec.lift > 0 and rec.interval[0] > 0
+    assert sum(rec.per_class.values()) > 0
+    assert "Verdict: use" in rec.to_markdown()
+
+
+def test_corrected_interval_is_wider_than_naive():
+    diffs = np.array([0.02, 0.05, -0.01, 0.03, 0.04, 0.0, 0.02, 0.03, 0.01, 0.05])
+    mean, low, high = corrected_interval(diffs, 0.2, 0.9)
+    naive_half = 1.833 * diffs.std(ddof=1) / math.sqrt(len(diffs))
+    assert mean == pytest.approx(diffs.mean())
+    assert (high - low) / 2 > naive_half
+
+
+def test_dose_checks_attribution_length():
+    real, real_y = _blobs()
+    with pytest.raises(InvalidInputError, match="attribution"):
+        recommend_dose(_features(), real, real_y, real[:4], real_y[:4], np.zeros(3, dtype=np.int64))
