@@ -5,12 +5,15 @@ rate, its leading and trailing silence trimmed, peak-normalised and trimmed or z
 length. A very long file is never decoded whole: only its first ``max_seconds`` are read (or it is
 rejected, by ``long_files="reject"``). Files that cannot be used are dropped into a
 :class:`~imagina.core.preprocessing.CleaningReport` with the reason; nothing raises a traceback.
+Limits: ``max_seconds`` decoded per clip (default 30), a file's own rate within
+:data:`SAMPLE_RATE_RANGE`, at most :data:`MAX_CHANNELS` channels.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 import re
 from collections import defaultdict
@@ -22,7 +25,7 @@ from tqdm.auto import tqdm
 
 from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
 from imagina.core.modality import LabeledData
-from imagina.core.preprocessing import CleaningReport, content_key, duplicate_of
+from imagina.core.preprocessing import CleaningReport, content_key, duplicate_of, resolve_split, valid_unicode, visible_files
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,10 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
 #: Magic bytes of the containers above; a file with an audio extension but none of these is not audio.
 _MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM")
 FSDD_TEST_INDICES = (0, 1, 2, 3, 4)
+#: The sample rates (Hz) a file may declare; others are skipped as unsupported.
+SAMPLE_RATE_RANGE = (1000, 384_000)
+#: The most channels a file may declare (they are mixed down to mono).
+MAX_CHANNELS = 64
 
 
 class AudioReadError(Exception):
@@ -129,14 +136,6 @@ def _is_audio_name(p: Path) -> bool:
     return p.suffix.lower() in AUDIO_EXTENSIONS
 
 
-def _walk(root: Path) -> list[Path]:
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
-    return files
-
-
 def discover(source: str | os.PathLike, *, label_from: str = "auto", pattern: str | None = None) -> tuple[list[_Entry], str]:
     """List the clips of a dataset with their labels. Returns ``(entries, how)``.
 
@@ -153,7 +152,7 @@ def discover(source: str | os.PathLike, *, label_from: str = "auto", pattern: st
         return _read_manifest(root), "manifest"
     if not root.is_dir():
         raise InvalidInputError(f"audio data {root} must be a folder of audio files or a CSV manifest.")
-    files = [p for p in _walk(root) if _is_audio_name(p)]
+    files = [p for p in visible_files(root) if _is_audio_name(p)]
     if not files:
         raise InvalidInputError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {root}.")
     if label_from == "auto":
@@ -166,7 +165,8 @@ def discover(source: str | os.PathLike, *, label_from: str = "auto", pattern: st
         else:
             label_from, pattern = "pattern", "{label}_*"
     if label_from == "folder":
-        entries = [_Entry(p, p.relative_to(root).parts[0], {}) for p in files if len(p.relative_to(root).parts) > 1]
+        entries = [_Entry(p, valid_unicode(p.relative_to(root).parts[0]), {})
+                   for p in files if len(p.relative_to(root).parts) > 1]
         if not entries:
             raise InvalidInputError(f"no class sub-folders under {root}; put each class's files in its own folder or give a file-name `pattern`.")
         return entries, "folder"
@@ -176,7 +176,7 @@ def discover(source: str | os.PathLike, *, label_from: str = "auto", pattern: st
     entries = []
     for p in files:
         m = regex.match(p.stem)
-        fields = m.groupdict() if m else {}
+        fields = {k: valid_unicode(v) for k, v in m.groupdict().items()} if m else {}
         entries.append(_Entry(p, fields.get("label") if m else None, fields))
     if not any(e.label for e in entries):
         raise InvalidInputError(
@@ -196,8 +196,9 @@ def _read_manifest(path: Path) -> list[_Entry]:
         raise InvalidInputError(f"manifest {path} must be a CSV with the columns 'path' and 'label'.")
     entries = []
     for row in rows:
-        p = Path(row["path"])
-        entries.append(_Entry(p if p.is_absolute() else path.parent / p, (row["label"] or "").strip() or None, {}))
+        p = Path(row.get("path") or "")
+        label = valid_unicode((row.get("label") or "").strip()) or None
+        entries.append(_Entry(p if p.is_absolute() else path.parent / p, label, {}))
     return entries
 
 
@@ -238,6 +239,10 @@ def read_audio(path: str | os.PathLike, *, max_seconds: float | None = None, lon
         return _read_fallback(path, max_seconds, exc)
     if frames <= 0:
         raise AudioReadError("zero-length: no samples")
+    if not SAMPLE_RATE_RANGE[0] <= sr <= SAMPLE_RATE_RANGE[1]:
+        raise AudioReadError(f"unsupported: sample rate {sr} Hz outside {SAMPLE_RATE_RANGE[0]}-{SAMPLE_RATE_RANGE[1]} Hz")
+    if channels > MAX_CHANNELS:
+        raise AudioReadError(f"unsupported: {channels} channels > {MAX_CHANNELS}")
     stop = frames
     truncated = False
     if max_seconds is not None and frames > max_seconds * sr:
@@ -267,13 +272,24 @@ def _read_fallback(path: Path, max_seconds: float | None, first: Exception) -> t
         raise AudioReadError(f"unreadable: {msg[:80]}") from None
     if wave.size == 0:
         raise AudioReadError("zero-length: no samples")
+    if not SAMPLE_RATE_RANGE[0] <= sr <= SAMPLE_RATE_RANGE[1]:
+        raise AudioReadError(f"unsupported: sample rate {sr} Hz outside {SAMPLE_RATE_RANGE[0]}-{SAMPLE_RATE_RANGE[1]} Hz")
     return wave.astype(np.float32), int(sr), {"channels": 1, "frames": len(wave), "truncated": False}
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    """Band-limited resampling (torchaudio's windowed sinc). ``wave``: (..., T) float32."""
+    """Band-limited resampling (torchaudio's windowed sinc). ``wave``: (..., T) float32.
+
+    Rates whose ratio reduces to large integers (44,101 Hz to 8,000 Hz) would need a huge sinc
+    kernel; those go through an FFT resampler instead."""
     if orig_sr == target_sr:
         return wave
+    g = math.gcd(int(orig_sr), int(target_sr))
+    if max(orig_sr, target_sr) // g > 1000:
+        from scipy.signal import resample as fft_resample
+
+        n_out = max(1, round(wave.shape[-1] * target_sr / orig_sr))
+        return fft_resample(np.asarray(wave, dtype=np.float64), n_out, axis=-1).astype(np.float32)
     import torch
     import torchaudio.functional as AF
 
@@ -308,10 +324,13 @@ def fix_length(wave: np.ndarray, n_samples: int, pad: str = "end") -> np.ndarray
     return np.pad(wave, (left, missing - left))
 
 
-def check_clip(raw: np.ndarray, config: AudioLoadConfig) -> str | None:
-    """Why a decoded clip (before any processing) is unusable, or None."""
+def check_clip(raw: np.ndarray, config: AudioLoadConfig, *, clean: bool = True) -> str | None:
+    """Why a decoded clip (before any processing) is unusable, or None; ``clean=False`` checks only
+    that the samples are finite (silent and clipped clips are kept)."""
     if not np.isfinite(raw).all():
         return "non-finite: NaN or infinite samples"
+    if not clean:
+        return None
     peak = float(np.max(np.abs(raw))) if raw.size else 0.0
     if peak == 0.0:
         return "silent: all samples are zero"
@@ -346,9 +365,10 @@ def load_audio(
     split_field: str = "index",
     test_indices: tuple[int, ...] = FSDD_TEST_INDICES,
     seed: int = 0,
+    clean: bool = True,
     progress: bool = False,
 ) -> LabeledData:
-    """Load, clean and shape a labelled audio dataset.
+    """Load, clean and shape a labelled audio dataset, drawing ``per_class`` clips of every class.
 
     Parameters
     ----------
@@ -359,9 +379,14 @@ def load_audio(
     per_class : int, optional
         Keep at most this many clips per class, drawn at random (stable for ``seed``); files are
         read in that random order until the class has enough, so unusable files are replaced.
-    split : {"train", "test"}, optional
-        With a pattern holding ``{index}`` (FSDD: ``{label}_{speaker}_{index}``): takes whose index
-        is in ``test_indices`` (FSDD's 0-4) form the test split, all others the training split.
+    split : str, optional
+        A folder split into ``train/``, ``test/``... reads that sub-folder (default ``train``). Else, with
+        a pattern holding ``{index}`` (FSDD: ``{label}_{speaker}_{index}``), takes whose index is in
+        ``test_indices`` (FSDD's 0-4) form the ``test`` split and all others ``train``. A source without
+        splits is used whole (``meta["split"]`` is None).
+    clean : bool
+        False keeps silent, clipped and duplicate clips (a test split stays whole); unreadable files
+        and non-finite samples are dropped either way.
 
     Returns
     -------
@@ -372,20 +397,19 @@ def load_audio(
     config = config or AudioLoadConfig()
     if per_class is not None:
         check_int("per_class", per_class, minimum=1)
-    entries, how = discover(source, label_from=label_from, pattern=pattern)
+    folder, chosen = resolve_split(source, split) if label_from != "manifest" else (Path(source), None)
+    entries, how = discover(folder, label_from=label_from, pattern=pattern)
     report = CleaningReport()
     usable: list[tuple[int, _Entry]] = []
     for i, e in enumerate(entries):
         if e.label is None:
-            report.drop(i, "no label: name does not match the pattern" if how.startswith("pattern") else "no label", str(e.path))
+            report.drop(i, "no label: name does not match the pattern" if how.startswith("pattern") else "no label",
+                        valid_unicode(str(e.path)))
         else:
             usable.append((i, e))
-    if split is not None:
+    if split is not None and chosen is None and usable and split_field in usable[0][1].fields:
         check_choice("split", split, ("train", "test"))
-        if not usable or split_field not in usable[0][1].fields:
-            raise InvalidInputError(
-                f"`split` needs a file-name pattern with a {{{split_field}}} field, e.g. '{{label}}_{{speaker}}_{{{split_field}}}'."
-            )
+        chosen = split
         test = {str(t) for t in test_indices}
         usable = [(i, e) for i, e in usable if ((str(e.fields[split_field]).lstrip("0") or "0") in test) == (split == "test")]
     by_class: dict[str, list[tuple[int, _Entry]]] = defaultdict(list)
@@ -411,11 +435,11 @@ def load_audio(
         try:
             raw, sr, info = read_audio(e.path, max_seconds=config.max_seconds, long_files=config.long_files)
         except AudioReadError as exc:
-            report.drop(i, str(exc), str(e.path))
+            report.drop(i, str(exc), valid_unicode(str(e.path)))
             continue
-        reason = check_clip(raw, config)
+        reason = check_clip(raw, config, clean=clean)
         if reason is not None:
-            report.drop(i, reason, str(e.path))
+            report.drop(i, reason, valid_unicode(str(e.path)))
             continue
         stats["resampled"] += sr != config.sample_rate
         stats["mixed_down"] += info["channels"] > 1
@@ -424,11 +448,11 @@ def load_audio(
             logger.info("%s: %.1f s long, read its first %g s only", e.path, info["frames"] / sr, config.max_seconds)
         waves.append(process_clip(raw, sr, config))
         labels.append(str(e.label))
-        sources.append(str(e.path))
+        sources.append(valid_unicode(str(e.path)))
         indices.append(i)
         counts[e.label] += 1  # type: ignore[index]
 
-    dups = duplicate_of([content_key(w) for w in waves])
+    dups = duplicate_of([content_key(w) for w in waves]) if clean else {}
     if dups:
         for j, first in dups.items():
             report.drop(indices[j], f"duplicate: same audio as {sources[first]}", sources[j])
@@ -441,5 +465,6 @@ def load_audio(
         raise InvalidInputError(f"audio data {source} holds only the class {labels[0]!r}; a conditional generator needs at least 2.")
     X = np.stack(waves).astype(np.float32)
     logger.info("loaded %d clips of %d classes from %s (labels by %s); %s", len(X), len(set(labels)), source, how, report.summary())
-    meta = {"sample_rate": config.sample_rate, "n_samples": config.n_samples, "labels_from": how, **stats}
-    return LabeledData(X, np.asarray(labels), sources, report, meta)
+    meta = {"sample_rate": config.sample_rate, "n_samples": config.n_samples, "labels_from": how,
+            "source": str(source), "split": chosen, **stats}
+    return LabeledData(X, np.asarray(labels, dtype=str), sources, report, meta)

@@ -23,12 +23,13 @@ DEFAULT_EMBEDDER_STEPS = 1000
 
 
 def default_audio_embedder(*, sample_rate: int = 8000, seed: int = 0, device: str = "auto",
-                           steps: int = DEFAULT_EMBEDDER_STEPS) -> SupervisedEmbedder:
+                           steps: int = DEFAULT_EMBEDDER_STEPS, progress: bool = False) -> SupervisedEmbedder:
     """The offline default: a log-mel CNN (the reference classifier's body) trained to classify the
-    real clips, with ±5 % time shifts; embeddings are its L2-normalised pooled features (d = 64)."""
+    real clips, with ±5 % time shifts; embeddings are its L2-normalised pooled features (d = 64).
+    ``progress`` shows a bar while it trains."""
     return SupervisedEmbedder(
         lambda: log_mel_cnn(sample_rate), prepare_waveforms,
-        augment=time_shift(0.05), steps=steps, seed=seed, device=device,
+        augment=time_shift(0.05), steps=steps, seed=seed, device=device, progress=progress,
     )
 
 

@@ -42,6 +42,11 @@ class AudioModality(Modality):
     #: 300 / 600 / 1,000 steps and the 5-NN vote in its embedding 72 / 85 / 89 % (mean of 3 seeds):
     #: at 300 steps the screen's label-consistency test leaned on an under-trained network.
     embedder_steps = DEFAULT_EMBEDDER_STEPS
+    #: Whether the default embedder shows a progress bar while it trains.
+    embedder_progress = False
+    #: What ``--data`` accepts, for the CLI's help.
+    source_help = ("a folder of class sub-folders (optionally under train/ and test/), a folder of files named by "
+                   "--pattern, or a CSV manifest path,label")
     #: Every candidate clip costs a Griffin-Lim inversion: top-up stops at 4 candidates per wanted clip.
     augment_defaults = {"max_oversample": 4.0}
 
@@ -50,9 +55,13 @@ class AudioModality(Modality):
         """The sample rate in ``meta``, else the loader's default."""
         return int((meta or {}).get("sample_rate") or AudioLoadConfig().sample_rate)
 
-    def load(self, source: str, **options: Any) -> LabeledData:
-        cfg = AudioLoadConfig(**{k: v for k, v in options.items() if k in _LOAD_FIELDS})
-        return load_audio(source, cfg, **{k: v for k, v in options.items() if k not in _LOAD_FIELDS})
+    def load(self, source: str, *, split: str | None = None, per_class: int | None = None, seed: int = 0,
+             clean: bool = True, **format_options: Any) -> LabeledData:
+        """Load clips (see :func:`~imagina.audio.data.load_audio`); ``format_options`` are
+        :class:`AudioLoadConfig` fields and ``label_from``, ``pattern``, ``test_indices``..."""
+        cfg = AudioLoadConfig(**{k: v for k, v in format_options.items() if k in _LOAD_FIELDS})
+        rest = {k: v for k, v in format_options.items() if k not in _LOAD_FIELDS}
+        return load_audio(source, cfg, split=split, per_class=per_class, seed=seed, clean=clean, **rest)
 
     def add_cli_arguments(self, parser: Any) -> None:
         d = AudioLoadConfig()
@@ -61,17 +70,15 @@ class AudioModality(Modality):
                                  "sub-folders, else the name up to its first underscore)")
         parser.add_argument("--label-from", default="auto", choices=("auto", "folder", "pattern", "manifest"),
                             help="where labels come from (default auto)")
-        parser.add_argument("--split", default=None, choices=("train", "test"),
-                            help="with a pattern holding {index}: takes 0-4 are 'test', the rest 'train' (FSDD)")
         parser.add_argument("--sample-rate", type=int, default=d.sample_rate, help=f"target rate in Hz (default {d.sample_rate})")
         parser.add_argument("--n-samples", type=int, default=d.n_samples, help=f"clip length in samples (default {d.n_samples})")
         parser.add_argument("--max-seconds", type=float, default=d.max_seconds,
                             help=f"read at most this much of a file (default {d.max_seconds:g})")
         parser.add_argument("--long-files", default=d.long_files, choices=("trim", "reject"),
-                            help="a file longer than --max-seconds: keep its beginning or drop it")
+                            help=f"a file longer than --max-seconds: keep its beginning or drop it (default {d.long_files})")
 
     def load_options(self, args: Any) -> dict:
-        return {"pattern": args.pattern, "label_from": args.label_from, "split": args.split,
+        return {"pattern": args.pattern, "label_from": args.label_from,
                 "sample_rate": args.sample_rate, "n_samples": args.n_samples, "max_seconds": args.max_seconds,
                 "long_files": args.long_files}
 
@@ -80,11 +87,13 @@ class AudioModality(Modality):
         opts = {"sample_rate": self.sample_rate(meta), **self.generator_defaults, **options}
         return ConditionalSpecGAN(make_config(SpecGANConfig, steps=steps or self.default_steps, seed=seed, **opts), device=device)
 
-    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None) -> Embedder:
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
+                      steps: int | None = None, progress: bool | None = None) -> Embedder:
         rate = self.sample_rate(meta)
         if pretrained:
             return TransformersAudioEmbedder(pretrained, sample_rate=rate, device="cpu" if device == "auto" else device)
-        return default_audio_embedder(sample_rate=rate, seed=seed, device=device, steps=self.embedder_steps)
+        return default_audio_embedder(sample_rate=rate, seed=seed, device=device, steps=steps or self.embedder_steps,
+                                      progress=self.embedder_progress if progress is None else progress)
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return audio_sanity(X)

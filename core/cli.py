@@ -1,12 +1,14 @@
 """``imagina augment | evaluate | generate | screen``: a thin argparse layer over the Python API.
 
-Every user error (:class:`~imagina.core.errors.ImaginaError`) becomes one line on stderr and exit
-code 2; ``--quiet`` hides progress bars and info logs; ``--json`` prints a machine-readable summary.
+Every user error (:class:`~imagina.core.errors.ImaginaError`, or a flag argparse refuses) becomes
+one line on stderr and exit code 2; ``--quiet`` hides progress bars and info logs; ``--json`` prints
+a machine-readable summary. Flags are never abbreviated (``--step`` is an error, not ``--steps``).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -18,6 +20,15 @@ from imagina.core.errors import ImaginaError, InvalidInputError, check_int
 from imagina.core.modality import MODALITIES
 
 logger = logging.getLogger("imagina")
+
+#: ``--smoke``: settings of a run that checks data and setup in seconds (explicit flags win).
+SMOKE = {"steps": 2, "embedder_steps": 2, "classifier_steps": 2, "per_class": 4, "seeds": (0,), "selection_seeds": 1}
+#: ``evaluate`` refuses a test set of which more than this share also sits in the training data;
+#: below it, every repeated test item is named in a warning.
+OVERLAP_TOLERANCE = 0.01
+#: A rough cost of a default run on a 2-core CPU, per modality, for ``--help``.
+RUN_COST = {"image": "about 2 minutes on digits", "text": "minutes for a few hundred sentences per class",
+            "audio": "about 15 minutes on FSDD with 20 clips per class"}
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -39,21 +50,44 @@ def _key_value(text: str) -> tuple[str, object]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
 
-def _augment_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="training data: a path, or 'digits' for images")
-    p.add_argument("--out", required=True, help="output directory (must be empty or absent)")
+def _output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output directory; must be empty or absent (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--per-class", type=int, default=None, help="kept synthetic items per class (default 200)")
-    p.add_argument("--oversample", type=float, default=None, help="candidates generated per kept item (default 3)")
-    p.add_argument("--steps", type=int, default=None, help="generator training steps (modality default if omitted)")
-    p.add_argument("--real-per-class", type=int, default=None, help="use only this many real items per class")
-    p.add_argument("--embedder", default=None, help="pretrained embedder (name or local path); default: trained on the data")
-    p.add_argument("--checkpoint-dir", default=None, help="save training checkpoints here and resume from them")
+
+
+def _embedder_args(p: argparse.ArgumentParser, modality) -> None:
+    p.add_argument("--embedder", default=None,
+                   help="pretrained embedder (name or local path; default: a small network trained on the real data)")
+    p.add_argument("--embedder-steps", type=int, default=None,
+                   help=f"training steps of the default embedder (default {modality.embedder_steps})")
+
+
+def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> None:
+    from imagina.core.pipeline import AugmentConfig
+
+    defaults = AugmentConfig().resolved(modality)
+    p.add_argument("--data", required=True, help=f"training data: {modality.source_help}")
+    p.add_argument("--split", default=None,
+                   help="split of --data to read where it has splits (train/ and test/ folders, MNIST, FSDD "
+                        + ("names); default train" if evaluate else "names); default: train for a split folder, else all"))
+    _output(p)
+    p.add_argument("--per-class", type=int, default=None, help=f"kept synthetic items per class (default {defaults.per_class})")
+    p.add_argument("--oversample", type=float, default=None,
+                   help=f"candidates generated per kept item (default {defaults.oversample:g})")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"training steps of the generator only (default {modality.default_steps}); see --embedder-steps")
+    p.add_argument("--real-per-class", type=int, default=None,
+                   help="use only this many real items per class, drawn after cleaning (default: all)")
+    _embedder_args(p, modality)
+    p.add_argument("--smoke", action="store_true",
+                   help="check data and setup in seconds: 2 generator, embedder and classifier steps, 4 items per class "
+                        "(flags given explicitly win)")
+    p.add_argument("--checkpoint-dir", default=None, help="save training checkpoints here and resume from them (default: none)")
     p.add_argument("--generator-option", dest="generator_options", type=_key_value, action="append", default=[],
                    metavar="KEY=VALUE", help="a generator setting, e.g. reconstruction=0 (repeatable; values are JSON or text)")
     _common(p)
@@ -63,50 +97,57 @@ def build_parser() -> argparse.ArgumentParser:
     from imagina import __version__
     from imagina.core.modality import get_modality
 
-    parser = argparse.ArgumentParser(prog="imagina", description="Imagination-driven data augmentation.")
+    parser = argparse.ArgumentParser(prog="imagina", description="Imagination-driven data augmentation.", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"imagina {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    aug = sub.add_parser("augment", help="preprocess, fit, generate, screen, export, report")
-    aug_mod = aug.add_subparsers(dest="modality", required=True)
-    ev = sub.add_parser("evaluate", help="augment, then train the reference classifier on conditions (a)-(e)")
-    ev_mod = ev.add_subparsers(dest="modality", required=True)
-    sc = sub.add_parser("screen", help="screen a candidate set against a real set")
-    sc_mod = sc.add_subparsers(dest="modality", required=True)
+    def add(parent, name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=help, description=kwargs.pop("description", help), allow_abbrev=False, **kwargs)
+
+    aug_mod = add(sub, "augment", "preprocess, fit, generate, screen, export, report").add_subparsers(dest="modality", required=True)
+    ev_mod = add(sub, "evaluate", "augment, then train the reference classifier on conditions (a)-(e)").add_subparsers(
+        dest="modality", required=True)
+    sc_mod = add(sub, "screen", "screen a candidate set against a real set").add_subparsers(dest="modality", required=True)
     for name in MODALITIES:
         try:
             modality = get_modality(name)
         except ImportError:  # a modality whose optional dependency is missing here
             continue
-        p = aug_mod.add_parser(name, help=f"augment a {name} dataset")
-        _augment_args(p)
+        a = "an" if name[0] in "aeiou" else "a"
+        cost = (f"A default run trains the generator {modality.default_steps} steps and the embedder "
+                f"{modality.embedder_steps}: {RUN_COST.get(name, 'minutes')} on a 2-core CPU. --smoke checks the setup in seconds.")
+        p = add(aug_mod, name, f"augment {a} {name} dataset", description=f"Augment {a} {name} dataset. {cost}")
+        _augment_args(p, modality, evaluate=False)
         modality.add_cli_arguments(p)
-        p = ev_mod.add_parser(name, help=f"evaluate augmentation of a {name} dataset")
-        _augment_args(p)
-        p.add_argument("--test", required=True, help="held-out real test data (a path)")
-        p.add_argument("--test-split", default="test", help="split of --test to load where the loader has splits")
-        p.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="classifier seeds (default 0,1,2)")
-        p.add_argument("--selection-seeds", type=int, default=3,
+        p = add(ev_mod, name, f"evaluate augmentation of {a} {name} dataset",
+                description=f"Augment {a} {name} dataset, then compare classifiers on a held-out test set. {cost}")
+        _augment_args(p, modality, evaluate=True)
+        p.add_argument("--test", required=True,
+                       help="held-out real test data (same kinds as --data; may be --data itself when it has a test split)")
+        p.add_argument("--test-split", default="test", help="split of --test to read where it has splits (default test)")
+        p.add_argument("--seeds", type=_int_list, default=None, help="classifier seeds (default 0,1,2)")
+        p.add_argument("--selection-seeds", type=int, default=None,
                        help="classifier seeds averaged to score each candidate setting on validation (default 3)")
         p.add_argument("--classifier-steps", type=int, default=None,
                        help="training steps of the reference classifier (default: the modality's)")
         modality.add_cli_arguments(p)
-        p = sc_mod.add_parser(name, help=f"screen {name} candidates")
-        p.add_argument("--real", required=True, help="real data (a path)")
-        p.add_argument("--candidates", required=True, help="candidate data (a path, labelled like the real data)")
-        p.add_argument("--out", required=True)
-        p.add_argument("--overwrite", action="store_true")
-        p.add_argument("--per-class", type=int, default=None, help="keep at most this many per class")
-        p.add_argument("--embedder", default=None)
+        p = add(sc_mod, name, f"screen {name} candidates",
+                description=f"Screen {name} candidates against real data with the thresholds `augment` uses; writes the "
+                            "same files (samples/, manifest.csv, rejected.csv, report.md, run.json).")
+        p.add_argument("--real", required=True, help=f"real data: {modality.source_help}")
+        p.add_argument("--candidates", required=True, help="candidate data, labelled with the real data's classes "
+                                                           "(e.g. OUT/samples of augment or generate)")
+        _output(p)
+        p.add_argument("--per-class", type=int, default=None, help="keep at most this many per class (default: all that pass)")
+        _embedder_args(p, modality)
         _common(p)
         modality.add_cli_arguments(p)
 
-    gen = sub.add_parser("generate", help="sample from a saved model directory")
+    gen = add(sub, "generate", "sample from a saved model directory")
     gen.add_argument("model", help="model directory (out/model of an augment run)")
     gen.add_argument("--n", type=int, required=True, help="items per class")
     gen.add_argument("--labels", default=None, help="comma-separated classes (default: all)")
-    gen.add_argument("--out", required=True)
-    gen.add_argument("--overwrite", action="store_true")
+    _output(gen)
     _common(gen)
     return parser
 
@@ -115,59 +156,112 @@ def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _load(modality, args, source: str, **extra):
-    options = modality.load_options(args)
-    options.update(extra)
-    return modality.load(source, **options)
+def _apply_smoke(args) -> None:
+    """Fill the ``--smoke`` settings into every flag left unset."""
+    if getattr(args, "smoke", False):
+        for key, value in SMOKE.items():
+            if getattr(args, key, 0) is None:
+                setattr(args, key, value)
 
 
-def _no_cleaning(modality) -> dict:
-    """``clean=False`` where the loader takes it: a test split is used whole."""
-    import inspect
+def _modality(args):
+    """The registered modality, with ``--embedder-steps`` and ``--quiet`` applied to its default embedder
+    (a copy: the registered object stays as it is)."""
+    from imagina.core.modality import get_modality
 
-    return {"clean": False} if "clean" in inspect.signature(modality.load).parameters else {}
+    modality = copy.copy(get_modality(args.modality))
+    if getattr(args, "embedder_steps", None) is not None:
+        modality.embedder_steps = check_int("embedder_steps", args.embedder_steps, minimum=1)
+    modality.embedder_progress = not args.quiet
+    return modality
 
 
-def _augmenter(args):
-    from imagina.core.pipeline import AugmentConfig, Augmenter
+def _load(modality, args, flag: str, **contract):
+    """``Modality.load`` of the source given by ``flag`` (``--data``), with the contract's keywords and
+    this modality's format options; an error names the flag."""
+    source = getattr(args, flag.lstrip("-").replace("-", "_"))
+    try:
+        return modality.load(source, **contract, **modality.load_options(args))
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{flag}: {exc}") from None
 
-    config = AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
-                           per_class=args.per_class, oversample=args.oversample)
-    return Augmenter(args.modality, config, generator_options=dict(args.generator_options), progress=not args.quiet)
+
+def _check_labels(data, other, what: str, of: str) -> None:
+    """Refuse ``other`` (``what``: ``--test``) when it holds classes that ``data`` (``of``) lacks."""
+    known = set(data.y.tolist())
+    extra = sorted(set(other.y.tolist()) - known)
+    if extra:
+        raise InvalidInputError(f"{what} holds {len(extra)} class(es) that {of} lacks: {', '.join(map(repr, extra[:5]))}; "
+                                f"{of} has {', '.join(map(repr, sorted(known)[:10]))}.")
+
+
+def _check_test(data, test, args) -> None:
+    """Refuse a test set that cannot be trusted: the training source itself without a test split, or
+    more than :data:`OVERLAP_TOLERANCE` of its items repeated in the training data."""
+    from imagina.core.preprocessing import overlap
+
+    if _same_source(args.test, args.data) and test.meta.get("split") is None:
+        raise InvalidInputError(f"--test {args.test} is --data and has no test split; give a held-out test set "
+                                "(a folder split into train/ and test/ can serve as both).")
+    _check_labels(data, test, "--test", "--data")
+    shared = overlap(data.X, test.X)
+    if len(shared) > OVERLAP_TOLERANCE * len(test):
+        raise InvalidInputError(f"--test shares {len(shared)} of its {len(test)} items with --data (more than "
+                                f"{OVERLAP_TOLERANCE:.0%}); a test set must be held out of the training data.")
+    if len(shared):
+        names = [test.sources[i] if test.sources else str(i) for i in shared[:5].tolist()]
+        logger.warning("%d test item(s) also sit in the training data: %s", len(shared), ", ".join(names))
+
+
+def _same_source(a: str, b: str) -> bool:
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
+
+
+def _done(out: Path) -> None:
+    logger.info("done: see %s", out / "report.md")
 
 
 def cmd_augment(args) -> dict:
     from imagina.core.export import check_output_dir
-    from imagina.core.modality import get_modality
+    from imagina.core.pipeline import AugmentConfig, Augmenter
 
+    evaluating = args.command == "evaluate"
     check_output_dir(args.out, overwrite=args.overwrite)
-    modality = get_modality(args.modality)
-    extra = {"per_class": args.real_per_class, "seed": args.seed} if args.real_per_class else {}
-    data = _load(modality, args, args.data, **extra)
+    modality = _modality(args)
+    split = args.split or ("train" if evaluating else None)
+    data = _load(modality, args, "--data", split=split, per_class=args.real_per_class, seed=args.seed)
     logger.info("using %d items; cleaning: %s", len(data), data.report.summary())
-    validation = None
-    if getattr(args, "test", None):  # hold validation items out of the generator (see core.evaluation)
+    validation = test = None
+    if evaluating:  # the test set is loaded and checked before anything trains
         from imagina.core.evaluation import EvalConfig, holdout
 
+        test = _load(modality, args, "--test", split=args.test_split, clean=False)
+        _check_test(data, test, args)
+        logger.info("test: %d items", len(test))
         data, validation = holdout(data, EvalConfig().val_fraction, args.seed)
         logger.info("evaluate: the generator sees %d items; %d are held out to choose settings", len(data), len(validation))
-    augmenter = _augmenter(args).fit(data, checkpoint_dir=args.checkpoint_dir)
+    config = AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
+                           per_class=args.per_class, oversample=args.oversample)
+    augmenter = Augmenter(modality, config, generator_options=dict(args.generator_options), progress=not args.quiet)
+    augmenter.fit(data, checkpoint_dir=args.checkpoint_dir)
     rank = int(os.environ.get("RANK", "0"))
     if rank != 0:  # under torchrun every process trains; only rank 0 generates and writes --out
         return {"rank": rank, "out": None}
     result = augmenter.augment()
     evaluation = None
-    if getattr(args, "test", None):
+    if evaluating:
         from imagina.core.evaluation import evaluate
 
-        test = _load(modality, args, args.test, split=args.test_split, **_no_cleaning(modality))
         task = modality.evaluation_task(meta=data.meta)
         if args.classifier_steps is not None:
             task.steps = check_int("classifier_steps", args.classifier_steps, minimum=1)
+        given = {"seeds": args.seeds, "selection_seeds": args.selection_seeds}
+        eval_config = EvalConfig(device=args.device, **{k: v for k, v in given.items() if v is not None})
         evaluation = evaluate(task, data, test, validation=validation, screened=result.kept(), unscreened=result.unscreened(),
-                              config=EvalConfig(seeds=args.seeds, selection_seeds=args.selection_seeds, device=args.device), progress=not args.quiet)
+                              config=eval_config, progress=not args.quiet)
         logger.info("evaluation:\n%s", evaluation.to_markdown())
     out = result.export(args.out, overwrite=args.overwrite, evaluation=evaluation)
+    _done(out)
     summary = {"out": str(out), "kept_per_class": result.kept_per_class(), "screen": result.record["screen"],
                "timings": result.record["timings"]}
     if evaluation is not None:
@@ -202,43 +296,71 @@ def cmd_generate(args) -> dict:
         stems = [f"{i:06d}" for i in range(len(y))]
         paths = modality.write_items(tmp / "samples", X, y, stems, meta=model.data_meta())
         write_manifest(tmp / "manifest.csv", [{"path": f"samples/{p}", "label": lab} for p, lab in zip(paths, y.tolist())])
+    logger.info("done: wrote %d items to %s", len(y), Path(args.out) / "samples")
     return {"out": args.out, "items": len(y)}
 
 
 def cmd_screen(args) -> dict:
+    """Screen ``--candidates`` against ``--real`` as ``augment`` screens its own candidates, and write
+    the same files through :meth:`~imagina.core.pipeline.AugmentResult.export` (no model)."""
+    import time
+    from dataclasses import asdict
+
     import numpy as np
 
-    from imagina.core.export import atomic_output_dir, check_output_dir, sanitize_label, write_manifest
-    from imagina.core.modality import get_modality, take
+    from imagina.core.export import check_output_dir
+    from imagina.core.generator import package_versions
+    from imagina.core.metrics import embedding_metrics, within_class_diversity
+    from imagina.core.pipeline import AugmentConfig, AugmentResult
     from imagina.core.screening import Screen
 
     check_output_dir(args.out, overwrite=args.overwrite)
-    modality = get_modality(args.modality)
-    real = _load(modality, args, args.real)
-    cand = _load(modality, args, args.candidates)
-    embedder = modality.make_embedder(seed=args.seed, device=args.device, pretrained=args.embedder,
-                                      meta=real.meta).fit(real.X, real.y)
-    screen = Screen().fit(embedder.embed(real.X), real.y)
+    modality = _modality(args)
+    config = AugmentConfig(seed=args.seed, device=args.device, embedder=args.embedder).resolved(modality)
+    real = _load(modality, args, "--real")
+    cand = _load(modality, args, "--candidates", clean=False)
+    _check_labels(real, cand, "--candidates", "--real")  # before anything trains
+    start = time.perf_counter()
+    embedder = modality.make_embedder(seed=args.seed, device=args.device, pretrained=args.embedder, meta=real.meta)
+    embedder.fit(real.X, real.y)
+    real_emb, cand_emb = embedder.embed(real.X), embedder.embed(cand.X)
+    screen = Screen(config.screen).fit(real_emb, real.y)
     checks = modality.sanity(cand.X, cand.y, real=real)
-    result = screen.score(embedder.embed(cand.X), cand.y, checks=checks, budget_per_class=args.per_class)
-    with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
-        idx = np.flatnonzero(result.keep)
-        stems = [f"{sanitize_label(cand.y[i])}_{i:06d}" for i in idx]
-        paths = modality.write_items(tmp / "samples", take(cand.X, idx), cand.y[idx], stems, meta=real.meta)
-        names = list(result.scores)
-        rows = []
-        for i in range(len(cand.y)):
-            rows.append({"source": cand.sources[i] if cand.sources else i, "label": cand.y[i],
-                         "kept": bool(result.keep[i]), "reason": result.reasons[i] or "",
-                         **{k: result.scores[k][i] for k in names}})
-        write_manifest(tmp / "scores.csv", rows)
-        write_manifest(tmp / "manifest.csv", [{"path": f"samples/{p}", "label": cand.y[i]} for p, i in zip(paths, idx)])
-    return {"out": args.out, "candidates": len(cand.y), "kept": int(result.keep.sum()), "rejected_by_reason": result.rejection_counts()}
+    result = screen.score(cand_emb, cand.y, checks=checks, budget_per_class=args.per_class)
+    classes = np.unique(cand.y)
+    keep = result.keep
+
+    def diversity(emb, y) -> float:
+        values = list(within_class_diversity(emb, y).values())
+        return float(np.mean(values)) if values else 0.0
+
+    metrics = {"all_candidates": embedding_metrics(real_emb, cand_emb),
+               "within_class_diversity": {"real": diversity(real_emb, real.y), "candidates": diversity(cand_emb, cand.y)}}
+    if keep.sum() > 5:
+        metrics["kept"] = embedding_metrics(real_emb, cand_emb[keep])
+        metrics["within_class_diversity"]["kept"] = diversity(cand_emb[keep], cand.y[keep])
+    record = {
+        "modality": modality.name, "command": "screen", "config": asdict(config), "seed": args.seed,
+        "versions": package_versions(), "timings": {"screen_s": round(time.perf_counter() - start, 2)},
+        "data": {"items": len(real), "per_class": {str(c): int((real.y == c).sum()) for c in np.unique(real.y)},
+                 "cleaning": real.report.to_dict()},
+        "screen": {"candidates": len(cand), "candidates_per_class": {str(c): int((cand.y == c).sum()) for c in classes},
+                   "kept": int(keep.sum()), "kept_per_class": {str(c): int(((cand.y == c) & keep).sum()) for c in classes},
+                   "rejected_by_reason": result.rejection_counts()},
+        "metrics": metrics,
+    }
+    screened = AugmentResult(modality=modality, real=real, candidates=cand.X, labels=cand.y, screen=result, metrics=metrics,
+                             record=record, embeddings=cand_emb)
+    out = screened.export(args.out, overwrite=args.overwrite)
+    _done(out)
+    return {"out": str(out), "candidates": len(cand), "kept": record["screen"]["kept"],
+            "rejected_by_reason": record["screen"]["rejected_by_reason"]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _apply_smoke(args)
     _setup_logging(args.quiet)
     handlers = {"augment": cmd_augment, "evaluate": cmd_augment, "generate": cmd_generate, "screen": cmd_screen}
     try:

@@ -7,9 +7,12 @@ length, RMS) and *how* raw items become arrays; the rules themselves live here o
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -28,13 +31,19 @@ class DroppedItem:
 
 @dataclass
 class CleaningReport:
-    """Every item dropped by cleaning, with its reason. ``kept`` counts the survivors."""
+    """Every item dropped by cleaning, with its reason. ``kept`` counts the survivors; ``used``, when
+    set, counts the items a per-class draw took from them (the items a run actually uses)."""
 
     dropped: list[DroppedItem] = field(default_factory=list)
     kept: int = 0
+    used: int | None = None
 
     def drop(self, index: int, reason: str, source: str | None = None) -> None:
         self.dropped.append(DroppedItem(int(index), reason, source))
+
+    def drawn(self, used: int) -> CleaningReport:
+        """A copy that records a per-class draw of ``used`` items from the ``kept`` ones."""
+        return replace(self, dropped=list(self.dropped), used=int(used))
 
     def reasons(self) -> Counter:
         """How many items each kind of reason dropped (the text before the first ':')."""
@@ -43,16 +52,20 @@ class CleaningReport:
     def to_dict(self) -> dict:
         return {
             "kept": self.kept,
+            "used": self.kept if self.used is None else self.used,
             "dropped": len(self.dropped),
             "by_reason": dict(self.reasons()),
             "items": [{"index": d.index, "reason": d.reason, "source": d.source} for d in self.dropped],
         }
 
     def summary(self) -> str:
-        if not self.dropped:
-            return f"kept {self.kept} items, dropped none"
-        parts = ", ".join(f"{n} {why}" for why, n in self.reasons().most_common())
-        return f"kept {self.kept} items, dropped {len(self.dropped)} ({parts})"
+        """One line: ``kept 60 items, dropped 2 (2 duplicate)``; after a per-class draw it starts
+        with the items used: ``using 50 items drawn per class from 1794 clean ones; ...``."""
+        dropped = (f"dropped {len(self.dropped)} (" + ", ".join(f"{n} {why}" for why, n in self.reasons().most_common()) + ")"
+                   if self.dropped else "dropped none")
+        if self.used is None:
+            return f"kept {self.kept} items, {dropped}"
+        return f"using {self.used} items drawn per class from {self.kept} clean ones; cleaning {dropped}"
 
 
 # --------------------------------------------------------------------------- cleaning rules
@@ -122,6 +135,64 @@ def robust_outlier_mask(
             z = np.where(mad > 0, 0.6745 * np.abs(s - med) / mad, 0.0)
         mask[rows] = (z > threshold).any(axis=1)
     return mask
+
+
+def overlap(train: Iterable, test: Iterable) -> np.ndarray:
+    """Indices of ``test`` items whose exact content (:func:`content_key`) is also in ``train``."""
+    seen = {content_key(x) for x in train}
+    return np.array([i for i, x in enumerate(test) if content_key(x) in seen], dtype=np.int64)
+
+
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with every lone surrogate (an undecodable byte of a file name, a ``"\\ud800"`` JSON
+    escape) replaced by U+FFFD, so that it can be written as UTF-8."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+# --------------------------------------------------------------------------- dataset layout
+#: Top-level folder names that make a folder a split dataset (``root/train/<class>/...``).
+SPLIT_NAMES = ("train", "test", "val", "valid", "validation", "dev")
+
+
+def split_folders(root: str | Path) -> dict[str, Path]:
+    """The split sub-folders of ``root`` by lower-case name when every visible sub-folder is a split
+    name (:data:`SPLIT_NAMES`) and one is ``train`` or ``test``; else ``{}`` (class folders)."""
+    root = Path(root)
+    try:
+        subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    except OSError:  # not a folder, or not readable: the loader says which
+        return {}
+    if subdirs and set(subdirs) <= set(SPLIT_NAMES) and {"train", "test"} & set(subdirs):
+        return subdirs
+    return {}
+
+
+def visible_files(root: str | Path) -> list[Path]:
+    """Every file under ``root`` whose name and folders do not start with '.', sorted; links to
+    folders (and link loops) are not followed."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    return out
+
+
+def resolve_split(root: str | Path, split: str | None) -> tuple[Path, str | None]:
+    """The folder to read for ``split`` and the split it holds (None: ``root`` has no splits and is
+    used whole, whatever ``split`` asks). A split folder read without ``split`` gives ``train``."""
+    splits = split_folders(root)
+    if not splits:
+        return Path(root), None
+    name = (split or "train").lower()
+    if name not in splits:
+        raise InvalidInputError(
+            f"{root} is split into {', '.join(sorted(splits))}; it has no {name!r} split. "
+            f"Choose one of them, or point at a folder of class sub-folders."
+        )
+    return splits[name], name
 
 
 # --------------------------------------------------------------------------- scalers

@@ -1,14 +1,19 @@
 """Image loaders (ImageFolder tree, ``.npz``, MNIST idx files, scikit-learn's digits) and cleaning.
 
 Every loader returns :class:`~imagina.core.modality.LabeledData` with ``X`` uint8 of shape
-(n, H, W, C), C in {1, 3}. Unreadable files are skipped with the reason in ``report``; a bad
-dataset as a whole gets one :class:`~imagina.core.errors.InvalidInputError` naming the path or field.
+(n, H, W, C), C in {1, 3}, and ``y`` string labels (digits and integer ``.npz`` labels become
+``"0"``, ``"1"``...). Each file is read behind one guard: an unreadable, truncated or oversized image
+is skipped with the reason in ``report``; a bad dataset as a whole gets one
+:class:`~imagina.core.errors.InvalidInputError` naming the path or field. Limits: :data:`MAX_PIXELS`
+per image, :data:`MAX_ARRAY_BYTES` per ``.npz`` array or idx file.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
+import math
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +26,10 @@ from imagina.core.preprocessing import (
     content_key,
     duplicate_of,
     nonfinite_mask,
+    resolve_split,
     robust_outlier_mask,
+    valid_unicode,
+    visible_files,
 )
 
 logger = logging.getLogger(__name__)
@@ -29,36 +37,50 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
                "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+#: The largest image read (width × height, as its header declares): 40 megapixels. Larger files,
+#: decompression bombs among them, are skipped with the reason before any pixel is decoded.
+MAX_PIXELS = 40_000_000
+#: The largest ``.npz`` array or uncompressed MNIST idx file read: 4 GiB.
+MAX_ARRAY_BYTES = 4 * 2**30
 
 
-def load_images(source: str, *, split: str = "train", per_class: int | None = None, seed: int = 0,
-                outlier_threshold: float = 5.0, min_per_class: int = 2, clean: bool = True) -> LabeledData:
-    """Load and clean images from ``source``.
+def load_images(source: str, *, split: str | None = None, per_class: int | None = None, seed: int = 0,
+                clean: bool = True, outlier_threshold: float = 5.0, min_per_class: int = 2) -> LabeledData:
+    """Load images from ``source``, clean them, then draw ``per_class`` of every class.
 
     ``source`` is ``"digits"`` (scikit-learn's bundled 8×8 digits), a ``.npz`` file with arrays
-    ``x`` and ``y``, a folder of MNIST idx files (``split`` picks train or test), or an ImageFolder
-    tree (one sub-folder per class). ``per_class`` keeps a random subset of that many per class.
-    ``clean=False`` keeps duplicates and outliers (for a test split, which must stay whole); unreadable
-    files and NaN items are dropped either way.
+    ``x`` and ``y``, a folder of MNIST idx files, or an ImageFolder tree (one sub-folder per class),
+    possibly under ``train/`` and ``test/`` sub-folders. ``split`` picks the MNIST files or the split
+    sub-folder (default ``train``); a source without splits is used whole and ``meta["split"]`` is
+    None. ``per_class`` keeps a random subset of that many per class (stable for ``seed``).
+    ``clean=False`` keeps duplicates, constant images and outliers (a test split stays whole);
+    unreadable files and NaN items are dropped either way.
     """
+    chosen = None
     if source == "digits":
         data = load_digits()
     else:
         path = Path(source)
         if not path.exists():
-            raise InvalidInputError(f"--data {path} does not exist.")
-        if path.is_file() and path.suffix == ".npz":
+            raise InvalidInputError(f"image data {path} does not exist.")
+        if path.is_file() and path.suffix.lower() == ".npz":
             data = load_npz(path)
         elif path.is_dir() and (path / MNIST_FILES["train"][0]).exists():
-            data = load_mnist(path, split)
+            chosen = split or "train"
+            data = load_mnist(path, chosen)
         elif path.is_dir():
-            data = load_image_folder(path)
+            folder, chosen = resolve_split(path, split)
+            data = load_image_folder(folder)
         else:
-            raise InvalidInputError(f"--data {path}: expected 'digits', a .npz file or a folder of images.")
-    if per_class is not None:  # subsample first: the cleaning report then describes the data used
-        data = data.per_class(per_class, seed=seed)
+            raise InvalidInputError(f"{path}: expected 'digits', a .npz file or a folder of images.")
+    data.meta.update({"source": str(source), "split": chosen})
     if clean:
         data = clean_images(data, outlier_threshold=outlier_threshold)
+    else:
+        data.report.kept = len(data)
+    if per_class is not None:  # after cleaning: a drop never leaves a class short of its draw
+        data = data.per_class(per_class, seed=seed)
+        data.report = data.report.drawn(len(data))
     _check_classes(data, source, min_per_class)
     return data
 
@@ -66,36 +88,51 @@ def load_images(source: str, *, split: str = "train", per_class: int | None = No
 def _check_classes(data: LabeledData, source: str, min_per_class: int) -> None:
     counts = Counter(data.y.tolist())
     if len(counts) < 2:
-        raise InvalidInputError(f"--data {source}: needs at least 2 classes; found {len(counts)} ({', '.join(map(str, counts))}).")
+        raise InvalidInputError(f"{source}: needs at least 2 classes; found {len(counts)} ({', '.join(map(str, counts))}).")
     small = [str(c) for c, n in counts.items() if n < min_per_class]
     if small:
-        raise InvalidInputError(f"--data {source}: class(es) {', '.join(small)} have fewer than {min_per_class} images after cleaning.")
+        raise InvalidInputError(f"{source}: class(es) {', '.join(small)} have fewer than {min_per_class} images after cleaning.")
+
+
+def _string_labels(y: np.ndarray) -> np.ndarray:
+    """Labels as str: integers become ``"0"``, ``"1"``...; bytes are decoded (UTF-8)."""
+    if y.dtype.kind == "S":
+        return np.asarray([valid_unicode(v.decode("utf-8", "replace")) for v in y.tolist()], dtype=str)
+    return np.asarray([valid_unicode(str(v)) for v in y.tolist()], dtype=str)
 
 
 def load_digits() -> LabeledData:
-    """scikit-learn's 1,797 digits (8×8, 17 grey levels) as uint8 (n, 8, 8, 1), the embedded default."""
+    """scikit-learn's 1,797 digits (8×8, 17 grey levels) as uint8 (n, 8, 8, 1), labels ``"0"``..``"9"``.
+    The set has no test split: a held-out test set must come from elsewhere."""
     from sklearn.datasets import load_digits as sk_digits
 
     d = sk_digits()
     X = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    return LabeledData(X, d.target.astype(np.int64), [f"digits[{i}]" for i in range(len(X))])
+    return LabeledData(X, _string_labels(d.target), [f"digits[{i}]" for i in range(len(X))])
 
 
 def load_npz(path: Path) -> LabeledData:
-    """``x``: (n, H, W[, C]) uint8, or float in [0, 1] or [0, 255] (NaN items dropped); ``y``: (n,) labels."""
+    """``x``: (n, H, W[, C]) uint8, or float in [0, 1] or [0, 255] (NaN items dropped); ``y``: (n,)
+    integer or string labels, returned as str. A truncated, empty or oversized archive is one error."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            if "x" not in f or "y" not in f:
+            if "x" not in f.files or "y" not in f.files:
                 raise InvalidInputError(f"{path}: needs arrays 'x' and 'y'; found {', '.join(f.files) or 'none'}.")
+            for name in ("x", "y"):
+                _check_npz_member(path, f.zip, name)
             X, y = f["x"], f["y"]
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, InvalidInputError):
-            raise
-        raise InvalidInputError(f"{path}: not a readable .npz file ({exc}).") from None
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, pickled objects, ... : the bytes are bad
+        raise InvalidInputError(f"{path}: not a readable .npz file ({_why(exc)}).") from None
+    if X.dtype.kind not in "uif":
+        raise InvalidInputError(f"{path}: field 'x' must hold numbers; got dtype {X.dtype}.")
     if X.ndim == 3:
         X = X[..., None]
-    if X.ndim != 4 or X.shape[-1] not in (1, 3, 4):
+    if X.ndim != 4 or X.shape[-1] not in (1, 3, 4) or 0 in X.shape[1:]:
         raise InvalidInputError(f"{path}: field 'x' must have shape (n, H, W) or (n, H, W, 1|3|4); got {X.shape}.")
+    if len(X) == 0:
+        raise InvalidInputError(f"{path}: field 'x' holds no images.")
     if y.ndim != 1 or len(y) != len(X):
         raise InvalidInputError(f"{path}: field 'y' must hold one label per image ({len(X)}); got shape {y.shape}.")
     if y.dtype.kind == "f":
@@ -106,14 +143,17 @@ def load_npz(path: Path) -> LabeledData:
         raise InvalidInputError(f"{path}: field 'y' holds negative labels (min {y.min()}); labels must be >= 0 or strings.")
     if y.dtype.kind not in "iuUS":
         raise InvalidInputError(f"{path}: field 'y' must hold integer or string labels; got dtype {y.dtype}.")
-    sources = [f"{path.name}[{i}]" for i in range(len(X))]
+    y = _string_labels(y)
+    sources = [f"{valid_unicode(path.name)}[{i}]" for i in range(len(X))]
     report = CleaningReport()
     if X.dtype.kind == "f":
         bad = nonfinite_mask(X)
+        if bad.all():
+            raise InvalidInputError(f"{path}: every image in field 'x' holds NaN or infinite values.")
         for i in np.flatnonzero(bad):
             report.drop(i, "nan: image holds NaN or infinite values", sources[i])
         X, y, sources = X[~bad], y[~bad], [s for s, b in zip(sources, bad) if not b]
-        scale = 255.0 if len(X) and float(X.max()) <= 1.0 else 1.0
+        scale = 255.0 if float(X.max()) <= 1.0 else 1.0
         X = np.clip(np.rint(X * scale), 0, 255).astype(np.uint8)
     elif X.dtype != np.uint8:
         X = np.clip(X, 0, 255).astype(np.uint8)
@@ -122,13 +162,46 @@ def load_npz(path: Path) -> LabeledData:
     return LabeledData(X, y, sources, report)
 
 
+def _check_npz_member(path: Path, archive, name: str) -> None:
+    """Refuse an array whose header declares more bytes than its archive member holds (truncated)
+    or than :data:`MAX_ARRAY_BYTES`, or images above :data:`MAX_PIXELS`, before reading it."""
+    info = archive.getinfo(f"{name}.npy")
+    with archive.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            return  # a newer format: numpy checks it while reading
+        shape, _, dtype = read_header(fh)
+        header_bytes = fh.tell()
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_ARRAY_BYTES:
+        raise InvalidInputError(f"{path}: field {name!r} declares {size / 2**30:.1f} GiB (shape {shape}); the limit is "
+                                f"{MAX_ARRAY_BYTES // 2**30} GiB.")
+    if size + header_bytes > info.file_size:
+        raise InvalidInputError(f"{path}: field {name!r} declares shape {shape} but holds fewer bytes (a truncated file).")
+    if name == "x" and len(shape) >= 3 and shape[1] * shape[2] > MAX_PIXELS:
+        raise InvalidInputError(f"{path}: images of {shape[1]}x{shape[2]} pixels exceed the limit of {MAX_PIXELS:,}.")
+
+
+def _why(exc: BaseException) -> str:
+    """``ExceptionName: first line`` of a library error, short enough for a one-line message."""
+    first = str(exc).splitlines()[0][:80] if str(exc).strip() else ""
+    return f"{exc.__class__.__name__}: {first}" if first else exc.__class__.__name__
+
+
 def _read_idx(path: Path) -> np.ndarray:
+    """An idx file (gzipped): magic ``00 00 08 nd``, nd big-endian sizes, then uint8 data."""
     try:
-        raw = gzip.open(path).read()
-    except (OSError, EOFError) as exc:
-        raise InvalidInputError(f"{path}: not a readable gzip idx file ({exc}).") from None
-    nd = raw[3]
-    dims = np.frombuffer(raw[4 : 4 + 4 * nd], ">u4").astype(int)
+        with gzip.open(path) as fh:
+            raw = fh.read(MAX_ARRAY_BYTES + 1)
+    except Exception as exc:  # OSError, EOFError, zlib.error: a damaged gzip file
+        raise InvalidInputError(f"{path}: not a readable gzip idx file ({_why(exc)}).") from None
+    if len(raw) > MAX_ARRAY_BYTES:
+        raise InvalidInputError(f"{path}: larger than the limit of {MAX_ARRAY_BYTES // 2**30} GiB uncompressed.")
+    nd = raw[3] if len(raw) >= 4 and raw[:3] == b"\x00\x00\x08" else 0
+    dims = np.frombuffer(raw[4 : 4 + 4 * nd], ">u4").astype(np.int64)
+    if not 1 <= nd <= 3 or len(dims) != nd or int(np.prod(dims)) != len(raw) - 4 - 4 * nd:
+        raise InvalidInputError(f"{path}: not an idx file of unsigned bytes, or its size does not match its header.")
     return np.frombuffer(raw[4 + 4 * nd :], np.uint8).reshape(dims).copy()  # writable, like every loader
 
 
@@ -137,41 +210,42 @@ def load_mnist(path: Path, split: str = "train") -> LabeledData:
     if split not in MNIST_FILES:
         raise InvalidInputError(f"`split` must be 'train' or 'test'; got {split!r}.")
     xf, yf = MNIST_FILES[split]
-    X, y = _read_idx(path / xf), _read_idx(path / yf).astype(np.int64)
-    return LabeledData(X[..., None], y, [f"{xf}[{i}]" for i in range(len(X))])
+    X, y = _read_idx(path / xf), _read_idx(path / yf)
+    if X.ndim != 3 or y.ndim != 1 or len(X) != len(y):
+        raise InvalidInputError(f"{path}: {xf} must hold (n, H, W) images and {yf} one label per image; "
+                                f"got shapes {X.shape} and {y.shape}.")
+    return LabeledData(X[..., None], _string_labels(y), [f"{xf}[{i}]" for i in range(len(X))])
 
 
 def load_image_folder(root: Path) -> LabeledData:
-    """An ImageFolder tree: ``root/<class>/<image>``. Unreadable and non-image files are skipped
-    with a reason; mixed modes become RGB (or stay grey if all are grey); mixed sizes are resized
-    to the most common size."""
-    from PIL import Image, UnidentifiedImageError
+    """An ImageFolder tree: ``root/<class>/<image>`` (sub-folders of a class are read too; symbolic
+    links to folders are not followed). Unreadable, oversized and non-image files are skipped with a
+    reason; mixed modes become RGB (or stay grey if all are grey); mixed sizes are resized to the most
+    common size."""
+    from PIL import Image
 
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise InvalidInputError(f"--data {root}: no class sub-folders found (expected root/<class>/<image>).")
+        raise InvalidInputError(f"{root}: no class sub-folders found (expected root/<class>/<image>).")
     report = CleaningReport()
     images, labels, sources = [], [], []
     index = 0
     for cls in classes:
-        for f in sorted(p for p in cls.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            rel = str(f.relative_to(root))
+        for f in visible_files(cls):
+            rel = valid_unicode(str(f.relative_to(root)))
             if f.suffix.lower() not in IMAGE_SUFFIXES:
-                report.drop(index, f"not an image: unsupported file type {f.suffix or '(none)'}", rel)
-                index += 1
-                continue
-            try:
-                with Image.open(f) as im:
-                    im.load()
-                    grey = im.mode in ("1", "L", "I", "I;16", "F") or (im.mode == "P" and _palette_is_grey(im))
-                    images.append((im.convert("L") if grey else im.convert("RGB")).copy())
-                labels.append(cls.name)
+                reason = f"not an image: unsupported file type {valid_unicode(f.suffix) or '(none)'}"
+            else:
+                image, reason = _read_image(f)
+            if reason is None:
+                images.append(image)
+                labels.append(valid_unicode(cls.name))
                 sources.append(rel)
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-                report.drop(index, f"unreadable: {exc.__class__.__name__}: {str(exc)[:80]}", rel)
+            else:
+                report.drop(index, reason, rel)
             index += 1
     if not images:
-        raise InvalidInputError(f"--data {root}: no readable images found.")
+        raise InvalidInputError(f"{root}: no readable images found ({report.summary()}).")
     mode = "RGB" if any(im.mode == "RGB" for im in images) else "L"
     size = Counter(im.size for im in images).most_common(1)[0][0]
     arrays = []
@@ -181,7 +255,28 @@ def load_image_folder(root: Path) -> LabeledData:
             im = im.resize(size, Image.BILINEAR)
         a = np.asarray(im, dtype=np.uint8)
         arrays.append(a[..., None] if a.ndim == 2 else a)
-    return LabeledData(np.stack(arrays), np.asarray(labels), sources, report)
+    return LabeledData(np.stack(arrays), np.asarray(labels, dtype=str), sources, report)
+
+
+def _read_image(path: Path):
+    """``(image, None)``: a decoded PIL image in mode L or RGB; or ``(None, reason)``. The size in the
+    header is checked against :data:`MAX_PIXELS` before any pixel is decoded."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's own bomb warning: MAX_PIXELS is the limit here
+            with Image.open(path) as im:
+                width, height = im.size
+                if width * height > MAX_PIXELS:
+                    return None, f"too large: {width}x{height} pixels > {MAX_PIXELS:,}"
+                im.load()
+                grey = im.mode in ("1", "L", "I", "I;16", "F") or (im.mode == "P" and _palette_is_grey(im))
+                return (im.convert("L") if grey else im.convert("RGB")).copy(), None
+    except Image.DecompressionBombError as exc:
+        return None, f"too large: {str(exc).split(',')[0][:80]}"
+    except Exception as exc:  # UnidentifiedImageError, OSError (truncated), SyntaxError, ValueError, ...: bad bytes
+        return None, f"unreadable: {_why(exc)}"
 
 
 def _palette_is_grey(im) -> bool:
@@ -195,6 +290,8 @@ def clean_images(data: LabeledData, *, outlier_threshold: float = 5.0) -> Labele
     X, y = data.X, data.y
     report = data.report
     sources = data.sources or [f"item {i}" for i in range(len(y))]
+    if len(X) == 0:
+        return data
     flat = X.reshape(len(X), -1).astype(np.float32)
     contrast = flat.std(axis=1)
     drop = np.zeros(len(X), dtype=bool)

@@ -45,8 +45,14 @@ class ImagePreparer:
         return torch.from_numpy(self.pre.transform(X))
 
 
-def default_image_embedder(*, seed: int = 0, device: str = "auto", steps: int = 300) -> SupervisedEmbedder:
-    """The offline default: a small CNN trained to classify the real images (light translation)."""
+#: Training steps of the offline default embedder.
+DEFAULT_EMBEDDER_STEPS = 300
+
+
+def default_image_embedder(*, seed: int = 0, device: str = "auto", steps: int = DEFAULT_EMBEDDER_STEPS,
+                           progress: bool = False) -> SupervisedEmbedder:
+    """The offline default: a small CNN trained to classify the real images (light translation);
+    ``progress`` shows a bar while it trains."""
     prepare = ImagePreparer()
     channels: dict[str, int] = {}
 
@@ -58,6 +64,7 @@ def default_image_embedder(*, seed: int = 0, device: str = "auto", steps: int = 
     return SupervisedEmbedder(
         lambda: small_cnn(channels["c"]), prep,
         augment=lambda x, rng: translation(x, rng, ratio=0.0625), steps=steps, seed=seed, device=device,
+        progress=progress,
     )
 
 

@@ -11,7 +11,7 @@ from imagina.core.embedding import Embedder
 from imagina.core.generator import make_config
 from imagina.core.modality import LabeledData, Modality, SanityResult
 from imagina.image.data import load_images
-from imagina.image.embed import TorchvisionEmbedder, default_image_embedder
+from imagina.image.embed import DEFAULT_EMBEDDER_STEPS, TorchvisionEmbedder, default_image_embedder
 from imagina.image.evaluate import ImageEvalTask
 from imagina.image.export import sample_grid, write_pngs
 from imagina.image.model import ConditionalDCGAN, DCGANConfig
@@ -20,20 +20,30 @@ from imagina.image.sanity import image_sanity
 
 class ImageModality(Modality):
     name = "image"
-    default_steps = 2000
+    default_steps = DCGANConfig().steps
+    #: What ``--data`` accepts, for the CLI's help.
+    source_help = "'digits', a .npz with arrays x and y, a folder of MNIST idx files, or a folder root/<class>/<image>"
+    #: Training steps of the offline default embedder (a small CNN; a few seconds on digits).
+    embedder_steps = DEFAULT_EMBEDDER_STEPS
+    #: Whether the default embedder shows a progress bar while it trains.
+    embedder_progress = False
 
-    def load(self, source: str, *, split: str = "train", per_class: int | None = None, seed: int = 0,
-             clean: bool = True) -> LabeledData:
-        return load_images(source, split=split, per_class=per_class, seed=seed, clean=clean)
+    def load(self, source: str, *, split: str | None = None, per_class: int | None = None, seed: int = 0,
+             clean: bool = True, **format_options: Any) -> LabeledData:
+        """Load images (see :func:`~imagina.image.data.load_images`); ``format_options``:
+        ``outlier_threshold``, ``min_per_class``."""
+        return load_images(source, split=split, per_class=per_class, seed=seed, clean=clean, **format_options)
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None, **options: Any) -> ConditionalDCGAN:
         cfg = make_config(DCGANConfig, steps=steps or self.default_steps, seed=seed, **options)
         return ConditionalDCGAN(cfg, device=device)
 
-    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None) -> Embedder:
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
+                      steps: int | None = None, progress: bool | None = None) -> Embedder:
         if pretrained:
             return TorchvisionEmbedder(pretrained, device="cpu" if device == "auto" else device)
-        return default_image_embedder(seed=seed, device=device)
+        return default_image_embedder(seed=seed, device=device, steps=steps or self.embedder_steps,
+                                      progress=self.embedder_progress if progress is None else progress)
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return image_sanity(X)

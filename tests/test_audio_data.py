@@ -62,10 +62,38 @@ def test_auto_pattern_on_flat_folder(tmp_path):
     assert sorted(set(d.y.tolist())) == ["c0", "c1"]
 
 
-def test_split_needs_index_field(tmp_path):
+def test_split_of_a_source_without_splits_is_the_whole_source(tmp_path):
     write_dataset(tmp_path, layout="folders")
-    with pytest.raises(InvalidInputError, match=r"`split` needs a file-name pattern"):
-        load_audio(tmp_path, CFG, split="train")
+    d = load_audio(tmp_path, CFG, split="test")
+    assert len(d) == 6 and d.meta["split"] is None
+
+
+def test_split_folders_are_splits_not_classes(tmp_path):
+    write_dataset(tmp_path / "train", layout="folders")
+    write_dataset(tmp_path / "test", layout="folders", n_per_class=2)
+    train, test = load_audio(tmp_path, CFG), load_audio(tmp_path, CFG, split="test")
+    assert sorted(set(train.y.tolist())) == ["c0", "c1"] and len(train) == 6 and train.meta["split"] == "train"
+    assert len(test) == 4 and test.meta["split"] == "test"
+
+
+def test_clean_false_keeps_silent_and_duplicate_clips(tmp_path):
+    write_dataset(tmp_path, layout="folders")
+    write_wav(tmp_path / "c0" / "silent.wav", np.zeros(2048, np.float32))
+    (tmp_path / "c1" / "copy.wav").write_bytes(next((tmp_path / "c1").glob("*.wav")).read_bytes())
+    assert len(load_audio(tmp_path, CFG)) == 6
+    assert len(load_audio(tmp_path, CFG, clean=False)) == 8
+
+
+def test_odd_rates_and_many_channels(tmp_path):
+    import soundfile as sf
+
+    write_dataset(tmp_path, layout="folders")
+    t = np.arange(4410) / 44101
+    write_wav(tmp_path / "c0" / "odd_rate.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr=44101)
+    sf.write(tmp_path / "c1" / "wide.wav", np.full((100, 70), 0.1, np.float32), SR)
+    d = load_audio(tmp_path, CFG)
+    reasons = {x.source.split("/")[-1]: x.reason for x in d.report.dropped}
+    assert "odd_rate.wav" not in reasons and reasons["wide.wav"].startswith("unsupported: 70 channels")
 
 
 def test_pattern_matching_nothing_is_one_line_error(tmp_path):

@@ -47,13 +47,14 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
     scr = tmp_path / "scr"
     assert main(["screen", "image", "--real", str(real / "samples"), "--candidates", str(gen / "samples"),
                  "--out", str(scr), "--quiet", "--device", "cpu"]) == 0
-    assert (scr / "scores.csv").exists()
+    for name in ("manifest.csv", "rejected.csv", "report.md", "run.json"):  # the files augment writes
+        assert (scr / name).exists(), name
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["augment", "image", "--data", "/no/such/dir", "--out", "{tmp}/o"], "--data /no/such/dir does not exist"),
+        (["augment", "image", "--data", "/no/such/dir", "--out", "{tmp}/o"], "--data: image data /no/such/dir does not exist"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--steps", "0"], "`steps` must be an int >= 1"),
         (["generate", "{tmp}", "--n", "2", "--out", "{tmp}/o"], "not an imagina model directory"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--device", "tpu"], "`device` must be one of"),
@@ -76,10 +77,80 @@ def test_unknown_flag_is_an_error():
     assert result.returncode == 2 and "unrecognized arguments" in result.stderr
 
 
+def test_flags_are_never_abbreviated(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["augment", "image", "--data", "digits", "--out", str(tmp_path / "o"), "--step", "3"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --step" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "audio"])
+def test_help_states_every_default(modality):
+    from imagina.core.cli import build_parser
+
+    parser = build_parser()
+    for command in ("augment", "evaluate", "screen"):
+        sub = parser._subparsers._group_actions[0].choices[command]._subparsers._group_actions[0].choices[modality]
+        for action in sub._actions:
+            if action.option_strings and action.help != "show this help message and exit":
+                assert action.help, (command, action.option_strings)
+                if action.default not in (None, False, [], "==SUPPRESS=="):
+                    assert "default" in action.help, (command, action.option_strings)
+        assert ("'digits'" in sub.format_help()) == (modality == "image")
+        assert "generator" in sub.format_help() or command == "screen"
+
+
+def test_help_states_the_generator_steps_and_the_cost():
+    text = run_cli("augment", "image", "--help").stdout
+    assert "training steps of the generator only (default 2000)" in " ".join(text.split())
+    assert "A default run trains the generator 2000 steps and the embedder 300" in " ".join(text.split())
+
+
+def test_evaluate_refuses_the_training_source_as_test(tmp_path):
+    result = run_cli("evaluate", "image", "--data", "digits", "--test", "digits", "--out", tmp_path / "o", "--smoke")
+    assert result.returncode == 2 and "--test digits is --data and has no test split" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_evaluate_refuses_an_overlapping_test_set_before_training(tmp_path, caplog):
+    import numpy as np
+
+    from imagina.image.data import load_digits
+
+    d = load_digits()
+    np.savez(tmp_path / "test.npz", x=d.X[:100, ..., 0], y=d.y[:100].astype(int))
+    rc = main(["evaluate", "image", "--data", "digits", "--test", str(tmp_path / "test.npz"), "--out", str(tmp_path / "o"),
+               "--smoke", "--device", "cpu"])
+    assert rc == 2 and not (tmp_path / "o").exists()
+    assert not any("training embedder" in r.message or "generator" in r.name for r in caplog.records)
+
+
+def test_screen_refuses_unknown_classes_before_training(tmp_path, capsys):
+    import numpy as np
+
+    from imagina.image.data import load_digits
+
+    d = load_digits()
+    np.savez(tmp_path / "cand.npz", x=d.X[:40, ..., 0], y=np.array(["cat", "dog"])[np.arange(40) % 2])
+    rc = main(["screen", "image", "--real", "digits", "--candidates", str(tmp_path / "cand.npz"), "--out", str(tmp_path / "o"),
+               "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--candidates holds 2 class(es) that --real lacks: 'cat', 'dog'" in err
+
+
 @pytest.mark.slow
 def test_evaluate_writes_the_table(tmp_path, capsys):
+    from PIL import Image
+
+    from imagina.image.data import load_digits
+
+    digits = load_digits()
+    root = tmp_path / "digits"
+    for split, rows in (("train", range(0, 900)), ("test", range(900, 1200))):
+        for i in rows:  # a folder split into train/ and test/ serves as --data and --test
+            (root / split / digits.y[i]).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(digits.X[i, ..., 0]).save(root / split / digits.y[i] / f"{i}.png")
     out = tmp_path / "ev"
-    rc = main(["evaluate", "image", "--data", "digits", "--test", "digits", "--real-per-class", "8", "--steps", "10",
+    rc = main(["evaluate", "image", "--data", str(root), "--test", str(root), "--real-per-class", "8", "--steps", "10",
                "--per-class", "3", "--seeds", "0,1", "--classifier-steps", "3", "--out", str(out), "--quiet", "--json",
                "--device", "cpu"])
     assert rc == 0

@@ -1,15 +1,20 @@
+import struct
+import zipfile
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from imagina.core.errors import InvalidInputError
-from imagina.image.data import load_images
+from imagina.image import MODALITY
+from imagina.image.data import MAX_PIXELS, load_images
 
 
 def _folder(tmp_path, images, labels):
     for i, (img, lab) in enumerate(zip(images, labels)):
         d = tmp_path / str(lab)
-        d.mkdir(exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(d / f"{i}.png")
     return tmp_path
 
@@ -17,9 +22,12 @@ def _folder(tmp_path, images, labels):
 def test_digits_default():
     data = load_images("digits")
     assert data.X.shape == (1797, 8, 8, 1) and data.X.dtype == np.uint8
-    assert sorted(set(data.y.tolist())) == list(range(10))
+    assert sorted(set(data.y.tolist())) == [str(d) for d in range(10)]  # labels are strings everywhere
+    assert data.meta["split"] is None  # digits has no splits: any split gives the whole set
+    assert len(load_images("digits", split="test")) == 1797
     small = load_images("digits", per_class=5)
     assert len(small) == 50
+    assert small.report.summary().startswith("using 50 items drawn per class from 1797 clean ones")
 
 
 def test_folder_skips_bad_files_and_converts_modes(tmp_path, images):
@@ -60,6 +68,12 @@ def test_npz_nan_items_dropped(tmp_path, images):
         (lambda p, X, y: np.savez(p, x=X), "needs arrays 'x' and 'y'"),
         (lambda p, X, y: p.write_bytes(b"garbage"), "not a readable .npz"),
         (lambda p, X, y: np.savez(p, x=X, y=y + 0.5), "integer or string labels"),
+        (lambda p, X, y: zipfile.ZipFile(p, "w").close(), "needs arrays 'x' and 'y'; found none"),
+        (lambda p, X, y: (np.savez(p, x=X, y=y), p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])),
+         "not a readable .npz file"),
+        (lambda p, X, y: np.savez(p, x=np.full(X.shape, np.nan, np.float32), y=y), "every image .* NaN"),
+        (lambda p, X, y: np.savez(p, x=X[:0], y=y[:0]), "holds no images"),
+        (lambda p, X, y: np.savez(p, x=X.astype(complex), y=y), "must hold numbers"),
     ],
 )
 def test_npz_bad_input(tmp_path, images, make, match):
@@ -79,3 +93,79 @@ def test_path_errors(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(InvalidInputError, match="no readable images"):
         load_images(str(tmp_path))
+
+
+def _png_declaring(width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_folder_skips_oversized_images_and_bombs(tmp_path, images):
+    X, y = images
+    root = _folder(tmp_path, X[..., 0], y)
+    (root / "0" / "huge.png").write_bytes(_png_declaring(100_000, 100_000))  # PIL's DecompressionBombError
+    (root / "1" / "big.png").write_bytes(_png_declaring(8000, 8000))  # above MAX_PIXELS, below PIL's limit
+    (root / "1" / "loop.png").symlink_to(root / "1" / "loop.png")
+    data = load_images(str(root))
+    reasons = {d.source: d.reason for d in data.report.dropped}
+    assert reasons["0/huge.png"].startswith("too large") and reasons["1/big.png"].startswith("too large")
+    assert reasons["1/loop.png"].startswith("unreadable")
+    assert 8000 * 8000 > MAX_PIXELS
+
+
+def test_only_bombs_is_one_error(tmp_path):
+    for c in "ab":
+        (tmp_path / c).mkdir()
+        (tmp_path / c / "x.png").write_bytes(_png_declaring(100_000, 100_000))
+    with pytest.raises(InvalidInputError, match=r"no readable images found \(kept 0 items, dropped 2 \(2 too large\)\)"):
+        load_images(str(tmp_path))
+
+
+def test_npz_labels_become_strings(tmp_path, images):
+    X, y = images
+    np.savez(tmp_path / "d.npz", x=X[..., 0], y=y)
+    assert load_images(str(tmp_path / "d.npz")).y.dtype.kind == "U"
+    np.savez(tmp_path / "b.npz", x=X[..., 0], y=np.array([b"cat", b"dog"])[y % 2])
+    assert set(load_images(str(tmp_path / "b.npz")).y.tolist()) == {"cat", "dog"}
+
+
+def test_npz_header_larger_than_its_data_is_refused(tmp_path, images):
+    X, y = images
+    path = tmp_path / "d.npz"
+    np.savez(path, x=X, y=y)
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members["x.npy"] = members["x.npy"].replace(str(X.shape).encode(), str((10**6,) + X.shape[1:]).encode(), 1)
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    with pytest.raises(InvalidInputError, match="truncated"):
+        load_images(str(path))
+
+
+def test_split_folder_is_a_split_not_two_classes(tmp_path, images):
+    X, y = images
+    _folder(tmp_path / "train", X[..., 0], y)
+    few = np.flatnonzero(np.arange(len(y)) % 12 < 4)  # 4 of every class
+    _folder(tmp_path / "test", X[few, ..., 0], y[few])
+    train = MODALITY.load(str(tmp_path))
+    assert train.meta["split"] == "train" and set(train.y.tolist()) == {str(c) for c in y}
+    test = MODALITY.load(str(tmp_path), split="test", clean=False)
+    assert test.meta["split"] == "test" and len(test) == len(few)
+    with pytest.raises(InvalidInputError, match="has no 'val' split"):
+        MODALITY.load(str(tmp_path), split="val")
+
+
+def test_clean_false_keeps_duplicates_and_per_class_draws_after_cleaning(tmp_path, images):
+    X, y = images
+    X = np.concatenate([X, X[:3]])
+    y = np.concatenate([y, y[:3]])
+    np.savez(tmp_path / "d.npz", x=X, y=y)
+    assert len(MODALITY.load(str(tmp_path / "d.npz"), clean=False)) == len(X)
+    cleaned = MODALITY.load(str(tmp_path / "d.npz"))
+    assert len(cleaned) == len(X) - 3
+    drawn = MODALITY.load(str(tmp_path / "d.npz"), per_class=2, seed=1)
+    assert drawn.report.used == len(drawn) and drawn.report.kept == len(X) - 3

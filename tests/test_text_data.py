@@ -77,7 +77,8 @@ def test_per_class(tmp_path):
     rows = "".join(f"sentence number {i},{'AB'[i % 2]}\n" for i in range(40))
     d = load_texts(write(tmp_path / "d.csv", "text,label\n" + rows), per_class=5)
     assert len(d) == 10 and (d.y == "A").sum() == 5
-    assert d.report.kept == 40  # the cleaning report describes the file, not the draw
+    assert d.report.kept == 40 and d.report.used == 10  # the summary says which items are used
+    assert d.report.summary().startswith("using 10 items drawn per class from 40 clean ones; cleaning dropped none")
 
 
 @pytest.mark.parametrize(
@@ -141,3 +142,45 @@ def test_cli_options_roundtrip(tmp_path):
     assert opts == {"text_column": "q", "label_column": "cls", "format": None, "max_chars": 50}
     path = write(tmp_path / "d.tsv", "cls\tq\nA\tx one\nA\tx two\nB\ty one\nB\ty two\n")
     assert len(MODALITY.load(str(path), split="test", **opts)) == 4
+
+
+JSONL_OK = "".join(json.dumps({"text": t, "label": c}) + "\n" for t, c in
+                   [("a cat sat", "A"), ("a dog ran", "A"), ("who is he", "B"), ("who was she", "B")])
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("[" * 5000 + "]" * 5000, "malformed row: JSON nested deeper than 64 levels"),
+        ('{"text": ' + "[" * 3000 + "1" + "]" * 3000 + ', "label": "A"}', "malformed row: JSON nested deeper"),
+        ('{"text": "bad \\ud800 escape", "label": "A"}', "invalid unicode"),
+        ('{"text": "fine", "label": "\\udfff"}', "invalid unicode"),
+        ('{"text": "' + "x" * 1_000_001 + '", "label": "A"}', "too long: a line of"),
+        ("not json at all", "malformed row: not a JSON object"),
+    ],
+    ids=["deep array", "deep field", "surrogate text", "surrogate label", "long line", "not json"],
+)
+def test_jsonl_bad_lines_are_skipped_with_a_reason(tmp_path, line, reason):
+    d = load_texts(write(tmp_path / "d.jsonl", JSONL_OK + line + "\n"))
+    assert len(d) == 4
+    assert [x.reason for x in d.report.dropped][0].startswith(reason)
+    assert all(isinstance(t, str) and t.encode("utf-8") for t in d.X)  # valid Unicode only
+
+
+def test_folder_split_and_unreadable_files(tmp_path):
+    for split, n in (("train", 3), ("test", 2)):
+        for c in "AB":
+            (tmp_path / split / c).mkdir(parents=True)
+            write(tmp_path / split / c / "s.txt", "".join(f"{c} sentence {i}\n" for i in range(n)))
+    (tmp_path / "train" / "A" / "loop.txt").symlink_to(tmp_path / "train" / "A" / "loop.txt")
+    train = MODALITY.load(str(tmp_path))
+    assert sorted(set(train.y.tolist())) == ["A", "B"] and len(train) == 6 and train.meta["split"] == "train"
+    assert train.report.dropped[0].reason.startswith("unreadable")
+    test = MODALITY.load(str(tmp_path), split="test", clean=False)
+    assert len(test) == 4 and test.meta["split"] == "test"
+
+
+def test_clean_false_keeps_duplicates_and_single_sentence_classes(tmp_path):
+    path = write(tmp_path / "d.csv", CSV + "what is a cat ?,DESC\nalone here,LOC\n")
+    assert len(load_texts(path)) == 4
+    assert len(load_texts(path, clean=False)) == 6

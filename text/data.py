@@ -1,8 +1,11 @@
 """Loading and cleaning labeled sentences: CSV, TSV, JSONL, or a folder of ``.txt`` files per class.
 
 Every row that does not survive cleaning is recorded in the :class:`CleaningReport` with its reason
-(``empty``, ``punctuation only``, ``too long``, ``duplicate``, ``undecodable``, ``missing label``,
-``singleton class``...). Bad files get a one-line :class:`InvalidInputError` naming the file.
+(``empty``, ``punctuation only``, ``too long``, ``duplicate``, ``undecodable``, ``invalid unicode``,
+``malformed row``, ``missing label``, ``singleton class``...). Bad files get a one-line
+:class:`InvalidInputError` naming the file. Text reaches no other library before it is valid Unicode.
+Limits: :data:`MAX_LINE_CHARS` per JSON line, :data:`MAX_JSON_DEPTH` levels of JSON nesting, and
+``max_chars`` per sentence (:class:`TextCleaningConfig`).
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ import logging
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
 from imagina.core.modality import LabeledData
-from imagina.core.preprocessing import CleaningReport
+from imagina.core.preprocessing import CleaningReport, resolve_split, valid_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,20 @@ _WS = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Lone surrogates come from ``errors="surrogateescape"``: they mark bytes that were not UTF-8.
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
+# Any lone surrogate, also from a JSON escape such as "\ud800": not valid Unicode, no library takes it.
+_ANY_SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: A JSON line longer than this many characters is dropped without being parsed.
+MAX_LINE_CHARS = 1_000_000
+#: A JSON line nested deeper than this (``[[[...]]]``) is dropped as malformed.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+@dataclass(frozen=True)
+class _Unusable:
+    """A raw row that cannot become a sentence; ``reason`` goes to the cleaning report."""
+
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +105,7 @@ def _read_text(path: Path) -> tuple[str, int]:
 
 def _check_encoding(path: Path, rows: list[tuple[str, str, str]], config: TextCleaningConfig) -> None:
     """Refuse a file whose share of rows with non-UTF-8 bytes is above the configured fraction."""
+    rows = [r for r in rows if isinstance(r[0], str)]
     bad = [i for i, (text, label, _) in enumerate(rows) if _SURROGATE.search(text) or _SURROGATE.search(label)]
     if rows and len(bad) / len(rows) > config.max_undecodable_fraction:
         raise InvalidInputError(
@@ -140,81 +158,116 @@ def _parse_delimited(path: Path, text: str, delimiter: str, quoting: int, text_c
     return rows
 
 
-def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[tuple[str, str, str]]:
+def _json_depth(line: str) -> int:
+    """How deeply brackets nest in a JSON line (strings ignored), without recursion."""
+    depth = deepest = 0
+    for ch in _JSON_STRING.sub('""', line):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _parse_json_line(line: str) -> dict | _Unusable:
+    """A JSON object, or why the line is not one (too long, too deep, not JSON, not an object)."""
+    if len(line) > MAX_LINE_CHARS:
+        return _Unusable(f"too long: a line of {len(line)} characters > {MAX_LINE_CHARS}")
+    if line.count("[") + line.count("{") > MAX_JSON_DEPTH and _json_depth(line) > MAX_JSON_DEPTH:
+        return _Unusable(f"malformed row: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        obj = None
+    return obj if isinstance(obj, dict) else _Unusable("malformed row: not a JSON object")
+
+
+def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[tuple]:
     text, _ = _read_text(path)
     if not text.strip():
         raise InvalidInputError(f"{path} is empty.")
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple] = []
     keys_seen: set[str] = set()
     found = False
-    bad_json = 0
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        source = f"{path.name}:{line_no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            obj = None
-        if not isinstance(obj, dict):
-            bad_json += 1
-            rows.append((None, None, source))  # type: ignore[arg-type]
+        source = f"{valid_unicode(path.name)}:{line_no}"
+        obj = _parse_json_line(line)
+        if isinstance(obj, _Unusable):
+            rows.append((obj, None, source))
             continue
-        keys_seen.update(obj)
+        keys_seen.update(valid_unicode(k) for k in obj)
         if text_column in obj and label_column in obj:
             found = True
         value, label = obj.get(text_column), obj.get(label_column)
-        rows.append((value if isinstance(value, str) else "" if value is None else str(value),
-                     "" if label is None else str(label), source))
-    if bad_json == len(rows):
+        rows.append((value if isinstance(value, str) else "" if value is None else _short_str(value),
+                     "" if label is None else _short_str(label), source))
+    if all(isinstance(r[0], _Unusable) for r in rows):
         raise InvalidInputError(f"{path} is not JSON Lines: no line holds a JSON object.")
     if not found:
         missing = [c for c in (text_column, label_column) if c not in keys_seen]
         raise InvalidInputError(
-            f"{path}: no record has the field {', '.join(map(repr, missing))}; fields found: {sorted(keys_seen)}. "
+            f"{path}: no record has the field {', '.join(map(repr, missing))}; fields found: {sorted(keys_seen)[:20]}. "
             "Name them with --text-column / --label-column."
         )
     return rows
 
 
-def _read_folder(path: Path) -> list[tuple[str, str, str]]:
+def _short_str(value: object) -> str:
+    """A non-string JSON value as text (``1`` -> ``"1"``); nested values are kept short by the length rules."""
+    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def _read_folder(path: Path) -> list[tuple]:
     class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
         raise InvalidInputError(f"{path} holds no class sub-folders; expected <folder>/<class>/*.txt.")
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple] = []
     for d in class_dirs:
+        label = valid_unicode(d.name)
         files = sorted(d.glob("*.txt"))
         if not files:
-            logger.warning("class folder %s holds no .txt files; skipped", d)
+            logger.warning("class folder %s holds no .txt files; skipped", label)
             continue
         for f in files:
-            text, _ = _read_text(f)
+            name = f"{label}/{valid_unicode(f.name)}"
+            try:
+                text, _ = _read_text(f)
+            except InvalidInputError as exc:  # a link loop, a folder named *.txt, no permission
+                rows.append((_Unusable(f"unreadable: {exc}"), None, name))
+                continue
             for line_no, line in enumerate(text.splitlines(), start=1):
                 if line.strip():
-                    rows.append((line, d.name, f"{d.name}/{f.name}:{line_no}"))
-    if not rows:
+                    rows.append((line, label, f"{name}:{line_no}"))
+    if not any(isinstance(r[0], str) for r in rows):
         raise InvalidInputError(f"{path} holds no sentences in any <class>/*.txt file.")
     return rows
 
 
 # --------------------------------------------------------------------------- cleaning
 def clean_rows(
-    rows: list[tuple[str | None, str | None, str]], config: TextCleaningConfig, report: CleaningReport
+    rows: list[tuple], config: TextCleaningConfig, report: CleaningReport
 ) -> tuple[list[str], list[str], list[str]]:
     """Normalise and filter raw ``(text, label, source)`` rows, recording every drop in ``report``.
 
-    Returns the kept texts, labels and sources. Rows whose text is ``None`` were unparsable.
+    Returns the kept texts, labels and sources. A row whose text is ``None`` was unparsable; one
+    whose text is an ``_Unusable`` carries its reason.
     """
     texts: list[str] = []
     labels: list[str] = []
     sources: list[str] = []
     first_seen: dict[str, int] = {}
     for i, (raw, label, source) in enumerate(rows):
-        if raw is None:
-            report.drop(i, "malformed row: not a JSON object", source)
+        if raw is None or isinstance(raw, _Unusable):
+            report.drop(i, raw.reason if raw is not None else "malformed row: not a JSON object", source)
             continue
         if _SURROGATE.search(raw) or (label and _SURROGATE.search(label)):
             report.drop(i, "undecodable: non-UTF-8 bytes", source)
+            continue
+        if _ANY_SURROGATE.search(raw) or (label and _ANY_SURROGATE.search(label)):
+            report.drop(i, "invalid unicode: a lone surrogate (e.g. an escaped \\ud800)", source)
             continue
         label = normalize_text(label or "")
         if not label:
@@ -249,10 +302,10 @@ def clean_rows(
 
 
 def _drop_small_classes(
-    texts: list[str], labels: list[str], sources: list[str], report: CleaningReport, origin: str
+    texts: list[str], labels: list[str], sources: list[str], report: CleaningReport, origin: str, clean: bool = True
 ) -> tuple[list[str], list[str], list[str]]:
     counts = Counter(labels)
-    single = {c for c, n in counts.items() if n < 2}
+    single = {c for c, n in counts.items() if n < 2} if clean else set()
     if single:
         for i, lab in enumerate(labels):
             if lab in single:
@@ -277,10 +330,13 @@ def load_texts(
     label_column: str = "label",
     format: str | None = None,
     config: TextCleaningConfig | None = None,
+    split: str | None = None,
     per_class: int | None = None,
     seed: int = 0,
+    clean: bool = True,
 ) -> LabeledData:
-    """Load labeled sentences from a CSV / TSV / JSONL file or a folder ``<class>/*.txt``.
+    """Load labeled sentences from a CSV / TSV / JSONL file or a folder ``<class>/*.txt``, clean them,
+    then draw ``per_class`` of every class.
 
     Parameters
     ----------
@@ -293,8 +349,14 @@ def load_texts(
         Overrides the guess from the suffix.
     config : TextCleaningConfig, optional
         Cleaning rules.
+    split : str, optional
+        For a folder split into ``train/``, ``test/``... (``data/test/<class>/*.txt``): the split to read
+        (default ``train``). A file, or a folder of class folders, has no splits and is used whole.
     per_class : int, optional
-        Keep at most this many sentences per class (random, stable for ``seed``).
+        Keep at most this many sentences per class (random, stable for ``seed``), drawn after cleaning.
+    clean : bool
+        False keeps duplicates and classes of one sentence (a test split stays whole); unreadable,
+        empty and over-long rows are dropped either way.
 
     Returns
     -------
@@ -303,9 +365,12 @@ def load_texts(
         ``file:line`` per sentence, ``report`` the cleaning report.
     """
     config = config or TextCleaningConfig()
+    if not clean:
+        config = replace(config, drop_duplicates=False)
     path = Path(source)
     if not path.exists():
         raise InvalidInputError(f"data path {path} does not exist.")
+    path, chosen = resolve_split(path, split)
     if format is None:
         if path.is_dir():
             format = "folder"
@@ -331,7 +396,7 @@ def load_texts(
     else:
         rows = _read_folder(path)
     if format != "folder":
-        _check_encoding(path, [r for r in rows if r[0] is not None], config)
+        _check_encoding(path, rows, config)
     texts, labels, sources = clean_rows(rows, config, report)
     if format == "folder":
         # A class folder whose every sentence was dropped is a reported skip.
@@ -339,12 +404,14 @@ def load_texts(
             logger.warning("class %r has no sentences left after cleaning; skipped", d)
     if not texts:
         raise InvalidInputError(f"{path}: no sentence left after cleaning ({report.summary()}).")
-    texts, labels, sources = _drop_small_classes(texts, labels, sources, report, str(path))
+    texts, labels, sources = _drop_small_classes(texts, labels, sources, report, str(path), clean)
     if report.dropped:
         logger.info("%s: %s", path, report.summary())
-    data = LabeledData(texts, np.asarray(labels), sources, report, {"source": str(path), "format": format})
+    data = LabeledData(texts, np.asarray(labels, dtype=str), sources, report,
+                       {"source": str(source), "format": format, "split": chosen})
     if per_class is not None:
         check_int("per_class", per_class, minimum=2)
-        data = data.per_class(per_class, seed=seed)  # the report still describes the cleaning of the file
+        data = data.per_class(per_class, seed=seed)
+        data.report = report.drawn(len(data))
     return data
 

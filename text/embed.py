@@ -80,8 +80,11 @@ class TextEmbedder(SupervisedEmbedder):
     ((12, 192), dtype('float32'))
     """
 
+    #: Training steps when none are given.
+    DEFAULT_STEPS = 400
+
     def __init__(self, *, max_len: int = 48, embed_dim: int = 64, channels: int = 64, word_dropout: float = 0.1,
-                 ngram_buckets: int = 2**14, steps: int = 400, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
+                 ngram_buckets: int = 2**14, steps: int = DEFAULT_STEPS, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
                  device: str = "auto", progress: bool = False) -> None:
         self.max_len = check_int("max_len", max_len, minimum=2)
         self.embed_dim = embed_dim

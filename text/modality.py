@@ -32,6 +32,12 @@ class TextModality(Modality):
 
     name = "text"
     default_steps = SeqVAEConfig().steps
+    #: What ``--data`` accepts, for the CLI's help.
+    source_help = "a .csv, .tsv or .jsonl file, or a folder <class>/*.txt (optionally under train/ and test/)"
+    #: Training steps of the offline default embedder (a word CNN).
+    embedder_steps = TextEmbedder.DEFAULT_STEPS
+    #: Whether the default embedder shows a progress bar while it trains.
+    embedder_progress = False
     #: The text screen keeps candidates whatever the real-data classifier thinks of their label (the
     #: label consistency still ranks them) and takes those that pass in random order instead of the
     #: max-min pick: on validation questions from TREC's training set (never the test set) dropping the
@@ -46,28 +52,27 @@ class TextModality(Modality):
     def __init__(self, sanity_config: TextSanityConfig | None = None) -> None:
         self.sanity_config = sanity_config or TextSanityConfig()
 
-    def load(self, source: str, *, text_column: str = "text", label_column: str = "label", format: str | None = None,
-             per_class: int | None = None, seed: int = 0, split: str | None = None, **cleaning: Any) -> LabeledData:
-        """Load and clean sentences; ``cleaning`` takes :class:`TextCleaningConfig` fields (``max_chars``...).
-
-        ``split`` only matters for a folder holding a ``<split>/`` sub-folder (``data/test/<class>/*.txt``);
-        a file is its own split.
-        """
+    def load(self, source: str, *, split: str | None = None, per_class: int | None = None, seed: int = 0,
+             clean: bool = True, text_column: str = "text", label_column: str = "label", format: str | None = None,
+             **cleaning: Any) -> LabeledData:
+        """Load sentences (see :func:`~imagina.text.data.load_texts`); ``cleaning`` takes
+        :class:`TextCleaningConfig` fields (``max_chars``...). ``split`` matters only for a folder split
+        into ``train/``, ``test/``...; a file is used whole."""
         unknown = set(cleaning) - _CLEANING
         if unknown:
             raise InvalidInputError(f"unknown text loading option(s) {sorted(unknown)}; known: {sorted(_CLEANING)}.")
-        if split and Path(source).is_dir() and (Path(source) / split).is_dir():
-            source = str(Path(source) / split)
         return load_texts(source, text_column=text_column, label_column=label_column, format=format,
-                          config=TextCleaningConfig(**cleaning), per_class=per_class, seed=seed)
+                          config=TextCleaningConfig(**cleaning), split=split, per_class=per_class, seed=seed, clean=clean)
 
     def add_cli_arguments(self, parser: Any) -> None:
-        parser.add_argument("--text-column", default="text", help="column (CSV/TSV) or field (JSONL) of the sentences")
-        parser.add_argument("--label-column", default="label", help="column or field of the labels")
+        parser.add_argument("--text-column", default="text",
+                            help="column (CSV/TSV) or field (JSONL) of the sentences (default text)")
+        parser.add_argument("--label-column", default="label", help="column or field of the labels (default label)")
         parser.add_argument("--format", default=None, choices=("csv", "tsv", "jsonl", "folder"),
                             help="input format (default: from the suffix; a directory is a folder of <class>/*.txt)")
-        parser.add_argument("--max-chars", type=int, default=TextCleaningConfig().max_chars,
-                            help="drop sentences longer than this many characters")
+        max_chars = TextCleaningConfig().max_chars
+        parser.add_argument("--max-chars", type=int, default=max_chars,
+                            help=f"drop sentences longer than this many characters (default {max_chars})")
 
     def load_options(self, args: Any) -> dict:
         return {"text_column": args.text_column, "label_column": args.label_column, "format": args.format,
@@ -77,10 +82,12 @@ class TextModality(Modality):
         cfg = make_config(SeqVAEConfig, steps=steps or self.default_steps, **options)
         return ConditionalSeqVAE(cfg, device=device, seed=seed)
 
-    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None) -> Embedder:
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
+                      steps: int | None = None, progress: bool | None = None) -> Embedder:
         if pretrained:
             return SentenceTransformerEmbedder(pretrained, device=device)
-        return TextEmbedder(seed=seed, device=device)
+        return TextEmbedder(seed=seed, device=device, steps=steps or self.embedder_steps,
+                            progress=self.embedder_progress if progress is None else progress)
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return text_sanity(X, y, generator=generator, real=real, config=self.sanity_config)
