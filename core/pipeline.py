@@ -14,12 +14,13 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from imagina.core.dose import DoseConfig, Recommendation, recommend_dose
 from imagina.core.errors import InvalidInputError, NotFittedError, check_float, check_int
 from imagina.core.export import atomic_output_dir, sanitize_label, write_json, write_manifest
 from imagina.core.generator import Generator, package_versions
@@ -27,6 +28,7 @@ from imagina.core.metrics import embedding_metrics, within_class_diversity
 from imagina.core.modality import LabeledData, Modality, SanityResult, concat, get_modality, take
 from imagina.core.runtime import derive_seed
 from imagina.core.screening import Screen, ScreenConfig, ScreenResult
+from imagina.core.valuation import ValuationConfig, attribute, value_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,11 @@ class AugmentConfig:
     steps : generator training steps (None: the modality's default).
     embedder : a pretrained embedder name or local path (None: the offline default trained on the data).
     screen : the screen's thresholds (generic: :class:`ScreenConfig`'s defaults).
+    valuation : how candidates are valued by what they do to held-out real items
+        (:mod:`imagina.core.valuation`); a candidate that hurts is rejected as "harmful". None: no valuation.
+    dose : how the number of synthetic items to use is chosen (:mod:`imagina.core.dose`); ``samples/``
+        then holds that many per class, the rest of the kept items go to ``reserve/``. None: every
+        kept item goes to ``samples/`` and no recommendation is made.
     """
 
     per_class: int | None = None
@@ -56,6 +63,8 @@ class AugmentConfig:
     device: str = "auto"
     embedder: str | None = None
     screen: ScreenConfig | None = None
+    valuation: ValuationConfig | None = field(default_factory=ValuationConfig)
+    dose: DoseConfig | None = field(default_factory=DoseConfig)
 
     def __post_init__(self) -> None:
         if self.per_class is not None:
@@ -92,10 +101,33 @@ class AugmentResult:
     record: dict[str, Any]
     generator: Generator | None = None
     embeddings: np.ndarray | None = None
+    #: The dose and verdict (None when no dose was chosen: every kept item is recommended).
+    recommendation: Recommendation | None = None
+    #: Kept candidates' indices, best first within each class (by utility value, else quality).
+    order: np.ndarray | None = None
+    #: Warnings about the run (classes left short, a "don't use" verdict), also logged and in run.json.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def keep(self) -> np.ndarray:
         return self.screen.keep
+
+    @property
+    def in_dose(self) -> np.ndarray:
+        """Bool mask of shape (n,): the kept candidates the recommendation adds (``samples/``)."""
+        if self.recommendation is None:
+            return self.keep.copy()
+        order = self.order if self.order is not None else np.flatnonzero(self.keep)
+        mask = np.zeros(len(self.labels), dtype=bool)
+        for c in np.unique(self.labels):
+            rows = order[self.labels[order] == c]
+            mask[rows[: self.recommendation.per_class.get(str(c), 0)]] = True
+        return mask
+
+    def recommended(self) -> LabeledData:
+        """The synthetic items to add to the real training set at the recommended dose."""
+        idx = np.flatnonzero(self.in_dose)
+        return LabeledData(take(self.candidates, idx), self.labels[idx])
 
     def kept(self) -> LabeledData:
         """The screened synthetic set."""
@@ -114,8 +146,11 @@ class AugmentResult:
 
         Layout::
 
-            out/samples/<class>/...      kept items (the modality's format)
-            out/manifest.csv             every kept item: path, label, every score
+            out/samples/<class>/...      the items to add at the recommended dose (the modality's format);
+                                         every kept item when no dose was chosen
+            out/manifest.csv             every item in samples/: path, label, every score
+            out/reserve/<class>/...      kept items beyond the dose (present only then)
+            out/reserve.csv              every item in reserve/
             out/rejected.csv             every rejected candidate: label, reason, every score
             out/model/                   the fitted generator (config.json, model.safetensors, ...)
             out/report.md, out/figures/  the report with its pictures
@@ -125,14 +160,18 @@ class AugmentResult:
 
         out = Path(out)
         with atomic_output_dir(out, overwrite=overwrite) as tmp:
-            idx = np.flatnonzero(self.keep)
-            stems = [f"{sanitize_label(self.labels[i])}_{i:06d}" for i in idx]
-            paths = self.modality.write_items(tmp / "samples", take(self.candidates, idx), self.labels[idx], stems,
-                                              meta=self.real.meta)
             score_names = list(self.screen.scores)
-            rows = [{"path": f"samples/{p}", "label": self.labels[i], **{k: self.screen.scores[k][i] for k in score_names}}
-                    for p, i in zip(paths, idx)]
-            write_manifest(tmp / "manifest.csv", rows)
+            in_dose = self.in_dose
+            for folder, mask in (("samples", in_dose), ("reserve", self.keep & ~in_dose)):
+                idx = np.flatnonzero(mask)
+                if folder == "reserve" and not len(idx):
+                    continue
+                stems = [f"{sanitize_label(self.labels[i])}_{i:06d}" for i in idx]
+                paths = self.modality.write_items(tmp / folder, take(self.candidates, idx), self.labels[idx], stems,
+                                                  meta=self.real.meta)
+                rows = [{"path": f"{folder}/{p}", "label": self.labels[i], **{k: self.screen.scores[k][i] for k in score_names}}
+                        for p, i in zip(paths, idx)]
+                write_manifest(tmp / ("manifest.csv" if folder == "samples" else "reserve.csv"), rows)
             rejected = [{"candidate": int(i), "label": self.labels[i], "reason": self.screen.reasons[i],
                          **{k: self.screen.scores[k][i] for k in score_names}} for i in np.flatnonzero(~self.keep)]
             write_manifest(tmp / "rejected.csv", rejected)
@@ -201,7 +240,7 @@ class Augmenter:
         cfg = self.config
         per_class = check_int("per_class", per_class if per_class is not None else cfg.per_class, minimum=1)
         classes = np.unique(self.data_.y)
-        self.timings_["generate_s"] = self.timings_["screen_s"] = 0.0
+        self.timings_["generate_s"] = self.timings_["screen_s"] = self.timings_["value_s"] = 0.0
         X, y, checks, emb = self._candidates(np.repeat(classes, math.ceil(per_class * cfg.oversample)), cfg.seed)
         result = self._screen(emb, y, checks, per_class)
         cap = math.floor(per_class * cfg.max_oversample)
@@ -217,6 +256,9 @@ class Augmenter:
                                   checks.reasons + checks2.reasons)
             result = self._screen(emb, y, checks, per_class)
         metrics = self._metrics(emb, X, y, result.keep)
+        order = self._rank(result, y)
+        recommendation = self._recommend(X, y, emb, order)
+        warnings = self._warnings(classes, y, result, per_class, recommendation)
         record = {
             "modality": self.modality.name,
             "config": asdict(cfg),
@@ -230,9 +272,12 @@ class Augmenter:
                        "kept_per_class": {str(c): int(((y == c) & result.keep).sum()) for c in classes},
                        "rejected_by_reason": result.rejection_counts()},
             "metrics": metrics,
+            "recommendation": recommendation.to_dict() if recommendation is not None else None,
+            "warnings": warnings,
             "history": self.generator_.history_,
         }
-        return AugmentResult(self.modality, self.data_, X, y, result, metrics, record, self.generator_, emb)
+        return AugmentResult(self.modality, self.data_, X, y, result, metrics, record, self.generator_, emb,
+                             recommendation, order, warnings)
 
     def _candidates(self, labels: np.ndarray, seed: int) -> tuple[Any, np.ndarray, SanityResult, np.ndarray]:
         """Generate one candidate per label; their modality checks and embeddings."""
@@ -246,10 +291,72 @@ class Augmenter:
         return X, y, checks, emb
 
     def _screen(self, emb: np.ndarray, y: np.ndarray, checks: SanityResult, per_class: int) -> ScreenResult:
+        """Value the candidates that pass the modality checks (a harmful one is rejected), then screen."""
+        if self.config.valuation is not None:
+            t = time.perf_counter()
+            ok = np.array([r is None for r in checks.reasons], dtype=bool)
+            value, influence = np.full(len(y), np.nan), np.full(len(y), np.nan)
+            reasons = list(checks.reasons)
+            if ok.any():
+                rows = np.flatnonzero(ok)
+                val = value_candidates(self.real_embeddings_, self.data_.y, emb[rows], y[rows], self.config.valuation)
+                value[rows], influence[rows] = val.knn_shapley, val.probe
+                for j, reason in zip(rows.tolist(), val.harmful_reasons()):
+                    reasons[j] = reason
+            checks = SanityResult({**checks.scores, "value": value, "probe_influence": influence}, reasons)
+            self.timings_["value_s"] = self.timings_.get("value_s", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         result = self.screen_.score(emb, y, checks=checks, budget_per_class=per_class)
         self.timings_["screen_s"] += time.perf_counter() - t
         return result
+
+    @staticmethod
+    def _rank(result: ScreenResult, y: np.ndarray) -> np.ndarray:
+        """Kept candidates' indices grouped by class, best first: by utility value where the
+        candidates were valued, else by the screen's quality."""
+        kept = np.flatnonzero(result.keep)
+        value = result.scores.get("value")
+        key = result.scores["quality"][kept] if value is None else np.nan_to_num(value[kept], nan=-np.inf)
+        return kept[np.lexsort((-key, y[kept]))]
+
+    def _recommend(self, X: Any, y: np.ndarray, emb: np.ndarray, order: np.ndarray) -> Recommendation | None:
+        """The dose and verdict for the kept candidates (None without a dose config or a probe)."""
+        cfg = self.config
+        features = self.modality.probe_features(self.data_.meta) if cfg.dose is not None else None
+        if features is None:
+            return None
+        t = time.perf_counter()
+        nearest, _ = attribute(self.real_embeddings_, self.data_.y, emb[order], y[order])
+        rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, cfg.dose)
+        self.timings_["dose_s"] = time.perf_counter() - t
+        return rec
+
+    def _warnings(self, classes: np.ndarray, y: np.ndarray, result: ScreenResult, per_class: int,
+                  recommendation: Recommendation | None) -> list[str]:
+        """Lines a user must see even under ``--quiet``: classes left short of ``per_class``, with the
+        likely cause, and a "don't use" verdict. Each is logged as a WARNING."""
+        out = []
+        kept = {c: int(((y == c) & result.keep).sum()) for c in classes.tolist()}
+        short = {c: n for c, n in kept.items() if n < per_class}
+        if short:
+            counts = result.rejection_counts()
+            top = max(counts, key=counts.get) if counts else "none"
+            steps = getattr(self.generator_, "config", None)
+            steps = getattr(steps, "steps", None)
+            default = getattr(self.modality, "default_steps", None)
+            if steps is not None and default is not None and steps < default:
+                hint = f"the generator trained {steps} steps (default {default}); try more"
+            else:
+                hint = f"most rejections were '{top}' ({counts.get(top, 0)} of {len(y)} candidates); see report.md"
+            none = [str(c) for c, n in short.items() if n == 0]
+            out.append(f"{len(short)} of {len(classes)} classes kept fewer than {per_class} synthetic items ("
+                       + ", ".join(f"{c}: {n}" for c, n in short.items()) + ")"
+                       + (f"; none at all for {', '.join(none)}" if none else "") + f"; likely cause: {hint}.")
+        if recommendation is not None and not recommendation.use:
+            out.append(f"recommendation: don't use: {recommendation.message} The kept items are in reserve/.")
+        for line in out:
+            logger.warning(line)
+        return out
 
     @staticmethod
     def _top_up(classes: np.ndarray, y: np.ndarray, result: ScreenResult, per_class: int, cap: int) -> dict:

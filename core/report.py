@@ -71,6 +71,14 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     data = rec["data"]
     lines += [f"Real data: {data['items']} items in {len(data['per_class'])} classes. Cleaning: "
               f"{data['cleaning']['dropped']} dropped " + (f"({data['cleaning']['by_reason']})" if data["cleaning"]["dropped"] else "") + ".", ""]
+    if result.warnings:
+        lines += ["## Warnings", "", *(f"- {w}" for w in result.warnings), ""]
+    if result.recommendation is not None:
+        rec_ = result.recommendation
+        lines += ["## Recommendation", "", rec_.to_markdown(), "",
+                  f"`samples/` holds the {int(result.in_dose.sum())} items to add to your real training set"
+                  + (f"; the other {int((result.keep & ~result.in_dose).sum())} kept items are in `reserve/`."
+                     if (result.keep & ~result.in_dose).any() else "."), ""]
     lines += ["## Samples", "", "| real | kept synthetic | rejected synthetic |", "|---|---|---|",
               "| ![real](figures/real.png) | " + ("![kept](figures/kept.png)" if len(kept_idx) else "none")
               + " | " + ("![rejected](figures/rejected.png)" if len(rej_idx) else "none") + " |", ""]

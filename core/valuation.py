@@ -192,6 +192,28 @@ def probe_influence(train: np.ndarray, train_y: np.ndarray, test: np.ndarray, te
     return out
 
 
+def attribute(real: np.ndarray, real_y: np.ndarray, cand: np.ndarray, cand_y: np.ndarray, *,
+              copy_ratio: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's nearest real item of its own class, and whether it is a copy of it.
+
+    Returns ``(nearest, copy)``: int64 indices into ``real`` and a bool mask, each of shape (m,); a
+    copy lies nearer than ``copy_ratio`` × the class's median real nearest-neighbour distance.
+    """
+    from imagina.core.neighbors import knn
+
+    nearest = np.zeros(len(cand), dtype=np.int64)
+    copy = np.zeros(len(cand), dtype=bool)
+    for c in np.unique(cand_y):
+        rows, pool = np.flatnonzero(cand_y == c), np.flatnonzero(real_y == c)
+        d, idx = knn(cand[rows], real[pool], 1)
+        nearest[rows] = pool[idx[:, 0]]
+        nn_real, _ = knn(real[pool], real[pool], 1, exclude_self=True)
+        finite = nn_real[:, 0][np.isfinite(nn_real[:, 0])] if nn_real.shape[1] else np.zeros(0)
+        scale = max(float(np.median(finite)) if len(finite) else 1.0, 1e-8)
+        copy[rows] = d[:, 0] < copy_ratio * scale
+    return nearest, copy
+
+
 def value_candidates(real: np.ndarray, real_y: np.ndarray, cand: np.ndarray, cand_y: np.ndarray,
                      config: ValuationConfig | None = None) -> Valuation:
     """Cross-fitted KNN-Shapley value and probe influence of every candidate (see the module doc).
@@ -201,8 +223,6 @@ def value_candidates(real: np.ndarray, real_y: np.ndarray, cand: np.ndarray, can
     real : ndarray of shape (n, d), float32; real_y : labels of shape (n,).
     cand : ndarray of shape (m, d), float32; cand_y : labels of shape (m,), each a class of ``real_y``.
     """
-    from imagina.core.neighbors import knn
-
     cfg = config or ValuationConfig()
     start = time.perf_counter()
     real, cand = np.asarray(real, np.float32), np.asarray(cand, np.float32)
@@ -213,16 +233,7 @@ def value_candidates(real: np.ndarray, real_y: np.ndarray, cand: np.ndarray, can
     if unknown:
         raise InvalidInputError(f"candidate labels {sorted(map(str, unknown))[:5]} are not classes of the real data.")
     m = len(cand)
-    nearest = np.zeros(m, dtype=np.int64)
-    copy = np.zeros(m, dtype=bool)
-    for c in np.unique(cand_y):
-        rows, pool = np.flatnonzero(cand_y == c), np.flatnonzero(real_y == c)
-        d, idx = knn(cand[rows], real[pool], 1)
-        nearest[rows] = pool[idx[:, 0]]
-        nn_real, _ = knn(real[pool], real[pool], 1, exclude_self=True)
-        finite = nn_real[:, 0][np.isfinite(nn_real[:, 0])] if nn_real.shape[1] else np.zeros(0)
-        scale = max(float(np.median(finite)) if len(finite) else 1.0, 1e-8)
-        copy[rows] = d[:, 0] < cfg.copy_ratio * scale
+    nearest, copy = attribute(real, real_y, cand, cand_y, copy_ratio=cfg.copy_ratio)
 
     folds = stratified_folds(real_y, min(cfg.folds, max(2, int(np.unique(real_y, return_counts=True)[1].min()))), cfg.seed)
     shapley, probe = np.zeros(m), np.zeros(m)

@@ -40,17 +40,20 @@ class ImagePreprocessor:
 
     Resizing uses antialiased bilinear interpolation; the intensity scale is a
     :class:`~imagina.core.preprocessing.RangeScaler` over the uint8 range, so ``inverse_transform``
-    gives back uint8 images at the model's size ``S``.
+    gives back uint8 images at the size of the images it was fitted on (``input_size_``), so generated
+    items are drop-in: the same height, width and channels as the user's own.
     """
 
     def __init__(self, image_size: int) -> None:
         self.image_size = image_size
         self.scaler = RangeScaler((-1.0, 1.0), data_range=(0, 255))
         self.channels_: int | None = None
+        self.input_size_: tuple[int, int] | None = None
 
     def fit(self, X: np.ndarray) -> ImagePreprocessor:
         X = as_nhwc(X)
         self.channels_ = X.shape[-1]
+        self.input_size_ = (int(X.shape[1]), int(X.shape[2]))
         self.scaler.fit(X)
         return self
 
@@ -65,14 +68,20 @@ class ImagePreprocessor:
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
         X = self.scaler.inverse_transform(np.asarray(Z))                    # (n, C, S, S) in [0, 255]
+        if self.input_size_ is not None and tuple(X.shape[-2:]) != self.input_size_:
+            X = F.interpolate(torch.as_tensor(X, dtype=torch.float32), size=self.input_size_, mode="bilinear",
+                              antialias=True, align_corners=False).numpy()             # (n, C, H, W)
         return np.clip(np.rint(X), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
     def get_state(self) -> dict:
-        return {"image_size": self.image_size, "channels": self.channels_, "scaler": self.scaler.get_state()}
+        return {"image_size": self.image_size, "channels": self.channels_, "input_size": self.input_size_,
+                "scaler": self.scaler.get_state()}
 
     @classmethod
     def from_state(cls, state: dict) -> ImagePreprocessor:
         obj = cls(state["image_size"])
         obj.channels_ = state["channels"]
+        size = state.get("input_size")
+        obj.input_size_ = (int(size[0]), int(size[1])) if size else None
         obj.scaler = RangeScaler.from_state(state["scaler"])
         return obj

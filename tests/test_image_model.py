@@ -22,7 +22,7 @@ def test_sample_shapes_and_sizes(images):
     X, y = images
     gan = ConditionalDCGAN(DCGANConfig(steps=2, batch_size=8, base_channels=4), device="cpu").fit(X, y, progress=False)
     out, labels = gan.sample(7)
-    assert out.shape == (7, 16, 16, 1) and out.dtype == np.uint8
+    assert out.shape == (7, *X.shape[1:]) and out.dtype == np.uint8  # drop-in: the input's size, not the model's
     with pytest.raises(InvalidInputError, match="not a class"):
         gan.sample(2, labels=9)
     with pytest.raises(InvalidInputError, match="one label per sample"):
@@ -34,7 +34,8 @@ def test_rgb_and_32px(images):
     rgb = np.repeat(X, 3, axis=-1)
     gan = ConditionalDCGAN(DCGANConfig(steps=1, batch_size=4, base_channels=4, image_size=32), device="cpu").fit(rgb, y, progress=False)
     out, _ = gan.sample(2)
-    assert out.shape == (2, 32, 32, 3)
+    assert out.shape == (2, *rgb.shape[1:3], 3)
+    assert gan.transform_.transform(out).shape == (2, 3, 32, 32)  # the model works at 32 × 32
 
 
 def test_diffaugment_shapes_and_determinism():

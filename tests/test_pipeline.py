@@ -136,3 +136,62 @@ def test_modality_defaults_fill_what_the_user_left_open():
     assert cfg.screen.min_consistency == 0.0
     assert AugmentConfig(per_class=3).resolved(modality).per_class == 3
     assert AugmentConfig().resolved(PointModality({})).screen == ScreenConfig()
+
+
+class ProbedPointModality(PointModality):
+    """Points with a probe for the dose, and items written as one-line text files."""
+
+    def probe_features(self, meta=None):
+        from sklearn.preprocessing import StandardScaler
+
+        return StandardScaler()
+
+    def write_items(self, directory, X, y, stems, *, meta=None):
+        paths = []
+        for x, label, stem in zip(X, y, stems):
+            (directory / str(label)).mkdir(parents=True, exist_ok=True)
+            (directory / str(label) / f"{stem}.txt").write_text(" ".join(map(str, x)))
+            paths.append(f"{label}/{stem}.txt")
+        return paths
+
+    def preview(self, path, X, y, *, title="", meta=None):
+        path.write_bytes(b"")
+
+
+def test_harmful_candidates_are_rejected_and_the_short_class_is_loud(caplog):
+    # "b" candidates land in class "a" three times in four: mislabelled, and valued as harmful.
+    cfg = AugmentConfig(per_class=20, oversample=2.0, max_oversample=2.0)
+    with caplog.at_level("WARNING"):
+        result = Augmenter(ProbedPointModality({"b": 0.25}), cfg, progress=False).fit(_real()).augment()
+    reasons = [r for r, c in zip(result.screen.reasons, result.labels) if r and c == "b"]
+    assert any(r.startswith("harmful: value -") for r in reasons)
+    assert np.isfinite(result.screen.scores["value"]).any() and "probe_influence" in result.screen.scores
+    warning = result.record["warnings"][0]
+    assert "classes kept fewer than 20" in warning and "b: " in warning
+    assert warning in caplog.text
+
+
+def test_dose_follows_the_recommendation_and_export_splits_samples_and_reserve(tmp_path):
+    from imagina.core.dose import DoseConfig
+
+    cfg = AugmentConfig(per_class=30, oversample=2.0, dose=DoseConfig(folds=3, repeats=1))
+    result = Augmenter(ProbedPointModality({}), cfg, progress=False).fit(_real(12)).augment()
+    rec = result.recommendation
+    assert rec is not None and result.record["recommendation"]["verdict"] == rec.verdict
+    per_class = {str(c): int((result.in_dose & (result.labels == c)).sum()) for c in CENTRES}
+    assert per_class == rec.per_class
+    assert not (result.in_dose & ~result.keep).any()
+    result.generator = None  # the toy generator has nothing to save
+    out = result.export(tmp_path / "out")
+    in_samples = sorted(p.name for p in (out / "samples").rglob("*.txt")) if (out / "samples").exists() else []
+    in_reserve = sorted(p.name for p in (out / "reserve").rglob("*.txt"))
+    assert len(in_samples) == sum(rec.per_class.values())
+    assert len(in_samples) + len(in_reserve) == int(result.keep.sum())
+    assert "## Recommendation" in (out / "report.md").read_text()
+
+
+def test_no_dose_keeps_every_kept_item_in_samples():
+    cfg = AugmentConfig(per_class=10, oversample=2.0, dose=None, valuation=None)
+    result = Augmenter(ProbedPointModality({}), cfg, progress=False).fit(_real()).augment()
+    assert result.recommendation is None and "value" not in result.screen.scores
+    np.testing.assert_array_equal(result.in_dose, result.keep)
