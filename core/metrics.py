@@ -1,7 +1,9 @@
 """Fidelity and diversity metrics in any embedding space.
 
 Every metric takes ``real`` of shape (n, d) and ``fake`` of shape (m, d), float32, and is computed
-in chunks (:mod:`imagina.core.neighbors`), so its value does not depend on the chunk size.
+in chunks (:mod:`imagina.core.neighbors`), so its value does not depend on the chunk size. The
+neighbour metrics equal a float64 brute-force computation: distances run on float32 matrix
+multiplies and every pair within their error bound of a ball's radius is re-checked exactly.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 from scipy import linalg
 
 from imagina.core.errors import InvalidInputError
-from imagina.core.neighbors import DEFAULT_CHUNK, count_within, distance_blocks, knn, kth_neighbour_radius
+from imagina.core.neighbors import DEFAULT_CHUNK, ball_stats, distance_blocks, kth_neighbour_radius
 
 
 def _check(name: str, X: np.ndarray, min_rows: int = 2) -> np.ndarray:
@@ -37,32 +39,48 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, *, k: int = 5, chunk: int = DEFAULT_CHUNK) -> dict[str, float]:
-    """Improved precision and recall (Kynkäänniemi et al. 2019).
+def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5, chunk: int = DEFAULT_CHUNK) -> dict[str, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al.
+    2020) together, with each k-NN radius set computed once and one pass over the real × fake pairs.
 
+    real : array of shape (n, d); fake : array of shape (m, d); both need more than ``k`` rows.
     Precision: share of fake items inside some real k-NN ball; recall: share of real items inside
-    some fake k-NN ball. Returns ``{"precision": p, "recall": r}``.
+    some fake k-NN ball; density: mean number of real balls holding a fake item, over k; coverage:
+    share of real items whose ball holds at least one fake item. A point on a ball's boundary is
+    inside. Returns ``{"precision", "recall", "density", "coverage"}``.
     """
     real, fake = _check("real", real, k + 1), _check("fake", fake, k + 1)
+    return _ball_metrics(real, fake, k, chunk, recall=True)
+
+
+def _ball_metrics(real: np.ndarray, fake: np.ndarray, k: int, chunk: int, *, recall: bool) -> dict[str, float]:
     r_real = kth_neighbour_radius(real, k, chunk=chunk)
-    r_fake = kth_neighbour_radius(fake, k, chunk=chunk)
-    precision = float((count_within(fake, real, r_real, chunk=chunk) > 0).mean())
-    recall = float((count_within(real, fake, r_fake, chunk=chunk) > 0).mean())
-    return {"precision": precision, "recall": recall}
+    r_fake = kth_neighbour_radius(fake, k, chunk=chunk) if recall else None
+    stats = ball_stats(fake, real, r_real, radii_A=r_fake, chunk=chunk)
+    out = {"precision": float((stats.count > 0).mean())}
+    if recall:
+        out["recall"] = float(stats.inside.mean())
+    out["density"] = float(stats.count.mean() / k)
+    out["coverage"] = float(stats.covered.mean())
+    return out
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, *, k: int = 5, chunk: int = DEFAULT_CHUNK) -> dict[str, float]:
+    """Improved precision and recall (see :func:`prdc`) of ``real`` (n, d) and ``fake`` (m, d).
+
+    Returns ``{"precision": p, "recall": r}``.
+    """
+    out = prdc(real, fake, k=k, chunk=chunk)
+    return {"precision": out["precision"], "recall": out["recall"]}
 
 
 def density_coverage(real: np.ndarray, fake: np.ndarray, *, k: int = 5, chunk: int = DEFAULT_CHUNK) -> dict[str, float]:
-    """Density and coverage (Naeem et al. 2020).
-
-    Density: mean number of real k-NN balls holding a fake item, over k; coverage: share of real
-    items whose ball holds at least one fake item. Returns ``{"density": d, "coverage": c}``.
+    """Density and coverage (see :func:`prdc`) of ``real`` (n, d) and ``fake`` (m, d); ``fake``
+    needs a single row, as no fake ball is drawn. Returns ``{"density": d, "coverage": c}``.
     """
     real, fake = _check("real", real, k + 1), _check("fake", fake, 1)
-    r_real = kth_neighbour_radius(real, k, chunk=chunk)
-    density = float(count_within(fake, real, r_real, chunk=chunk).mean() / k)
-    nearest_fake, _ = knn(real, fake, 1, chunk=chunk)
-    coverage = float((nearest_fake[:, 0] <= r_real).mean())
-    return {"density": density, "coverage": coverage}
+    out = _ball_metrics(real, fake, k, chunk, recall=False)
+    return {"density": out["density"], "coverage": out["coverage"]}
 
 
 def mean_pairwise_distance(X: np.ndarray, *, max_items: int = 2000, seed: int = 0, chunk: int = DEFAULT_CHUNK) -> float:
@@ -92,6 +110,5 @@ def embedding_metrics(real: np.ndarray, fake: np.ndarray, *, k: int = 5) -> dict
     if len(real) > 2 and len(fake) > 2:
         out["frechet_distance"] = frechet_distance(real, fake)
     if len(real) > k and len(fake) > k:
-        out.update(precision_recall(real, fake, k=k))
-        out.update(density_coverage(real, fake, k=k))
+        out.update(prdc(real, fake, k=k))
     return out

@@ -1,74 +1,298 @@
-"""Chunked nearest-neighbour primitives: no N×M distance matrix is ever held whole.
+"""Chunked nearest-neighbour primitives on matrix multiplies, exact where a decision is close.
 
-Every function walks ``A`` and ``B`` in blocks of ``chunk`` rows, so memory is O(chunk²) whatever the
-sizes. Distances are Euclidean, computed in float32 on the CPU (or the tensors' device).
+Squared distances between a block of rows of ``A`` and a block of rows of ``B`` come from one
+float32 GEMM, ``||a - b||² = ||a||² + ||b||² - 2 a·b``, with the norms folded into the product and
+both sets centred on ``B``'s mean (smaller norms, smaller rounding). Each such value is within a
+proven bound of the exact one (``margin``, from the dot-product error bound
+γ_{d+2}·Σ|x_t y_t| plus the rounding of the inputs, taken twice over). A decision the float32 value
+settles by more than that margin is final; the rare pairs within the margin of the boundary (a
+ball radius, the k-th or the nearest neighbour) are re-checked on float64 direct differences of the
+original rows. Results therefore equal a float64 brute-force reference whatever the chunk size,
+while the bulk of the work runs at GEMM speed (about 4× faster than ``torch.cdist`` without
+matrix multiplies at d = 64, and float32 GEMM about 2× faster than float64 on this CPU).
+
+Memory is O(chunk² + n + m): blocks hold at most ``min(chunk, 256)`` × ``chunk`` distances and no
+N×M matrix is ever held whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 DEFAULT_CHUNK = 2048
+# Rows of A per block: a (256, chunk) float32 block stays in cache for the elementwise passes
+# that follow the GEMM (1.6× faster than 2048-row blocks at 20k × 20k).
+_ROWS = 256
+_EPS32 = 2.0**-24  # unit roundoff of float32
 
 
 def _t(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x.float()
+    """A float32 or float64 tensor view of ``x`` (no copy when it already is one)."""
+    if isinstance(x, torch.Tensor):
+        return x if x.dtype in (torch.float32, torch.float64) else x.float()
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x))
 
 
-def distance_blocks(A, B, chunk: int = DEFAULT_CHUNK) -> Iterator[tuple[int, int, torch.Tensor]]:
-    """Yield ``(i0, j0, D)`` with ``D[i, j] = ||A[i0+i] - B[j0+j]||`` for blocks of at most chunk×chunk."""
-    A, B = _t(A), _t(B)
-    for i0 in range(0, len(A), chunk):
-        a = A[i0 : i0 + chunk]
-        for j0 in range(0, len(B), chunk):
-            # exact per-pair distances (no matmul trick): results do not depend on the chunk size
-            yield i0, j0, torch.cdist(a, B[j0 : j0 + chunk], compute_mode="donot_use_mm_for_euclid_dist")
+@contextlib.contextmanager
+def _exact_float32_matmul():
+    """Full float32 products (no TF32 / bf16) while the error bound is in use, then restore."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+class _GemmDistances:
+    """Float32 GEMM squared distances from rows of ``A`` (n, d) to rows of ``B`` (m, d), with the
+    error bound of each row block and exact float64 re-checks of chosen pairs."""
+
+    def __init__(self, A: torch.Tensor, B: torch.Tensor) -> None:
+        self.A, self.B = A, B
+        self.centre = B.sum(0, dtype=torch.float64) / max(len(B), 1)  # (d,)
+        b = B.double() - self.centre
+        nb = (b * b).sum(1)  # (m,)
+        ones = torch.ones(len(B), 1, dtype=torch.float64)
+        self.Bx = torch.cat([-2 * b, ones, nb[:, None]], 1).float()  # (m, d + 2)
+        self.nb_max = float(nb.max()) if len(nb) else 0.0
+        # first-order bound (2d + 10)·u·(|a|² + |b|²) on |fl32 - exact|, taken 2× (>= 2(3d + 8)·u)
+        self.tol = 2 * (3 * A.shape[1] + 8) * _EPS32
+
+    def rows(self, which: slice | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented rows ``[a, |a|², 1]`` (r, d + 2) of ``A[which]``, float32, and each row's
+        margin (r,), float64: no pair's float32 D² is farther than that from the exact one."""
+        a = self.A[which].double() - self.centre
+        na = (a * a).sum(1)
+        ax = torch.cat([a, na[:, None], torch.ones(len(a), 1, dtype=torch.float64)], 1).float()
+        return ax, self.tol * (na + self.nb_max)
+
+    def block(self, ax: torch.Tensor, j0: int, j1: int) -> torch.Tensor:
+        """Approximate squared distances (r, j1 - j0), float32."""
+        return ax @ self.Bx[j0:j1].T
+
+    def exact(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """Squared distances of the pairs ``(A[i], B[j])`` (p,), float64, from direct differences."""
+        diff = self.A[i].double() - self.B[j].double()
+        return (diff * diff).sum(1)
+
+
+def _mask_self(D: torch.Tensor, i0: int, j0: int) -> None:
+    """Set ``D[i, j] = inf`` where row ``i0 + i`` of A is row ``j0 + j`` of B (A and B the same set)."""
+    rows = torch.arange(i0, i0 + D.shape[0])
+    cols = rows - j0
+    ok = (cols >= 0) & (cols < D.shape[1])
+    D[torch.nonzero(ok).squeeze(1), cols[ok]] = float("inf")
+
+
+def _collect_exact(g: _GemmDistances, rows: torch.Tensor, thr: torch.Tensor, k: int, exclude_self: bool,
+                   chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact k nearest rows of B for the rows ``rows`` of A whose approximate k-th distance is not
+    settled: every j with approximate ``D² ≤ thr`` (thr = approximate k-th + 3 margins: this
+    pass's float32 values may differ from the first pass's by 2) is re-checked in float64, and no
+    j outside that set can beat the first pass's k.
+
+    Returns ``(d2, index)``, each of shape (len(rows), k), float64 and int64, sorted ascending.
+    """
+    pair_r, pair_j = [], []
+    for s0 in range(0, len(rows), _ROWS):
+        sub = rows[s0 : s0 + _ROWS]
+        ax, _ = g.rows(sub)
+        for j0 in range(0, len(g.B), chunk):
+            D = g.block(ax, j0, j0 + chunk)
+            hit = D <= thr[s0 : s0 + _ROWS, None]
+            if exclude_self:
+                hit[sub[:, None] == torch.arange(j0, j0 + D.shape[1])[None]] = False
+            r, j = torch.nonzero(hit, as_tuple=True)
+            pair_r.append(r + s0)
+            pair_j.append(j + j0)
+    r, j = torch.cat(pair_r), torch.cat(pair_j)
+    if bool((torch.bincount(r, minlength=len(rows)) < k).any()):  # the approximate top k are always in
+        raise RuntimeError("exact neighbour re-check lost a candidate; please report this as a bug.")
+    d2 = g.exact(rows[r], j)
+    order = np.lexsort((d2.numpy(), r.numpy()))  # by row, then by exact distance
+    r_sorted = r[order]
+    starts = torch.searchsorted(r_sorted, torch.arange(len(rows)))
+    pick = torch.as_tensor(order)[starts[:, None] + torch.arange(k)[None]]  # every row has >= k pairs
+    return d2[pick], j[pick]
 
 
 def knn(A, B, k: int, *, exclude_self: bool = False, chunk: int = DEFAULT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest rows of ``B`` for every row of ``A``.
+    """The ``k`` nearest rows of ``B`` for every row of ``A``, exactly.
 
+    A : array of shape (n, d); B : array of shape (m, d), float32 or float64.
     ``exclude_self`` treats ``A`` and ``B`` as the same set and skips each item itself.
-    Returns ``(dist, index)``, each of shape (len(A), k'), k' = min(k, available), sorted ascending.
+    Returns ``(dist, index)``, each of shape (n, k'), k' = min(k, available), float64 and int64,
+    sorted ascending; ``dist`` comes from float64 differences of the chosen pairs.
     """
     A, B = _t(A), _t(B)
+    n = len(A)
     k_eff = min(k, len(B) - (1 if exclude_self else 0))
-    if len(A) == 0 or k_eff <= 0:
-        return np.zeros((len(A), 0), np.float32), np.zeros((len(A), 0), np.int64)
-    best_d = torch.full((len(A), k_eff), float("inf"))
-    best_i = torch.zeros((len(A), k_eff), dtype=torch.long)
-    for i0, j0, D in distance_blocks(A, B, chunk):
-        if exclude_self:
-            rows = torch.arange(i0, i0 + D.shape[0])
-            cols = rows - j0
-            ok = (cols >= 0) & (cols < D.shape[1])
-            D[torch.nonzero(ok).squeeze(1), cols[ok]] = float("inf")
-        kk = min(k_eff, D.shape[1])
-        d, idx = torch.topk(D, kk, dim=1, largest=False)
-        sl = slice(i0, i0 + D.shape[0])
-        cand_d = torch.cat([best_d[sl], d], dim=1)
-        cand_i = torch.cat([best_i[sl], idx + j0], dim=1)
-        d2, order = torch.topk(cand_d, k_eff, dim=1, largest=False)
-        best_d[sl], best_i[sl] = d2, torch.gather(cand_i, 1, order)
-    return best_d.numpy(), best_i.numpy()
+    if n == 0 or k_eff <= 0:
+        return np.zeros((n, 0), np.float64), np.zeros((n, 0), np.int64)
+    keep = min(k_eff + 1, len(B) - (1 if exclude_self else 0))  # one spare shows whether the k-th is settled
+    best_d = torch.empty(n, keep)
+    best_i = torch.empty(n, keep, dtype=torch.long)
+    margin = torch.empty(n, dtype=torch.float64)
+    g = _GemmDistances(A, B)
+    with _exact_float32_matmul():
+        for i0 in range(0, n, min(chunk, _ROWS)):
+            i1 = min(i0 + min(chunk, _ROWS), n)
+            ax, margin[i0:i1] = g.rows(slice(i0, i1))
+            ds, js = [], []
+            for j0 in range(0, len(B), chunk):
+                D = g.block(ax, j0, j0 + chunk)
+                if exclude_self:
+                    _mask_self(D, i0, j0)
+                d, idx = torch.topk(D, min(keep, D.shape[1]), dim=1, largest=False, sorted=False)
+                ds.append(d)
+                js.append(idx + j0)
+            d, order = torch.topk(torch.cat(ds, 1), keep, dim=1, largest=False)
+            best_d[i0:i1], best_i[i0:i1] = d, torch.gather(torch.cat(js, 1), 1, order)
+        idx = best_i[:, :k_eff]
+        d2 = g.exact(torch.arange(n).repeat_interleave(k_eff), idx.reshape(-1)).reshape(n, k_eff)
+        # a row is settled when every item beyond the approximate top k is farther by > 2 margins
+        # (then its exact distance exceeds the exact distances of all k kept ones)
+        unsettled = torch.zeros(n, dtype=torch.bool)
+        if keep > k_eff:
+            unsettled = (best_d[:, k_eff].double() - best_d[:, k_eff - 1].double()) <= 2 * margin
+        rows = torch.nonzero(unsettled).squeeze(1)
+        if len(rows):
+            thr = best_d[rows, k_eff - 1].double() + 3 * margin[rows]
+            d2[rows], idx[rows] = _collect_exact(g, rows, thr.float(), k_eff, exclude_self, chunk)
+    d2, order = torch.sort(d2, dim=1, stable=True)
+    return d2.sqrt().numpy(), torch.gather(idx, 1, order).numpy()
 
 
 def kth_neighbour_radius(X, k: int, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
-    """Distance of every row of ``X`` to its k-th nearest other row (the k-NN ball radius)."""
+    """Distance of every row of ``X`` (n, d) to its k-th nearest other row (the k-NN ball radius).
+
+    Returns an array of shape (n,), float64; ``inf`` when ``X`` has a single row.
+    """
     d, _ = knn(X, X, k, exclude_self=True, chunk=chunk)
     if d.shape[1] == 0:
-        return np.full(len(d), np.inf, np.float32)
+        return np.full(len(d), np.inf)
     return d[:, -1]
 
 
+@dataclass
+class BallStats:
+    """What one pass over the pairs of ``A`` (n rows) and ``B`` (m rows) tells about k-NN balls.
+
+    count : ndarray of shape (n,), int64 — balls of B (centre ``B[j]``, radius ``radii_B[j]``)
+        holding each row of A (Naeem et al.'s density × k; > 0 is improved precision's test).
+    covered : ndarray of shape (m,), bool — whether each ball of B holds some row of A (coverage).
+    inside : ndarray of shape (m,), bool, or None — whether each row of B lies in some ball of A
+        (radius ``radii_A``; improved recall's test).
+    nearest_dist, nearest_index : ndarrays of shape (n,), float64 and int64, or None — each row
+        of A's nearest row of B.
+    """
+
+    count: np.ndarray
+    covered: np.ndarray
+    inside: np.ndarray | None = None
+    nearest_dist: np.ndarray | None = None
+    nearest_index: np.ndarray | None = None
+
+
+def ball_stats(A, B, radii_B, *, radii_A=None, nearest: bool = False, chunk: int = DEFAULT_CHUNK) -> BallStats:
+    """Ball memberships (and optionally nearest neighbours) between ``A`` (n, d) and ``B`` (m, d)
+    in one chunked pass; a pair is inside a ball when ``||a - b|| <= radius``.
+
+    radii_B : array of shape (m,), the radius of the ball around each row of B.
+    radii_A : array of shape (n,) or None, the radius of the ball around each row of A.
+    nearest : also find each row of A's nearest row of B.
+    Returns a :class:`BallStats`.
+    """
+    A, B = _t(A), _t(B)
+    n, m = len(A), len(B)
+    rB = torch.as_tensor(np.asarray(radii_B, dtype=np.float64))
+    rA = None if radii_A is None else torch.as_tensor(np.asarray(radii_A, dtype=np.float64))
+    r2B, r2A = rB**2, None if rA is None else rA**2
+    count = torch.zeros(n, dtype=torch.long)
+    covered = torch.zeros(m, dtype=torch.bool)
+    inside = None if r2A is None else torch.zeros(m, dtype=torch.bool)
+    best = torch.full((n, 2), float("inf"), dtype=torch.float64)  # the two smallest approximate D²
+    best_i = torch.zeros(n, dtype=torch.long)
+    margin = torch.empty(n, dtype=torch.float64)
+    checks: list[tuple[torch.Tensor, torch.Tensor, str]] = []  # pairs to re-check exactly
+    g = _GemmDistances(A, B)
+    with _exact_float32_matmul():
+        for i0 in range(0, n, min(chunk, _ROWS)):
+            i1 = min(i0 + min(chunk, _ROWS), n)
+            ax, margin[i0:i1] = g.rows(slice(i0, i1))
+            mb = float(margin[i0:i1].max())  # one margin per block keeps the thresholds vectors
+            for j0 in range(0, m, chunk):
+                D = g.block(ax, j0, j0 + chunk)
+                j1 = j0 + D.shape[1]
+                lo = (r2B[j0:j1] - mb).float()  # below: surely inside; above hi: surely outside
+                hi = (r2B[j0:j1] + mb).float()
+                sure, maybe = D <= lo, D <= hi
+                n_sure = sure.view(torch.uint8).sum(1, dtype=torch.int32)
+                count[i0:i1] += n_sure
+                covered[j0:j1] |= D.amin(0) <= lo
+                odd = torch.nonzero(maybe.view(torch.uint8).sum(1, dtype=torch.int32) != n_sure).squeeze(1)
+                if len(odd):
+                    r, j = torch.nonzero(maybe[odd] & ~sure[odd], as_tuple=True)
+                    checks.append((odd[r] + i0, j + j0, "B"))
+                if r2A is not None:
+                    E = D - r2A[i0:i1, None].float()  # (r, c): D² minus each row of A's radius²
+                    low = E.amin(0)
+                    inside[j0:j1] |= low <= -mb
+                    odd = torch.nonzero((low > -mb) & (low <= mb)).squeeze(1)
+                    if len(odd):
+                        r, j = torch.nonzero(E[:, odd].abs() <= mb, as_tuple=True)
+                        checks.append((r + i0, odd[j] + j0, "A"))
+                if nearest:  # the two smallest per row: the nearest is settled when they are far apart
+                    v, a = D.min(1)
+                    D[torch.arange(len(D)), a] = float("inf")
+                    v2 = D.amin(1)
+                    v, v2, run = v.double(), v2.double(), best[i0:i1]
+                    better = v < run[:, 0]
+                    run[:, 1] = torch.where(better, torch.minimum(run[:, 0], v2), torch.minimum(run[:, 1], v))
+                    run[:, 0] = torch.minimum(run[:, 0], v)
+                    best_i[i0:i1] = torch.where(better, a + j0, best_i[i0:i1])
+        for i, j, ball in checks:  # compared as distances, as a brute-force reference does
+            dist = g.exact(i, j).sqrt()
+            if ball == "B":
+                ok = dist <= rB[j]
+                count.index_add_(0, i[ok], torch.ones(int(ok.sum()), dtype=torch.long))
+                covered[j[ok]] = True
+            else:
+                inside[j[dist <= rA[i]]] = True
+        out = BallStats(count.numpy(), covered.numpy(), None if inside is None else inside.numpy())
+        if nearest and n and m:
+            d2 = g.exact(torch.arange(n), best_i)
+            rows = torch.nonzero(best[:, 1] - best[:, 0] <= 2 * margin).squeeze(1)
+            if len(rows):
+                thr = (best[rows, 0] + 3 * margin[rows]).float()
+                d2[rows], best_i[rows] = (t[:, 0] for t in _collect_exact(g, rows, thr, 1, False, chunk))
+            out.nearest_dist, out.nearest_index = d2.sqrt().numpy(), best_i.numpy()
+    return out
+
+
 def count_within(A, B, radii_B: np.ndarray, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
-    """For every row of ``A``: how many rows ``j`` of ``B`` have ``||A[i] - B[j]|| <= radii_B[j]``."""
-    A = _t(A)
-    radii = torch.as_tensor(np.asarray(radii_B, dtype=np.float32))
-    counts = torch.zeros(len(A), dtype=torch.long)
-    for i0, j0, D in distance_blocks(A, B, chunk):
-        counts[i0 : i0 + D.shape[0]] += (D <= radii[j0 : j0 + D.shape[1]]).sum(dim=1)
-    return counts.numpy()
+    """For every row of ``A`` (n, d): how many rows ``j`` of ``B`` (m, d) have
+    ``||A[i] - B[j]|| <= radii_B[j]``. Returns an array of shape (n,), int64."""
+    return ball_stats(A, B, radii_B, chunk=chunk).count
+
+
+def distance_blocks(A, B, chunk: int = DEFAULT_CHUNK) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Yield ``(i0, j0, D)`` with ``D[i, j] = ||A[i0+i] - B[j0+j]||`` for blocks of at most chunk×chunk.
+
+    Exact per-pair differences (no matrix multiply): for sums of small distances, where GEMM's
+    cancellation would show, on at most a few thousand rows.
+    """
+    A, B = _t(A).float(), _t(B).float()
+    for i0 in range(0, len(A), chunk):
+        a = A[i0 : i0 + chunk]
+        for j0 in range(0, len(B), chunk):
+            yield i0, j0, torch.cdist(a, B[j0 : j0 + chunk], compute_mode="donot_use_mm_for_euclid_dist")

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from imagina.core.metrics import density_coverage, frechet_distance, mean_pairwise_distance, precision_recall
-from imagina.core.neighbors import count_within, knn, kth_neighbour_radius
+from imagina.core.metrics import (
+    density_coverage,
+    embedding_metrics,
+    frechet_distance,
+    mean_pairwise_distance,
+    precision_recall,
+    prdc,
+)
+from imagina.core.neighbors import ball_stats, count_within, knn, kth_neighbour_radius
 
 
 @pytest.fixture
@@ -18,7 +25,7 @@ def test_knn_matches_brute_force_for_any_chunk(clouds):
     expected = np.sort(D, axis=1)[:, :4]
     for chunk in (16, 37, 4096):
         d, idx = knn(A, B, 4, chunk=chunk)
-        np.testing.assert_allclose(d, expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(d, expected, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(D[np.arange(len(A))[:, None], idx], d, rtol=1e-5, atol=1e-5)
 
 
@@ -54,3 +61,75 @@ def test_metrics_sanity(clouds):
     collapsed = np.repeat(A[:1], 50, axis=0) + 1e-3 * np.random.default_rng(1).normal(size=(50, 6)).astype(np.float32)
     assert density_coverage(A, collapsed)["coverage"] < 0.05
     assert mean_pairwise_distance(collapsed) < 0.1 < mean_pairwise_distance(A)
+
+
+def _brute(A, B):
+    """Float64 distances from direct differences: the reference every result must equal."""
+    return torch.cdist(torch.as_tensor(A).double(), torch.as_tensor(B).double(),
+                       compute_mode="donot_use_mm_for_euclid_dist").numpy()
+
+
+def _kth_brute(X, k):
+    D = _brute(X, X)
+    np.fill_diagonal(D, np.inf)
+    return np.sort(D, axis=1)[:, k - 1]
+
+
+def _hard_sets():
+    """Point sets where float32 matrix-multiply distances alone would go wrong: a large common
+    offset (cancellation), exact duplicates (ties between neighbours) and an integer grid (many
+    distances exactly equal to a radius)."""
+    rng = np.random.default_rng(4)
+    yield "offset", (rng.normal(size=(300, 8)) + 300).astype(np.float32), (rng.normal(size=(200, 8)) + 300.5).astype(np.float32)
+    yield "duplicates", np.repeat(rng.normal(size=(30, 4)), 8, 0).astype(np.float32), np.repeat(rng.normal(size=(25, 4)), 6, 0).astype(np.float32)
+    yield "grid", rng.integers(0, 4, size=(250, 2)).astype(np.float32), rng.integers(0, 4, size=(150, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("chunk", [16, 37, 4096])
+def test_neighbours_equal_a_float64_brute_force_reference(chunk):
+    for name, A, B in _hard_sets():
+        D = _brute(A, B)
+        d, idx = knn(A, B, 3, chunk=chunk)
+        np.testing.assert_allclose(d, np.sort(D, axis=1)[:, :3], rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(D[np.arange(len(A))[:, None], idx], d, rtol=1e-12, atol=1e-12, err_msg=name)
+        r_B, r_A = kth_neighbour_radius(B, 4, chunk=chunk), kth_neighbour_radius(A, 4, chunk=chunk)
+        np.testing.assert_allclose(r_B, _kth_brute(B, 4), rtol=1e-12, atol=1e-12, err_msg=name)
+        s = ball_stats(A, B, r_B, radii_A=r_A, nearest=True, chunk=chunk)
+        inside = D <= r_B[None]
+        np.testing.assert_array_equal(s.count, inside.sum(1), err_msg=name)
+        np.testing.assert_array_equal(s.covered, inside.any(0), err_msg=name)
+        np.testing.assert_array_equal(s.inside, (D <= r_A[:, None]).any(0), err_msg=name)
+        np.testing.assert_allclose(s.nearest_dist, D.min(1), rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(D[np.arange(len(A)), s.nearest_index], D.min(1), atol=1e-12, err_msg=name)
+
+
+def test_ball_boundary_counts_as_inside():
+    A = np.array([[0.0, 0.0], [3.0, 0.0]], dtype=np.float32)
+    B = np.array([[0.0, 4.0], [1.0, 1.0]], dtype=np.float32)
+    s = ball_stats(A, B, np.array([4.0, np.sqrt(2.0)]), radii_A=np.array([1.0, 1.0]))
+    np.testing.assert_array_equal(s.count, [2, 0])  # (0,0) lies on both balls' boundaries
+    np.testing.assert_array_equal(s.covered, [True, True])
+    np.testing.assert_array_equal(s.inside, [False, False])
+
+
+def _prdc_reference(real, fake, k):
+    """The published formulas (prdc 0.2), on a whole float64 distance matrix, with ``<=``."""
+    D = _brute(real, fake)  # (n_real, n_fake)
+    r_real, r_fake = _kth_brute(real, k), _kth_brute(fake, k)
+    in_real = D <= r_real[:, None]
+    return {"precision": in_real.any(0).mean(), "recall": (D <= r_fake[None]).any(1).mean(),
+            "density": in_real.sum(0).mean() / k, "coverage": (D.min(1) <= r_real).mean()}
+
+
+def test_prdc_matches_the_reference_and_the_separate_metrics(clouds):
+    A, B = clouds
+    expected = _prdc_reference(A, B, 5)
+    got = prdc(A, B, k=5)
+    assert list(got) == ["precision", "recall", "density", "coverage"]
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], abs=1e-12)
+    assert precision_recall(A, B) == {k: got[k] for k in ("precision", "recall")}
+    assert density_coverage(A, B) == {k: got[k] for k in ("density", "coverage")}
+    assert {k: embedding_metrics(A, B)[k] for k in got} == got
+    for chunk in (7, 64):
+        assert prdc(A, B, chunk=chunk) == got
