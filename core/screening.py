@@ -16,6 +16,9 @@ The selector then keeps, per class and up to a budget, the best candidates by qu
 greedily maximising diversity (quality-weighted max-min / k-center); candidates closer than
 ``duplicate_ratio`` to a kept one are rejected as redundant. Every rejection carries a reason.
 All distance work is chunked (:mod:`imagina.core.neighbors`): memory is O(n), never O(n²).
+Scoring has no per-candidate Python branch: each candidate gets a reason code from vectorised
+masks, and only the rejection messages are formatted, once each; the selector loops over picks
+(the budget), each an O(m) tensor step over the class's m candidates.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 
 from imagina.core.errors import InvalidInputError, NotFittedError, check_choice, check_float, check_int
 from imagina.core.modality import SanityResult
-from imagina.core.neighbors import count_within, knn, kth_neighbour_radius
+from imagina.core.neighbors import ball_stats, knn
 from imagina.core.runtime import numpy_rng
 
 logger = logging.getLogger(__name__)
@@ -151,8 +154,8 @@ class Screen:
         self.real_ = {}
         for c in self.classes_:
             emb = real_emb[real_y == c]
-            radii = kth_neighbour_radius(emb, cfg.k, chunk=cfg.chunk_size)
-            nn1 = kth_neighbour_radius(emb, 1, chunk=cfg.chunk_size)
+            d, _ = knn(emb, emb, cfg.k, exclude_self=True, chunk=cfg.chunk_size)  # both radii in one pass
+            radii, nn1 = (d[:, -1], d[:, 0]) if d.shape[1] else (np.full(len(emb), np.inf),) * 2
             finite = nn1[np.isfinite(nn1)]
             scale = float(np.median(finite)) if len(finite) else 1.0
             self.real_[c] = (emb, radii, max(scale, 1e-8))
@@ -196,37 +199,37 @@ class Screen:
                 raise InvalidInputError('`priority` needs the "random" selector (ScreenConfig(selector="random")).')
 
         proba = self.classifier_.predict_proba(cand_emb) if n else np.zeros((0, len(self.classes_)))
-        col = {c: i for i, c in enumerate(self.classifier_.classes_.tolist())}
-        consistency = proba[np.arange(n), [col[c] for c in cand_y.tolist()]] if n else np.zeros(0)
+        col = np.searchsorted(self.classifier_.classes_, cand_y)  # classes_ is sorted (np.unique)
+        consistency = proba[np.arange(n), col]
         density = np.zeros(n)
         novelty = np.zeros(n)
         nearest_real = np.zeros(n, dtype=np.int64)
-        for c in np.unique(cand_y):
-            rows = np.flatnonzero(cand_y == c)
+        by_class = [(c, np.flatnonzero(cand_y == c)) for c in np.unique(cand_y)]
+        for c, rows in by_class:
             emb, radii, scale = self.real_[c]
-            density[rows] = count_within(cand_emb[rows], emb, radii, chunk=cfg.chunk_size) / cfg.k
-            d, idx = knn(cand_emb[rows], emb, 1, chunk=cfg.chunk_size)
-            novelty[rows] = d[:, 0] / scale
-            nearest_real[rows] = idx[:, 0]
+            stats = ball_stats(cand_emb[rows], emb, radii, nearest=True, chunk=cfg.chunk_size)
+            density[rows] = stats.count / cfg.k
+            novelty[rows] = stats.nearest_dist / scale
+            nearest_real[rows] = stats.nearest_index
         quality = 0.5 * consistency + 0.5 * np.minimum(density, 1.0)
 
-        reasons: list[str | None] = list(checks.reasons) if checks is not None else [None] * n
-        for i in range(n):
-            if reasons[i] is not None:
-                continue
-            if consistency[i] < cfg.min_consistency:
-                reasons[i] = f"label-inconsistent: p(label)={consistency[i]:.2f} < {cfg.min_consistency}"
-            elif cfg.require_manifold and density[i] <= cfg.min_density:
-                reasons[i] = "unrealistic: outside the real k-NN manifold of its class"
-            elif novelty[i] < cfg.copy_ratio:
-                reasons[i] = f"near-copy: of real item {nearest_real[i]} of its class (novelty {novelty[i]:.2f})"
-
-        keep = np.zeros(n, dtype=bool)
-        for c in np.unique(cand_y):
-            rows = np.flatnonzero((cand_y == c) & np.array([r is None for r in reasons], dtype=bool))
-            _, _, scale = self.real_[c]
-            self._select(cand_emb, rows, quality, scale, budget, keep, reasons,
-                         None if priority is None else priority[rows])
+        # one reason code per candidate, first failing test wins (np.select keeps the order)
+        checked = np.zeros(n, dtype=bool)
+        if checks is not None:
+            checked = np.fromiter((r is not None for r in checks.reasons), dtype=bool, count=n)
+        code = np.select(
+            [checked, consistency < cfg.min_consistency,
+             cfg.require_manifold & (density <= cfg.min_density), novelty < cfg.copy_ratio],
+            [_CHECKS, _INCONSISTENT, _UNREALISTIC, _NEAR_COPY], _OPEN)
+        redundant_of = np.full(n, -1, dtype=np.int64)
+        for c, rows in by_class:
+            rows = rows[code[rows] == _OPEN]
+            if len(rows):
+                _, _, scale = self.real_[c]
+                self._select(cand_emb, rows, quality, scale, budget, code, redundant_of,
+                             None if priority is None else priority[rows])
+        keep = code == _KEPT
+        reasons = _reasons(code, checks, consistency, nearest_real, novelty, redundant_of, cfg, budget)
 
         scores = {"quality": quality, "consistency": consistency, "realism": density, "novelty": novelty}
         if checks is not None:
@@ -234,16 +237,18 @@ class Screen:
         logger.info("screen kept %d of %d candidates", int(keep.sum()), n)
         return ScreenResult(keep, scores, reasons)
 
-    def _select(self, emb, rows, quality, scale, budget, keep, reasons, priority=None) -> None:
-        """Quality-weighted greedy max-min selection inside one class (O(len(rows)) memory)."""
-        if len(rows) == 0:
-            return
+    def _select(self, emb, rows, quality, scale, budget, code, redundant_of, priority=None) -> None:
+        """Quality-weighted greedy max-min selection inside one class (O(len(rows)) memory).
+
+        Sets ``code[rows]`` to kept, redundant or over budget and ``redundant_of`` to the kept
+        candidate a redundant one duplicates; one O(len(rows)) tensor step per pick.
+        """
         cfg = self.config
         x = torch.as_tensor(emb[rows])
         q = torch.as_tensor(quality[rows], dtype=torch.float32)
         mind = torch.full((len(rows),), float("inf"))
-        nearest = torch.full((len(rows),), -1, dtype=torch.long)
-        open_ = torch.ones(len(rows), dtype=torch.bool)
+        state = torch.full((len(rows),), _OPEN, dtype=torch.int8)
+        dup_of = torch.full((len(rows),), -1, dtype=torch.long)
         limit = budget if budget is not None else len(rows)
         taken = 0
         dup = cfg.duplicate_ratio * scale
@@ -254,13 +259,9 @@ class Screen:
                 u = np.log1p(-u) / priority  # log(1 - u) with 1 - u in (0, 1]; -inf never occurs
                 u = u - u.min() + 1.0  # positive keys in the same order (rejected ones score -1)
             order = torch.as_tensor(u, dtype=torch.float32 if priority is None else torch.float64)
-        while taken < limit and bool(open_.any()):
-            redundant = open_ & (mind < dup)
-            for j in torch.nonzero(redundant).squeeze(1).tolist():
-                reasons[rows[j]] = f"redundant: near-duplicate of kept candidate {rows[int(nearest[j])]}"
-            open_ &= ~redundant
-            if not bool(open_.any()):
-                break
+        n_open = len(rows)
+        while taken < limit and n_open:
+            open_ = state == _OPEN
             if order is not None:
                 pick_score = order.clone()
             else:
@@ -268,15 +269,43 @@ class Screen:
                 pick_score = q * spread.clamp_min(1e-12) ** cfg.diversity_weight
             pick_score[~open_] = -1.0
             j = int(torch.argmax(pick_score))
-            keep[rows[j]] = True
-            open_[j] = False
+            state[j] = _KEPT
             taken += 1
             d = torch.linalg.vector_norm(x - x[j], dim=1)  # (m,): one row, never m×m
-            closer = d < mind
-            mind = torch.where(closer, d, mind)
-            nearest = torch.where(closer, torch.full_like(nearest, j), nearest)
-        for j in torch.nonzero(open_).squeeze(1).tolist():
-            reasons[rows[j]] = f"over budget: class budget of {limit} reached"
+            mind = torch.minimum(d, mind)
+            if taken < limit:  # near the last pick, candidates stay open and end over budget
+                redundant = open_ & (d < dup)
+                redundant[j] = False
+                state[redundant] = _REDUNDANT
+                dup_of[redundant] = j
+            n_open = int((state == _OPEN).sum())
+        state[state == _OPEN] = _OVER_BUDGET
+        code[rows] = state.numpy()
+        hit = dup_of.numpy() >= 0
+        redundant_of[rows[hit]] = rows[dup_of.numpy()[hit]]
+
+
+# reason codes, in the order the tests run
+_OPEN, _KEPT, _CHECKS, _INCONSISTENT, _UNREALISTIC, _NEAR_COPY, _REDUNDANT, _OVER_BUDGET = range(8)
+
+
+def _reasons(code, checks, consistency, nearest_real, novelty, redundant_of, cfg, budget) -> list[str | None]:
+    """The reason of every candidate from its code; each message is formatted once, for the
+    candidates that carry it (a list comprehension over those, no branch per candidate)."""
+    out = np.full(len(code), None, dtype=object)
+    if checks is not None:
+        rows = np.flatnonzero(code == _CHECKS)
+        out[rows] = [checks.reasons[i] for i in rows.tolist()]
+    rows = np.flatnonzero(code == _INCONSISTENT)
+    out[rows] = [f"label-inconsistent: p(label)={p:.2f} < {cfg.min_consistency}" for p in consistency[rows].tolist()]
+    out[code == _UNREALISTIC] = "unrealistic: outside the real k-NN manifold of its class"
+    rows = np.flatnonzero(code == _NEAR_COPY)
+    out[rows] = [f"near-copy: of real item {i} of its class (novelty {v:.2f})"
+                 for i, v in zip(nearest_real[rows].tolist(), novelty[rows].tolist())]
+    rows = np.flatnonzero(code == _REDUNDANT)
+    out[rows] = [f"redundant: near-duplicate of kept candidate {i}" for i in redundant_of[rows].tolist()]
+    out[code == _OVER_BUDGET] = f"over budget: class budget of {budget} reached"
+    return out.tolist()
 
 
 def _as_embeddings(name: str, emb: np.ndarray) -> np.ndarray:

@@ -140,3 +140,70 @@ def test_label_consistency_is_calibrated_on_small_tight_classes():
     screen = Screen(ScreenConfig(require_manifold=False, copy_ratio=0.0)).fit(real, y)
     result = screen.score(held_out, y)
     assert np.median(result.scores["consistency"]) > 0.8
+
+
+def _reference_screen(screen, cand, cy, budget):
+    """Per-candidate loops on whole float64 distance matrices, as the screen is specified."""
+    cfg = screen.config
+    n = len(cand)
+    p = screen.classifier_.predict_proba(cand)
+    consistency = p[np.arange(n), [list(screen.classifier_.classes_).index(c) for c in cy]]
+    reasons, keep = [None] * n, np.zeros(n, dtype=bool)
+    density, novelty = np.zeros(n), np.zeros(n)
+    for c in np.unique(cy):
+        rows = np.flatnonzero(cy == c)
+        emb, radii, scale = screen.real_[c]
+        D = np.sqrt(((cand[rows, None].astype(np.float64) - emb[None].astype(np.float64)) ** 2).sum(-1))
+        density[rows] = (D <= radii[None]).sum(1) / cfg.k
+        novelty[rows] = D.min(1) / scale
+        for r, i in enumerate(rows):
+            if consistency[i] < cfg.min_consistency:
+                reasons[i] = f"label-inconsistent: p(label)={consistency[i]:.2f} < {cfg.min_consistency}"
+            elif cfg.require_manifold and density[i] <= cfg.min_density:
+                reasons[i] = "unrealistic: outside the real k-NN manifold of its class"
+            elif novelty[i] < cfg.copy_ratio:
+                reasons[i] = f"near-copy: of real item {D[r].argmin()} of its class (novelty {novelty[i]:.2f})"
+        quality = 0.5 * consistency + 0.5 * np.minimum(density, 1.0)
+        open_ = [i for i in rows if reasons[i] is None]
+        mind = {i: np.inf for i in open_}
+        nearest = {}
+        taken = 0
+        while taken < budget and open_:
+            for i in [i for i in open_ if mind[i] < cfg.duplicate_ratio * scale]:
+                reasons[i] = f"redundant: near-duplicate of kept candidate {nearest[i]}"
+                open_.remove(i)
+            if not open_:
+                break
+            spread = {i: 1.0 if np.isinf(mind[i]) else mind[i] / scale for i in open_}
+            j = max(open_, key=lambda i: (np.float32(quality[i]) * max(spread[i], 1e-12), -i))
+            keep[j] = True
+            open_.remove(j)
+            taken += 1
+            for i in open_:
+                d = np.linalg.norm(cand[i] - cand[j])
+                if d < mind[i]:
+                    mind[i], nearest[i] = d, j
+        for i in open_:
+            reasons[i] = f"over budget: class budget of {budget} reached"
+    return keep, reasons, density, novelty
+
+
+def test_score_equals_a_per_candidate_reference(real):
+    emb, y = real
+    rng = np.random.default_rng(5)
+    cy = rng.integers(0, 3, 300)
+    cand = emb[rng.integers(0, 40, 300) + 40 * cy] + rng.normal(scale=0.6, size=(300, 8)).astype(np.float32)
+    cand[:10] = emb[40 * cy[:10]] + 1e-4                     # near-copies
+    cand[10:40] = cand[40] + 0.02 * rng.normal(size=(30, 8)).astype(np.float32)  # a clump: redundant
+    cy[10:40] = cy[40]
+    cy[290:] = (cy[290:] + 1) % 3                             # wrong labels
+    screen = Screen(ScreenConfig(duplicate_ratio=0.5)).fit(emb, y)
+    result = screen.score(cand, cy, budget_per_class=60)
+    keep, reasons, density, novelty = _reference_screen(screen, cand, cy, 60)
+    np.testing.assert_allclose(result.scores["realism"], density, rtol=0, atol=0)
+    np.testing.assert_allclose(result.scores["novelty"], novelty, rtol=1e-6)
+    assert result.reasons == reasons
+    np.testing.assert_array_equal(result.keep, keep)
+    kinds = result.rejection_counts()
+    assert {"near-copy", "redundant", "over budget", "label-inconsistent"} <= set(kinds)
+    assert "over budget: class budget of 60 reached" in result.reasons
