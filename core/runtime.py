@@ -1,4 +1,4 @@
-"""Devices, seeds, mixed precision and the torch.distributed context (torchrun)."""
+"""Devices, seeds, mixed precision, thread limits and the torch.distributed context (torchrun)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from imagina.core.errors import InvalidInputError
+from imagina.core.errors import InvalidInputError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,48 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if device == "cuda":
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     return torch.device(device)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity mask (``taskset``, a cgroup cpuset, a
+    scheduler's allocation) where the platform has one, else every core of the machine."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def limit_threads(max_threads: int | None = None) -> int:
+    """Cap the threads of torch and of the BLAS / OpenMP pools at the cores this run may use.
+
+    The cap is the smallest of :func:`usable_cores`, ``OMP_NUM_THREADS`` when it holds a positive
+    int, and ``max_threads``. Pools already at or under it are left alone: this only lowers. torch
+    otherwise sizes its pool by the machine's cores, so two jobs pinned to one core each would start
+    a full pool each and fight over the same cores.
+
+    Returns the cap, an int >= 1.
+    """
+    cap = usable_cores()
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        cap = min(cap, int(env))
+    if max_threads is not None:
+        cap = min(cap, check_int("max_threads", max_threads, minimum=1))
+    if torch.get_num_threads() > cap:
+        torch.set_num_threads(cap)
+    if torch.get_num_interop_threads() > cap:
+        with contextlib.suppress(RuntimeError):  # settable only before the first inter-op task
+            torch.set_num_interop_threads(cap)
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:  # scikit-learn brings it; without it only torch's pools are capped
+        threadpool_info = None
+    if threadpool_info is not None:
+        over = {pool["prefix"]: cap for pool in threadpool_info() if pool["num_threads"] > cap}
+        if over:
+            threadpool_limits(limits=over)
+    logger.info("threads capped at %d (%d usable cores)", cap, usable_cores())
+    return cap
 
 
 def derive_seed(*parts: object) -> int:
