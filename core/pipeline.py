@@ -295,15 +295,16 @@ class Augmenter:
         if self.config.valuation is not None:
             t = time.perf_counter()
             ok = np.array([r is None for r in checks.reasons], dtype=bool)
-            value, influence = np.full(len(y), np.nan), np.full(len(y), np.nan)
+            value, shapley, influence = (np.full(len(y), np.nan) for _ in range(3))
             reasons = list(checks.reasons)
             if ok.any():
                 rows = np.flatnonzero(ok)
                 val = value_candidates(self.real_embeddings_, self.data_.y, emb[rows], y[rows], self.config.valuation)
-                value[rows], influence[rows] = val.knn_shapley, val.probe
+                value[rows], shapley[rows], influence[rows] = val.marginal, val.knn_shapley, val.probe
                 for j, reason in zip(rows.tolist(), val.harmful_reasons()):
                     reasons[j] = reason
-            checks = SanityResult({**checks.scores, "value": value, "probe_influence": influence}, reasons)
+            checks = SanityResult({**checks.scores, "value": value, "knn_shapley": shapley, "probe_influence": influence},
+                                  reasons)
             self.timings_["value_s"] = self.timings_.get("value_s", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         result = self.screen_.score(emb, y, checks=checks, budget_per_class=per_class)
@@ -312,12 +313,14 @@ class Augmenter:
 
     @staticmethod
     def _rank(result: ScreenResult, y: np.ndarray) -> np.ndarray:
-        """Kept candidates' indices grouped by class, best first: by utility value where the
-        candidates were valued, else by the screen's quality."""
+        """Kept candidates' indices grouped by class, best first: by marginal value, then KNN-Shapley
+        value where the candidates were valued, else by the screen's quality."""
         kept = np.flatnonzero(result.keep)
-        value = result.scores.get("value")
-        key = result.scores["quality"][kept] if value is None else np.nan_to_num(value[kept], nan=-np.inf)
-        return kept[np.lexsort((-key, y[kept]))]
+        if "value" not in result.scores:
+            return kept[np.lexsort((-result.scores["quality"][kept], y[kept]))]
+        value = np.nan_to_num(result.scores["value"][kept], nan=-np.inf)
+        shapley = np.nan_to_num(result.scores["knn_shapley"][kept], nan=-np.inf)
+        return kept[np.lexsort((-shapley, -value, y[kept]))]
 
     def _recommend(self, X: Any, y: np.ndarray, emb: np.ndarray, order: np.ndarray) -> Recommendation | None:
         """The dose and verdict for the kept candidates (None without a dose config or a probe)."""

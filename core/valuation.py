@@ -4,11 +4,20 @@ A candidate is useful when it moves a classifier towards the right label of real
 it merely looks real. Two cross-fitted measures value every candidate in the screen's embedding
 space (``real`` of shape (n, d), ``cand`` of shape (m, d), float32):
 
+* **Marginal k-NN value** (the decision): what adding the candidate alone to the real training
+  items does to a k-NN classifier's votes on held-out real items. Where the candidate enters a
+  held-out item's k nearest real neighbours it displaces the k-th one, so its effect on that item's
+  vote share is ``(1[label matches] − 1[k-th neighbour's label matches]) / k``; elsewhere it is 0.
+  Exact, local, and in the units of held-out accuracy: a negative value means the real data would
+  classify its neighbourhood worse with the candidate than without it, and the candidate is
+  rejected as harmful. A candidate far from every held-out item is worth 0, neither good nor bad.
 * **KNN-Shapley** (Jia et al. 2019, "Efficient task-specific data valuation for nearest neighbor
   algorithms"): the exact Shapley value of each training item for a k-NN classifier's accuracy on
   held-out items, computed by their closed-form recursion over the items sorted by distance
-  (O(N log N) per held-out item). The units are held-out accuracy: a value of −0.01 means the
-  candidate costs about one point of accuracy per hundred held-out items it is near.
+  (O(N log N) per held-out item), over the pool of real training items and candidates. It credits
+  every item, near or far, with its share of the pool's accuracy, so it ranks candidates (ties in
+  the marginal value) but does not decide harm: in a pool of thousands of candidates and a hundred
+  real items the sign of a far candidate's share is noise.
 * **Probe influence** (TracIn, Pruthi et al. 2020, at one checkpoint): a softmax linear probe is
   fitted on the real training part; a candidate's influence is the dot product of its loss gradient
   with the summed loss gradients of the held-out real items — positive when a gradient step on it
@@ -72,13 +81,15 @@ class ValuationConfig:
 class Valuation:
     """Per-candidate utility, cross-fitted. Arrays of shape (m,).
 
-    knn_shapley : mean KNN-Shapley value over the held-out real items of the folds it took part in.
+    marginal : mean marginal k-NN value per held-out real item of the folds it took part in.
+    knn_shapley : mean KNN-Shapley value per held-out item (same folds).
     probe : mean probe influence per held-out item (same folds).
     nearest_real : index of the candidate's nearest real item of its class (its attribution).
     copy : True where the candidate is a copy of a real item (value 0 by definition).
     seconds : wall time of the valuation.
     """
 
+    marginal: np.ndarray
     knn_shapley: np.ndarray
     probe: np.ndarray
     nearest_real: np.ndarray
@@ -87,17 +98,12 @@ class Valuation:
     folds: list[np.ndarray] = field(default_factory=list)
 
     def harmful_reasons(self) -> list[str | None]:
-        """Per candidate: ``"harmful: value −0.031"`` where a measure says it hurts, else None.
-
-        KNN-Shapley speaks first (its sign is exact for the k-NN classifier); the probe rejects a
-        candidate whose KNN-Shapley value is zero (no held-out item is near it) and whose gradient
-        works against the held-out items.
-        """
-        out: list[str | None] = [None] * len(self.knn_shapley)
-        for i in np.flatnonzero(self.knn_shapley < 0).tolist():
-            out[i] = f"harmful: value {self.knn_shapley[i]:.4f} (KNN-Shapley on held-out real items)"
-        for i in np.flatnonzero((self.knn_shapley == 0) & (self.probe < 0) & ~self.copy).tolist():
-            out[i] = f"harmful: probe influence {self.probe[i]:.4f} on held-out real items"
+        """Per candidate: ``"harmful: value -0.0310 ..."`` where its marginal k-NN value is negative
+        and the probe agrees that it works against held-out items (influence < 0), else None."""
+        out: list[str | None] = [None] * len(self.marginal)
+        for i in np.flatnonzero((self.marginal < 0) & (self.probe < 0)).tolist():
+            out[i] = (f"harmful: value {self.marginal[i]:.4f} on held-out real items "
+                      f"(probe influence {self.probe[i]:.4f})")
         return out
 
 
@@ -159,6 +165,39 @@ def knn_shapley(train: np.ndarray, train_y: np.ndarray, test: np.ndarray, test_y
     return total
 
 
+def knn_marginal(train: np.ndarray, train_y: np.ndarray, test: np.ndarray, test_y: np.ndarray,
+                 cand: np.ndarray, cand_y: np.ndarray, *, k: int = 5, max_pairs: int = 4_000_000) -> np.ndarray:
+    """Marginal k-NN value of each candidate added alone to ``train``, summed over the test items.
+
+    Returns ndarray of shape (len(cand),), float64: Σ over test items v, where the candidate is
+    nearer to v than v's k-th nearest training item, of ``(1[cand label = y_v] − 1[k-th label = y_v]) / k``.
+    """
+    from imagina.core.neighbors import knn
+
+    out = np.zeros(len(cand), dtype=np.float64)
+    if len(cand) == 0 or len(test) == 0:
+        return out
+    test_y, train_y, cand_y = np.asarray(test_y), np.asarray(train_y), np.asarray(cand_y)
+    d, idx = knn(test, train, k)
+    if d.shape[1] < k:  # fewer than k training items: the candidate fills an empty seat
+        radius, kth_match = np.full(len(test), np.inf), np.zeros(len(test))
+    else:
+        radius, kth_match = d[:, -1].astype(np.float64), (train_y[idx[:, -1]] == test_y).astype(np.float64)
+    c = torch.as_tensor(np.asarray(cand, dtype=np.float64))
+    c_sq = (c * c).sum(1)
+    codes = {v: i for i, v in enumerate(np.unique(np.concatenate([cand_y, test_y])).tolist())}
+    cy = torch.as_tensor([codes[v] for v in cand_y.tolist()])
+    block = max(1, max_pairs // len(cand))
+    for s in range(0, len(test), block):
+        v = torch.as_tensor(np.asarray(test[s : s + block], dtype=np.float64))
+        d2 = (v * v).sum(1, keepdim=True) + c_sq[None, :] - 2.0 * v @ c.T                 # (b, m)
+        inside = d2 < torch.as_tensor(radius[s : s + block] ** 2)[:, None]
+        vy = torch.as_tensor([codes[y] for y in test_y[s : s + block].tolist()])
+        gain = (cy[None, :] == vy[:, None]).double() - torch.as_tensor(kth_match[s : s + block])[:, None]
+        out += ((gain * inside) / k).sum(0).numpy()
+    return out
+
+
 def probe_influence(train: np.ndarray, train_y: np.ndarray, test: np.ndarray, test_y: np.ndarray,
                     cand: np.ndarray, cand_y: np.ndarray, *, c: float = 1.0) -> np.ndarray:
     """TracIn influence of each candidate on the test items' loss under a softmax probe fitted on ``train``.
@@ -216,7 +255,8 @@ def attribute(real: np.ndarray, real_y: np.ndarray, cand: np.ndarray, cand_y: np
 
 def value_candidates(real: np.ndarray, real_y: np.ndarray, cand: np.ndarray, cand_y: np.ndarray,
                      config: ValuationConfig | None = None) -> Valuation:
-    """Cross-fitted KNN-Shapley value and probe influence of every candidate (see the module doc).
+    """Cross-fitted marginal k-NN value, KNN-Shapley value and probe influence of every candidate
+    (see the module doc).
 
     Parameters
     ----------
@@ -236,7 +276,7 @@ def value_candidates(real: np.ndarray, real_y: np.ndarray, cand: np.ndarray, can
     nearest, copy = attribute(real, real_y, cand, cand_y, copy_ratio=cfg.copy_ratio)
 
     folds = stratified_folds(real_y, min(cfg.folds, max(2, int(np.unique(real_y, return_counts=True)[1].min()))), cfg.seed)
-    shapley, probe = np.zeros(m), np.zeros(m)
+    marginal, shapley, probe = np.zeros(m), np.zeros(m), np.zeros(m)
     held = np.zeros(m)  # held-out items each candidate was valued on
     fold_of = np.empty(len(real_y), dtype=np.int64)
     for f, rows in enumerate(folds):
@@ -250,12 +290,14 @@ def value_candidates(real: np.ndarray, real_y: np.ndarray, cand: np.ndarray, can
         pool_y = np.concatenate([real_y[train_rows], cand_y[members]])
         values = knn_shapley(pool, pool_y, real[test_rows], real_y[test_rows], k=cfg.k, max_pairs=cfg.max_pairs)
         shapley[members] += values[len(train_rows):]
+        marginal[members] += knn_marginal(real[train_rows], real_y[train_rows], real[test_rows], real_y[test_rows],
+                                          cand[members], cand_y[members], k=cfg.k, max_pairs=cfg.max_pairs)
         probe[members] += len(test_rows) * probe_influence(real[train_rows], real_y[train_rows], real[test_rows],
                                                            real_y[test_rows], cand[members], cand_y[members], c=cfg.probe_c)
         held[members] += len(test_rows)
     seen = held > 0
-    shapley[seen] /= held[seen]
-    probe[seen] /= held[seen]
+    for values in (marginal, shapley, probe):
+        values[seen] /= held[seen]
     seconds = time.perf_counter() - start
     logger.info("valued %d candidates against %d real items in %d folds (%.1f s)", m, len(real_y), len(folds), seconds)
-    return Valuation(shapley, probe, nearest, copy, seconds, folds)
+    return Valuation(marginal, shapley, probe, nearest, copy, seconds, folds)

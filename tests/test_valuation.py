@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from imagina.core.dose import DoseConfig, corrected_interval, recommend_dose
 from imagina.core.errors import InvalidInputError
-from imagina.core.valuation import ValuationConfig, knn_shapley, probe_influence, stratified_folds, value_candidates
+from imagina.core.valuation import ValuationConfig, knn_marginal, knn_shapley, probe_influence, stratified_folds, value_candidates
 
 
 def _brute_force_shapley(train, train_y, v, vy, k):
@@ -74,8 +74,8 @@ def test_mislabelled_candidate_has_negative_value_and_good_one_positive():
     cand_y = np.array([1, 2, 0, 0, 0])
     val = value_candidates(real, real_y, cand, cand_y)
     assert not val.copy.any()
-    assert (val.knn_shapley[:3] > 0).all()
-    assert (val.knn_shapley[3:] < 0).all()
+    assert (val.knn_shapley[:3] > 0).all() and (val.marginal[:3] >= 0).all()
+    assert (val.knn_shapley[3:] < 0).all() and (val.marginal[3:] < 0).all()
     assert (val.probe[3:] < 0).all()
     reasons = val.harmful_reasons()
     assert reasons[:3] == [None, None, None]
@@ -88,7 +88,8 @@ def test_duplicated_real_item_is_not_rewarded():
     cand_y = np.array([real_y[5], real_y[40], 1])
     val = value_candidates(real, real_y, cand, cand_y)
     assert val.copy.tolist() == [True, True, False]
-    assert val.knn_shapley[:2].tolist() == [0.0, 0.0] and val.probe[:2].tolist() == [0.0, 0.0]
+    for values in (val.marginal, val.knn_shapley, val.probe):
+        assert values[:2].tolist() == [0.0, 0.0]
     assert val.harmful_reasons()[:2] == [None, None]
 
 
@@ -97,6 +98,23 @@ def test_candidates_never_value_against_the_real_item_they_echo():
     val = value_candidates(real, real_y, real[:3] + 0.5, real_y[:3], ValuationConfig(copy_ratio=0.0, folds=3))
     fold_of = {int(i): f for f, rows in enumerate(val.folds) for i in rows}
     assert len(val.folds) == 3 and all(val.nearest_real[j] in fold_of for j in range(3))
+
+
+def test_knn_marginal_matches_a_direct_count():
+    rng = np.random.default_rng(2)
+    train, ty = rng.normal(size=(30, 3)), rng.integers(0, 2, 30)
+    test, vy = rng.normal(size=(12, 3)), rng.integers(0, 2, 12)
+    cand, cy = rng.normal(size=(9, 3)), rng.integers(0, 2, 9)
+    k = 3
+    expected = np.zeros(len(cand))
+    for v, y in zip(test, vy):
+        d = np.linalg.norm(train - v, axis=1)
+        kth = np.argsort(d)[k - 1]
+        for j, (c, label) in enumerate(zip(cand, cy)):
+            if np.linalg.norm(c - v) < d[kth]:
+                expected[j] += (int(label == y) - int(ty[kth] == y)) / k
+    got = knn_marginal(train, ty, test, vy, cand, cy, k=k, max_pairs=1000)
+    np.testing.assert_allclose(got, expected, atol=1e-9)
 
 
 def test_probe_influence_sign():
