@@ -1,0 +1,73 @@
+"""benchmarks/outside_view.py end to end on a tiny augment output (digits, --smoke)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+ENV_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, **ENV_THREADS}
+    return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _add_dose(out: Path) -> int:
+    """Put a few real digits, shifted by one pixel, into samples/ and manifest.csv (the smoke generator
+    keeps nothing), so that the dose arms differ from real only."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    rows = []
+    for label in (0, 1, 2):
+        folder = out / "samples" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, i in enumerate(np.flatnonzero(d.target == label)[-3:]):
+            img = np.roll((d.images[i] * 255 / 16).astype(np.uint8), 1, axis=1)
+            Image.fromarray(img).save(folder / f"x{k}.png")
+            rows.append({"path": f"samples/{label}/x{k}.png", "label": str(label), "value": 0.0})
+    with open(out / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["path", "label", "value"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+def test_outside_view_smoke(tmp_path):
+    out = tmp_path / "aug"
+    aug = _run(["-m", "imagina", "augment", "image", "--data", "digits", "--real-per-class", "5", "--steps", "2",
+                "--per-class", "5", "--smoke", "--quiet", "--out", str(out)], tmp_path)
+    assert aug.returncode == 0, aug.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["recommendation"]["verdict"] in ("use", "don't use")
+    n_dose = _add_dose(out)
+
+    result_path = tmp_path / "result.json"
+    bench = _run([str(REPO / "benchmarks" / "outside_view.py"), "--modality", "image", "--data", "digits",
+                  "--test", "digits", "--real-per-class", "5", "--seed", "0", "--output", str(out), "--smoke",
+                  "--json", str(result_path)], tmp_path)
+    assert bench.returncode == 0, bench.stderr
+    result = json.loads(result_path.read_text())
+    assert result["real"]["items"] == 50
+    assert "per class as run.json: True" in result["real"]["draw_check"]
+    assert result["synthetic"]["dose"] == n_dose
+    assert result["test_items"] == 1797 - 50                      # digits outside the k-shot draw
+    assert result["recommendation"] == record["recommendation"]
+    lenet = result["classifiers"]["LeNet"]
+    assert lenet["classical"]["setting"].startswith("TrivialAugmentWide")
+    arms = lenet["accuracy"]["arms"]
+    assert set(arms) == {"real", "real+classical", "real+dose", "real+all kept", "classical+dose"}
+    assert all(0.0 <= a["mean"] <= 100.0 and len(a["per_seed"]) == 1 for a in arms.values())
+    diff = lenet["accuracy"]["diffs"]["real+dose − real"]
+    assert np.isclose(diff["mean"], arms["real+dose"]["mean"] - arms["real"]["mean"])
+    assert "| real+dose |" in bench.stdout and "Verdict:" in bench.stdout
