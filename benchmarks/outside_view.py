@@ -9,6 +9,10 @@ Five arms, each trained from scratch with every classifier seed and scored once 
 * ``real``: the k-shot real items only;
 * ``real+classical``: plus imagina's classical augmentation at its best validation setting;
 * ``real+dose``: plus the items in ``samples/`` (nothing when the verdict is "don't use");
+* ``real+best tried``: plus the items of the dose whose predicted lift ``run.json`` reports (its best
+  trial; the same as ``real+dose`` when the verdict is "use"), rebuilt from ``samples/`` and
+  ``reserve/`` in augment's ranking (value, then KNN-Shapley value): the predicted lift is checked
+  against this arm's measured lift even when the verdict is "don't use";
 * ``real+all kept``: plus ``samples/`` and ``reserve/`` (did the dose matter?);
 * ``classical+dose``: the classical setting of ``real+classical``, plus ``samples/``.
 
@@ -43,8 +47,8 @@ Independent classifiers (none is imagina's reference classifier, its dose probe 
 
 Reported: test accuracy and balanced accuracy, mean ± std over ``--seeds``, paired per-seed
 differences (real+dose − real, real+dose − real+classical, classical+dose − real+classical,
-all kept − real, all kept − real+dose), and ``run.json``'s verdict with its predicted probe lift and
-interval beside the measured real+dose − real lift.
+best tried − real, all kept − real, all kept − real+dose), and ``run.json``'s verdict with its
+predicted probe lift and interval beside the measured real+dose − real and best tried − real lifts.
 
     OMP_NUM_THREADS=1 python benchmarks/outside_view.py --modality image --data ../shared/data/mnist \\
         --test ../shared/data/mnist --test-split test --real-per-class 10 --seed 0 --output runs/mnist \\
@@ -78,12 +82,13 @@ from imagina.core.runtime import derive_seed, limit_threads, seeded, torch_rng
 
 logger = logging.getLogger("outside_view")
 
-ARMS = ("real", "real+classical", "real+dose", "real+all kept", "classical+dose")
+ARMS = ("real", "real+classical", "real+dose", "real+best tried", "real+all kept", "classical+dose")
 #: (name, minuend, subtrahend) of the paired per-seed differences.
 DIFFS = (
     ("real+dose − real", "real+dose", "real"),
     ("real+dose − real+classical", "real+dose", "real+classical"),
     ("classical+dose − real+classical", "classical+dose", "real+classical"),
+    ("best tried − real", "real+best tried", "real"),
     ("all kept − real", "real+all kept", "real"),
     ("all kept − real+dose", "real+all kept", "real+dose"),
 )
@@ -101,6 +106,7 @@ def read_output_items(modality: str, out: Path, listing: str, real: LabeledData)
     path = out / listing
     rows = list(csv.DictReader(path.open(encoding="utf-8", newline=""))) if path.exists() else []
     y = np.array([r["label"] for r in rows], dtype=object).astype(str)
+    meta = {k: np.array([float(r.get(k) or "nan") for r in rows]) for k in ("value", "knn_shapley")}
     if modality == "text":
         cache: dict[Path, list[dict]] = {}
         X: Any = []
@@ -109,9 +115,9 @@ def read_output_items(modality: str, out: Path, listing: str, real: LabeledData)
             if file not in cache:
                 cache[file] = list(csv.DictReader((out / file).open(encoding="utf-8", newline="")))
             X.append(cache[file][int(row) - 1]["text"])
-        return LabeledData(X, y)
+        return LabeledData(X, y, meta=meta)
     if not rows:
-        return LabeledData(np.zeros((0, *real.X.shape[1:]), real.X.dtype), y)
+        return LabeledData(np.zeros((0, *real.X.shape[1:]), real.X.dtype), y, meta=meta)
     if modality == "image":
         from PIL import Image
 
@@ -122,7 +128,7 @@ def read_output_items(modality: str, out: Path, listing: str, real: LabeledData)
             if img.size != (W, H):
                 img = img.resize((W, H), Image.BILINEAR)
             items.append(np.asarray(img, np.uint8).reshape(H, W, C))
-        return LabeledData(np.stack(items), y)
+        return LabeledData(np.stack(items), y, meta=meta)
     import soundfile as sf
 
     T = real.X.shape[1]
@@ -131,7 +137,26 @@ def read_output_items(modality: str, out: Path, listing: str, real: LabeledData)
         wave, _ = sf.read(str(out / r["path"]), dtype="float32", always_2d=True)
         wave = wave.mean(1)[:T]
         waves[i, : len(wave)] = wave
-    return LabeledData(waves, y)
+    return LabeledData(waves, y, meta=meta)
+
+
+def join_items(parts: list[LabeledData]) -> LabeledData:
+    """Items of several listings, with their ranking scores."""
+    return LabeledData(concat([p.X for p in parts]), np.concatenate([p.y for p in parts]),
+                       meta={k: np.concatenate([p.meta[k] for p in parts]) for k in ("value", "knn_shapley")})
+
+
+def best_tried(kept: LabeledData, real: LabeledData, ratio: float) -> LabeledData:
+    """The kept items a dose of ``ratio`` synthetic per real item would add: per class the first
+    ``round(ratio · real items)`` in augment's ranking (value, then KNN-Shapley value, best first)."""
+    value = np.nan_to_num(kept.meta["value"], nan=-np.inf)
+    shapley = np.nan_to_num(kept.meta["knn_shapley"], nan=-np.inf)
+    order = np.lexsort((-shapley, -value, kept.y))
+    chosen = []
+    for c in np.unique(kept.y):
+        rows = order[kept.y[order] == c]
+        chosen.extend(rows[: int(round(ratio * int((np.asarray(real.y).astype(str) == c).sum())))].tolist())
+    return kept.subset(np.sort(np.asarray(chosen, dtype=np.int64)))
 
 
 def check_draw(real: LabeledData, record: dict) -> str:
@@ -293,7 +318,7 @@ class TextBench:
             from sklearn.svm import LinearSVC
 
             vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
-            svm = LinearSVC(C=1.0, random_state=seed).fit(vec.fit_transform(train.X), y)
+            svm = LinearSVC(C=1.0, random_state=seed % 2**32).fit(vec.fit_transform(train.X), y)
             return svm.predict(vec.transform(test_X))
         grams = [text_grams(t) for t in train.X]
         stoi = {g: i for i, g in enumerate(sorted({g for gs in grams for g in gs}), start=1)}  # 0 = unknown
@@ -447,8 +472,9 @@ def summarise(per_seed: dict[str, list[float]]) -> dict[str, Any]:
 
 def markdown(result: dict) -> str:
     rec = result.get("recommendation") or {}
-    lines = [f"Real: {result['real']['items']} items; dose (samples/): {result['synthetic']['dose']} items; "
-             f"reserve: {result['synthetic']['reserve']}; test: {result['test_items']} items.", ""]
+    syn = result["synthetic"]
+    lines = [f"Real: {result['real']['items']} items; dose (samples/): {syn['dose']} items; reserve: {syn['reserve']}; "
+             f"best tried dose: ratio {syn['best_tried_ratio']:g}, {syn['best_tried']} items; test: {result['test_items']} items.", ""]
     for clf, res in result["classifiers"].items():
         cl = res["classical"]
         lines += [f"**{clf}** (classical setting: {cl['setting']}, chosen on {cl['validation_items']} validation items"
@@ -464,7 +490,8 @@ def markdown(result: dict) -> str:
         lines.append("")
     if rec:
         lo, hi = rec.get("interval", [float("nan")] * 2)
-        measured = ", ".join(f"{clf} {res['accuracy']['diffs']['real+dose − real']['mean']:+.2f}"
+        measured = "; ".join(f"{clf} {res['accuracy']['diffs']['real+dose − real']['mean']:+.2f} "
+                             f"(best tried: {res['accuracy']['diffs']['best tried − real']['mean']:+.2f})"
                              for clf, res in result["classifiers"].items())
         lines.append(f"Verdict: **{rec.get('verdict')}** (ratio {rec.get('ratio', 0):g}, share {100 * rec.get('share', 0):.0f} %); "
                      f"predicted probe lift {100 * rec.get('lift', 0):+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}]; "
@@ -513,7 +540,11 @@ def main(argv: list[str] | None = None) -> dict:
     draw = check_draw(real, record)
     dose = read_output_items(args.modality, args.output, "manifest.csv", real)
     reserve = read_output_items(args.modality, args.output, "reserve.csv", real)
-    kept = LabeledData(concat([dose.X, reserve.X]), np.concatenate([dose.y, reserve.y]))
+    kept = join_items([dose, reserve])
+    rec = record.get("recommendation") or {}
+    trials = rec.get("trials") or []
+    best_ratio = max(trials, key=lambda t: t["lift"])["ratio"] if trials else 0.0
+    tried = dose if rec.get("verdict") == "use" else best_tried(kept, real, best_ratio)
     classes = sorted(set(np.asarray(real.y).astype(str).tolist()))
     unknown = sorted(set(kept.y.tolist()) - set(classes))
     if unknown:
@@ -524,11 +555,11 @@ def main(argv: list[str] | None = None) -> dict:
         "modality": args.modality, "data": args.data, "test": args.test, "test_split": args.test_split,
         "real_per_class": args.real_per_class, "seed": args.seed, "output": str(args.output), "seeds": seeds,
         "real": {"items": len(real), "draw_check": draw}, "test_items": len(test),
-        "synthetic": {"dose": len(dose), "reserve": len(reserve)}, "recommendation": record.get("recommendation"),
+        "synthetic": {"dose": len(dose), "reserve": len(reserve), "best_tried_ratio": best_ratio, "best_tried": len(tried)}, "recommendation": record.get("recommendation"),
         "classifiers": {}, "steps": getattr(bench, "steps", None),
     }
     arms = {"real": (None, False), "real+classical": (None, True), "real+dose": (dose, False),
-            "real+all kept": (kept, False), "classical+dose": (dose, True)}
+            "real+best tried": (tried, False), "real+all kept": (kept, False), "classical+dose": (dose, True)}
     for clf in bench.classifiers:
         t0 = time.perf_counter()
         chosen = choose_setting(bench, clf, real, classes, args.seed, selection_seeds)
@@ -537,6 +568,11 @@ def main(argv: list[str] | None = None) -> dict:
         bal: dict[str, list[float]] = {a: [] for a in ARMS}
         for s in seeds:
             for arm, (synthetic, classical) in arms.items():
+                if synthetic is not None and not len(synthetic) or arm == "real+best tried" and tried is dose:
+                    same = "real+classical" if classical else ("real+dose" if arm == "real+best tried" else "real")
+                    acc[arm].append(acc[same][-1])           # the same training set: the same classifier
+                    bal[arm].append(bal[same][-1])
+                    continue
                 a, b = score(bench, clf, real, synthetic, setting if classical else None, test, classes, s)
                 acc[arm].append(a)
                 bal[arm].append(b)
