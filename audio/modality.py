@@ -107,5 +107,10 @@ class AudioModality(Modality):
     def evaluation_task(self, meta: dict | None = None) -> AudioEvalTask:
         return AudioEvalTask(self.sample_rate(meta))
 
+    def probe_features(self, meta: dict | None = None):
+        from imagina.audio.evaluate import probe_features
+
+        return probe_features(self.sample_rate(meta))
+
 
 MODALITY = AudioModality()

@@ -77,6 +77,10 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
                         + ("names); default train" if evaluate else "names); default: train for a split folder, else all"))
     _output(p)
     p.add_argument("--per-class", type=int, default=None, help=f"kept synthetic items per class (default {defaults.per_class})")
+    p.add_argument("--dose", choices=("auto", "off"), default="auto",
+                   help="auto: samples/ holds the dose chosen by cross-validation on the real data (none when the "
+                        "verdict is \"don't use\"), reserve/ the other kept items; off: every kept item in samples/ "
+                        "(default auto)")
     p.add_argument("--oversample", type=float, default=None,
                    help=f"candidates generated per kept item (default {defaults.oversample:g})")
     p.add_argument("--steps", type=int, default=None,
@@ -241,7 +245,8 @@ def cmd_augment(args) -> dict:
         data, validation = holdout(data, EvalConfig().val_fraction, args.seed)
         logger.info("evaluate: the generator sees %d items; %d are held out to choose settings", len(data), len(validation))
     config = AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
-                           per_class=args.per_class, oversample=args.oversample)
+                           per_class=args.per_class, oversample=args.oversample,
+                           **({"dose": None} if args.dose == "off" else {}))
     augmenter = Augmenter(modality, config, generator_options=dict(args.generator_options), progress=not args.quiet)
     augmenter.fit(data, checkpoint_dir=args.checkpoint_dir)
     rank = int(os.environ.get("RANK", "0"))
@@ -263,6 +268,7 @@ def cmd_augment(args) -> dict:
     out = result.export(args.out, overwrite=args.overwrite, evaluation=evaluation)
     _done(out)
     summary = {"out": str(out), "kept_per_class": result.kept_per_class(), "screen": result.record["screen"],
+               "recommendation": result.record["recommendation"], "warnings": result.warnings,
                "timings": result.record["timings"]}
     if evaluation is not None:
         summary["evaluation"] = evaluation.to_dict()

@@ -107,8 +107,10 @@ class Modality(ABC):
         """A fresh, unfitted :class:`~imagina.core.generator.Generator` with this modality's defaults."""
 
     @abstractmethod
-    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None):
-        """The offline default embedder, or a pretrained one from a local path or name."""
+    def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
+                      steps: int | None = None, progress: bool | None = None):
+        """The offline default embedder (trained ``steps`` steps, the modality's default when None, with a
+        progress bar when ``progress``), or a pretrained one from a local path or name."""
 
     @abstractmethod
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:

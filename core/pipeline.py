@@ -223,7 +223,7 @@ class Augmenter:
         self.timings_["fit_generator_s"] = time.perf_counter() - t
         t = time.perf_counter()
         self.embedder_ = self.modality.make_embedder(seed=cfg.seed, device=cfg.device, pretrained=cfg.embedder,
-                                                     meta=data.meta)
+                                                     meta=data.meta, progress=self.progress)
         self.embedder_.fit(data.X, data.y)
         self.real_embeddings_ = self.embedder_.embed(data.X)
         self.screen_ = Screen(cfg.screen).fit(self.real_embeddings_, data.y)

@@ -69,8 +69,7 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     rec = result.record
     lines = [f"# imagina report: {mod.name}", ""]
     data = rec["data"]
-    lines += [f"Real data: {data['items']} items in {len(data['per_class'])} classes. Cleaning: "
-              f"{data['cleaning']['dropped']} dropped " + (f"({data['cleaning']['by_reason']})" if data["cleaning"]["dropped"] else "") + ".", ""]
+    lines += [f"Real data: {data['items']} items in {len(data['per_class'])} classes; {result.real.report.summary()}.", ""]
     if result.warnings:
         lines += ["## Warnings", "", *(f"- {w}" for w in result.warnings), ""]
     if result.recommendation is not None:

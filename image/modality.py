@@ -57,5 +57,10 @@ class ImageModality(Modality):
     def evaluation_task(self, meta: dict | None = None) -> ImageEvalTask:
         return ImageEvalTask()
 
+    def probe_features(self, meta: dict | None = None):
+        from imagina.image.evaluate import probe_features
+
+        return probe_features()
+
 
 MODALITY = ImageModality()

@@ -25,8 +25,10 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
                  "model/config.json", "model/model.safetensors", "model/preprocessor.json"):
         assert (out / name).exists(), name
     rows = list(csv.DictReader(open(out / "manifest.csv")))
-    assert len(rows) == sum(summary["kept_per_class"].values())
-    for row in rows:
+    reserve = list(csv.DictReader(open(out / "reserve.csv"))) if (out / "reserve.csv").exists() else []
+    assert len(rows) + len(reserve) == sum(summary["kept_per_class"].values())  # samples/: the dose; reserve/: the rest
+    assert len(rows) == sum(summary["recommendation"]["per_class"].values())
+    for row in rows + reserve:
         assert (out / row["path"]).exists() and {"quality", "consistency", "realism", "novelty"} <= set(row)
     rejected = list(csv.DictReader(open(out / "rejected.csv")))
     assert all(r["reason"] for r in rejected)

@@ -129,3 +129,14 @@ def test_imagination_around_real_items_keeps_labels_and_round_trips(tmp_path):
     gan.save(tmp_path / "m")
     again = ConditionalDCGAN.load(tmp_path / "m", device="cpu")
     np.testing.assert_array_equal(again.sample(40, labels=np.repeat([0, 1], 20), seed=3)[0], out)
+
+
+def test_resize_round_trip_is_exact_on_digits():
+    from imagina.image.data import load_digits
+    from imagina.image.preprocess import ImagePreprocessor
+
+    X = load_digits().X[:50]                                   # 8×8, modelled at 16×16
+    pre = ImagePreprocessor(16).fit(X)
+    Z = pre.transform(X)
+    assert Z.shape == (50, 1, 16, 16)
+    np.testing.assert_array_equal(pre.inverse_transform(Z), X)

@@ -65,7 +65,7 @@ class PointModality(Modality):
         self.generator = PointGenerator(self.hit_rate)
         return self.generator
 
-    def make_embedder(self, *, seed, device, pretrained=None, meta=None):
+    def make_embedder(self, *, seed, device, pretrained=None, meta=None, **options):
         return IdentityEmbedder()
 
     def sanity(self, X, y, *, generator=None, real=None):

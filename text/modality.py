@@ -108,5 +108,10 @@ class TextModality(Modality):
     def evaluation_task(self, meta: dict | None = None) -> TextEvalTask:
         return TextEvalTask()
 
+    def probe_features(self, meta: dict | None = None):
+        from imagina.text.evaluate import probe_features
+
+        return probe_features()
+
 
 MODALITY = TextModality()
