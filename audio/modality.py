@@ -31,12 +31,8 @@ class AudioModality(Modality):
     """
 
     name = "audio"
-    #: Generator defaults tuned to the 15-minute target on a 2-core CPU (FSDD, 20 clips per class):
-    #: SpecGAN's linear 64x128 spectrogram at 8 kHz with half-width networks (base 16 channels),
-    #: 1,200 steps: with imagination around real clips 300 / 600 / 1,200 steps kept 352 / 444 / 478 of
-    #: 500 wanted clips without top-up, the hardest digit ("2") 0 / 0 / 29 of 50 (BENCHMARKS.md).
-    default_steps = 1200
-    generator_defaults: dict[str, Any] = {"base_channels": 16}
+    #: The generator's defaults are :class:`SpecGANConfig`'s (one home for the API and the CLI).
+    default_steps = SpecGANConfig().steps
     #: Training steps of the offline default embedder. On 600 FSDD training clips outside the 200 it
     #: learns from (validation, never the test split), its own head classifies 67 / 84 / 88 % at
     #: 300 / 600 / 1,000 steps and the 5-NN vote in its embedding 72 / 85 / 89 % (mean of 3 seeds):
@@ -84,8 +80,8 @@ class AudioModality(Modality):
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None,
                        **options: Any) -> ConditionalSpecGAN:
-        opts = {"sample_rate": self.sample_rate(meta), **self.generator_defaults, **options}
-        return ConditionalSpecGAN(make_config(SpecGANConfig, steps=steps or self.default_steps, seed=seed, **opts), device=device)
+        opts = {"sample_rate": self.sample_rate(meta), "seed": seed, **({"steps": steps} if steps else {}), **options}
+        return ConditionalSpecGAN(make_config(SpecGANConfig, **opts), device=device)
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
                       steps: int | None = None, progress: bool | None = None) -> Embedder:
@@ -106,6 +102,11 @@ class AudioModality(Modality):
 
     def evaluation_task(self, meta: dict | None = None) -> AudioEvalTask:
         return AudioEvalTask(self.sample_rate(meta))
+
+    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None):
+        from imagina.audio.evaluate import classical_views
+
+        return classical_views(X, n_views, seed)
 
     def probe_features(self, meta: dict | None = None):
         from imagina.audio.evaluate import probe_features

@@ -43,14 +43,17 @@ class SpecGANConfig(GANConfig):
     ``d_steps=5, spectral_norm=False`` is SpecGAN's original recipe; the default (hinge, spectral
     norm, one D step) costs a fifth of it per step, which matters on a CPU.
     ``reconstruction`` > 0 (the default, 10) samples *around the real clips of each class* through
-    learned per-clip codes (:mod:`imagina.core.gan`); 0 samples from the prior. On FSDD (20 clips per
-    digit) the screen kept 352 / 444 / 478 of 500 wanted clips at 300 / 600 / 1,200 steps this way
-    (BENCHMARKS.md).
+    learned per-clip codes (:mod:`imagina.core.gan`); 0 samples from the prior.
+
+    ``steps`` and ``base_channels`` fit a default run in about 15 minutes on a 2-core CPU (FSDD, 20
+    clips per class): half-width networks (16 base channels) and 1,200 steps, at which the screen
+    keeps 478 of 500 wanted clips without top-up (352 at 300 steps, 444 at 600), the hardest digit
+    ("2") 29 of 50 (BENCHMARKS.md).
     """
 
     image_size: int | None = None
     channels: int | None = 1
-    base_channels: int = 32
+    base_channels: int = 16
     sample_rate: int = 8000
     n_samples: int | None = None
     spectrogram: str = "linear"
@@ -58,7 +61,7 @@ class SpecGANConfig(GANConfig):
     hop_length: int | None = None
     n_mels: int = 64
     griffin_lim_iters: int = 32
-    steps: int = 1500
+    steps: int = 1200
     batch_size: int = 32
     ema_decay: float = 0.99
     diffaugment: str = "time_shift,time_mask,freq_mask"

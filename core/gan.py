@@ -43,7 +43,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
-from imagina.core.generator import Generator
+from imagina.core.generator import Generator, seeded_config
 from imagina.core.preprocessing import encode_labels
 from imagina.core.runtime import resolve_device, seeded, torch_rng
 from imagina.core.training import StepContext, Trainer, TrainerConfig, TrainingTask
@@ -425,8 +425,8 @@ class ConditionalGANModel(Generator):
 
     config: GANConfig
 
-    def __init__(self, config: GANConfig | None = None, *, device: str = "auto") -> None:
-        self.config = config or self.config_class()
+    def __init__(self, config: GANConfig | None = None, *, device: str = "auto", seed: int | None = None) -> None:
+        self.config = seeded_config(config, self.config_class, seed)
         self.device = device
         self.generator_: ConditionalGenerator | None = None
         self.transform_: Any = None
@@ -501,6 +501,11 @@ class ConditionalGANModel(Generator):
     def sample(self, n: int, labels: Any = None, *, seed: int | None = None, batch_size: int = 256) -> tuple[Any, np.ndarray]:
         Z, y = self.generate_tensors(n, labels, seed=seed, batch_size=batch_size)
         return self._decode(Z, self.config.seed if seed is None else seed), y
+
+    def to_model_space(self, X: Any) -> np.ndarray:
+        """Items as the fitted transform gives them to the networks: float32 in [-1, 1]."""
+        self._check_fitted()
+        return np.asarray(self.transform_.transform(X), dtype=np.float32)
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return self.generator_.state_dict()  # type: ignore[union-attr]

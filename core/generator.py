@@ -19,14 +19,14 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from imagina.core.errors import InvalidInputError, NotFittedError
+from imagina.core.errors import InvalidInputError, NotFittedError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,14 @@ MODEL_MODALITY: dict[str, str] = {
 }
 
 
+def seeded_config(config: Any, config_class: type, seed: int | None) -> Any:
+    """``config`` (None: ``config_class()``) with ``seed`` in its ``seed`` field when given."""
+    config = config if config is not None else config_class()
+    if seed is not None:
+        config = replace(config, seed=check_int("seed", seed, minimum=0))
+    return config
+
+
 def make_config(config_class: type, **options: Any) -> Any:
     """``config_class(**options)``, with a clear error naming an option the class does not have."""
     known = {f.name for f in fields(config_class)}
@@ -66,9 +74,12 @@ def make_config(config_class: type, **options: Any) -> Any:
 class Generator(ABC):
     """A class-conditional generative model with a scikit-learn style contract.
 
-    ``fit(X, y)`` validates, trains and returns ``self`` (setting ``classes_`` and ``history_``);
-    ``sample(n, labels)`` returns ``(X, y)`` in the input's own form (uint8 images, strings,
-    float32 waveforms); ``save(dir)`` / ``load(dir)`` round-trip exactly.
+    ``__init__(config=None, *, device="auto", seed=None)`` stores its arguments; the seed lives in
+    ``config.seed`` (a ``seed`` given here replaces it), so a saved model keeps it. ``fit(X, y)``
+    validates, trains and returns ``self`` (setting ``classes_`` and ``history_``); ``sample(n,
+    labels, seed=None)`` returns ``(X, y)`` in the input's own form (uint8 images, strings, float32
+    waveforms) and draws from ``config.seed`` when ``seed`` is None, so it repeats; ``save(dir)`` /
+    ``load(dir)`` round-trip exactly.
     """
 
     #: Name in :data:`MODEL_MODULES`.
@@ -78,6 +89,8 @@ class Generator(ABC):
 
     classes_: np.ndarray | None = None
     history_: list[dict[str, float]] | None = None
+    #: The frozen config (a ``config_class`` instance) with a ``seed`` field.
+    config: Any
 
     @abstractmethod
     def fit(self, X: Any, y: Any, *, progress: bool = True, checkpoint_dir: str | os.PathLike | None = None) -> Generator:
@@ -98,6 +111,23 @@ class Generator(ABC):
     @abstractmethod
     def _restore(self, weights: dict[str, torch.Tensor], preprocessor: dict, directory: Path) -> None:
         """Rebuild fitted state from what :meth:`save` wrote."""
+
+    def diagnostics(self) -> dict[str, float]:
+        """The fitted model's own end-of-training diagnostics by name (text: KL per token, active
+        units, collapsed as 0/1), for the run record and the report; empty by default."""
+        return {}
+
+    def to_model_space(self, X: Any) -> np.ndarray | None:
+        """Items ``X`` as the generator sees them (pixels in [-1, 1], normalised spectrograms):
+        ndarray of shape (n, ...), float32, where diversity and mode collapse show most plainly.
+        None where the model has no such array space (the default)."""
+        return None
+
+    def log_likelihood(self, X: Any, labels: Any) -> np.ndarray | None:
+        """A fluency score per item under the model (text: an ELBO estimate of log p(x | y) per token),
+        ndarray of shape (n,), float64, higher is more likely. None where the model offers none (the
+        default)."""
+        return None
 
     def data_meta(self) -> dict:
         """What the modality needs to know to write or embed this model's samples (an audio sample

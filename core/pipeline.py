@@ -49,6 +49,10 @@ class AugmentConfig:
     screen : the screen's thresholds (generic: :class:`ScreenConfig`'s defaults).
     valuation : how candidates are valued by what they do to held-out real items
         (:mod:`imagina.core.valuation`); a candidate that hurts is rejected as "harmful". None: no valuation.
+    train_views : classically augmented views per real item added to the generator's training data
+        (:meth:`~imagina.core.modality.Modality.classical_views`), so that it imagines beyond the
+        blends of a handful of items; 0 trains on the real items alone. The embedder, the screen, the
+        valuation and the dose see only real items.
     dose : how the number of synthetic items to use is chosen (:mod:`imagina.core.dose`); ``samples/``
         then holds that many per class, the rest of the kept items go to ``reserve/``. None: every
         kept item goes to ``samples/`` and no recommendation is made.
@@ -64,6 +68,7 @@ class AugmentConfig:
     embedder: str | None = None
     screen: ScreenConfig | None = None
     valuation: ValuationConfig | None = field(default_factory=ValuationConfig)
+    train_views: int = 0
     dose: DoseConfig | None = field(default_factory=DoseConfig)
 
     def __post_init__(self) -> None:
@@ -74,6 +79,7 @@ class AugmentConfig:
         if self.max_oversample is not None:
             check_float("max_oversample", self.max_oversample, minimum=1.0)
         check_int("top_up_rounds", self.top_up_rounds, minimum=0)
+        check_int("train_views", self.train_views, minimum=0)
         if self.steps is not None:
             check_int("steps", self.steps, minimum=1)
         check_int("seed", self.seed, minimum=0)
@@ -219,7 +225,14 @@ class Augmenter:
         t = time.perf_counter()
         gen = self.modality.make_generator(steps=cfg.steps, seed=cfg.seed, device=cfg.device, meta=data.meta,
                                            **self.generator_options)
-        self.generator_ = gen.fit(data.X, data.y, progress=self.progress, checkpoint_dir=checkpoint_dir)
+        X, y = data.X, data.y
+        if cfg.train_views:
+            views = self.modality.classical_views(data.X, cfg.train_views, seed=cfg.seed, meta=data.meta)
+            if views is None:
+                raise InvalidInputError(f"`train_views` needs classical views, which the {self.modality.name} modality does not offer.")
+            X, y = concat([data.X, views]), np.concatenate([data.y, np.tile(data.y, cfg.train_views)])
+            logger.info("the generator trains on %d real items and %d classical views", len(data.y), len(y) - len(data.y))
+        self.generator_ = gen.fit(X, y, progress=self.progress, checkpoint_dir=checkpoint_dir)
         self.timings_["fit_generator_s"] = time.perf_counter() - t
         t = time.perf_counter()
         self.embedder_ = self.modality.make_embedder(seed=cfg.seed, device=cfg.device, pretrained=cfg.embedder,
@@ -262,7 +275,8 @@ class Augmenter:
         record = {
             "modality": self.modality.name,
             "config": asdict(cfg),
-            "generator": {"model": self.generator_.registry_name, "config": asdict(self.generator_.config)},  # type: ignore[attr-defined]
+            "generator": {"model": self.generator_.registry_name, "config": asdict(self.generator_.config),
+                          "diagnostics": self.generator_.diagnostics()},
             "seed": cfg.seed,
             "versions": package_versions(),
             "timings": {k: round(v, 2) for k, v in self.timings_.items()},
@@ -393,13 +407,14 @@ class Augmenter:
                 stats["kept"] = self.modality.set_statistics(take(X, np.flatnonzero(keep)))
             out["set_statistics"] = stats
         # The same diversity in the generator's own input space (pixels in [-1, 1], normalised
-        # spectrograms), where mode collapse shows most plainly; for models with such a transform.
-        transform = getattr(self.generator_, "transform_", None)
-        if transform is not None and hasattr(transform, "transform") and isinstance(X, np.ndarray):
-            space = {"real": _mean(within_class_diversity(transform.transform(self.data_.X), real_y)),
-                     "candidates": _mean(within_class_diversity(transform.transform(X), y))}
+        # spectrograms), where mode collapse shows most plainly; for models with such a space.
+        real_space = self.generator_.to_model_space(self.data_.X)  # type: ignore[union-attr]
+        if real_space is not None:
+            cand_space = self.generator_.to_model_space(X)  # type: ignore[union-attr]
+            space = {"real": _mean(within_class_diversity(real_space, real_y)),
+                     "candidates": _mean(within_class_diversity(cand_space, y))}
             if keep.sum() > 5:
-                space["kept"] = _mean(within_class_diversity(transform.transform(X[keep]), y[keep]))
+                space["kept"] = _mean(within_class_diversity(cand_space[keep], y[keep]))
             out["within_class_diversity_generator_space"] = space
         return out
 

@@ -124,10 +124,9 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
         lines.append("")
     if evaluation is not None:
         lines += ["## Evaluation", "", evaluation.to_markdown(), ""]
-    final = {k[len("final_"):]: v for k, v in (rec["history"][-1] if rec.get("history") else {}).items() if k.startswith("final_")}
+    final = (rec.get("generator") or {}).get("diagnostics") or {}
     if final:  # the generator's own end-of-training diagnostics (text: KL per token, posterior collapse)
-        lines += ["## Generator", "", "After training: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                                               for k, v in final.items()) + ".", ""]
+        lines += ["## Generator", "", "After training: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items()) + ".", ""]
     lines += ["## Run", "", f"Seed {rec['seed']}; timings (s): " + ", ".join(f"{k} {v}" for k, v in rec["timings"].items()) + ".",
               "Full configuration, versions and loss history: `run.json`.", ""]
     path = directory / "report.md"

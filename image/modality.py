@@ -35,7 +35,7 @@ class ImageModality(Modality):
         return load_images(source, split=split, per_class=per_class, seed=seed, clean=clean, **format_options)
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None, **options: Any) -> ConditionalDCGAN:
-        cfg = make_config(DCGANConfig, steps=steps or self.default_steps, seed=seed, **options)
+        cfg = make_config(DCGANConfig, **{"seed": seed, **({"steps": steps} if steps else {}), **options})
         return ConditionalDCGAN(cfg, device=device)
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
@@ -56,6 +56,11 @@ class ImageModality(Modality):
 
     def evaluation_task(self, meta: dict | None = None) -> ImageEvalTask:
         return ImageEvalTask()
+
+    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None):
+        from imagina.image.evaluate import classical_views
+
+        return classical_views(X, n_views, seed)
 
     def probe_features(self, meta: dict | None = None):
         from imagina.image.evaluate import probe_features

@@ -27,8 +27,8 @@ def test_fit_returns_self_and_sets_state(corpus):
     vae = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu")
     assert vae.fit(X, y, progress=False) is vae
     assert vae.classes_.tolist() == ["HUM", "LOC", "NUM"]
-    last = vae.history_[-1]
-    assert {"final_kl_per_token", "final_perplexity", "final_collapsed"} <= set(last)
+    assert {"kl_per_token", "perplexity", "active_units", "collapsed"} <= set(vae.diagnostics())
+    assert all(isinstance(v, float) for v in vae.diagnostics().values())
     assert {"rec_per_token", "kl_per_token", "perplexity", "beta"} <= set(vae.history_[0])
     assert vae.diagnostics_["kl_per_token"] >= 0 and isinstance(vae.collapsed_, bool)
 
@@ -163,7 +163,7 @@ def test_collapse_is_detected_and_reported(corpus, caplog):
     cfg = SeqVAEConfig(**{**TINY_VAE, "kl_schedule": "constant", "free_bits": 0.0, "collapse_threshold": 1e6})
     with caplog.at_level(logging.WARNING, logger="imagina.text.model"):
         vae = ConditionalSeqVAE(cfg, device="cpu").fit(X, y, progress=False)
-    assert vae.collapsed_ is True and vae.history_[-1]["final_collapsed"] == 1.0
+    assert vae.collapsed_ is True and vae.diagnostics()["collapsed"] == 1.0
     assert "posterior collapse" in caplog.text
 
 

@@ -79,8 +79,8 @@ class TextModality(Modality):
                 "max_chars": args.max_chars}
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None, **options: Any) -> ConditionalSeqVAE:
-        cfg = make_config(SeqVAEConfig, steps=steps or self.default_steps, **options)
-        return ConditionalSeqVAE(cfg, device=device, seed=seed)
+        cfg = make_config(SeqVAEConfig, **{"seed": seed, **({"steps": steps} if steps else {}), **options})
+        return ConditionalSeqVAE(cfg, device=device)
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
                       steps: int | None = None, progress: bool | None = None) -> Embedder:
@@ -107,6 +107,11 @@ class TextModality(Modality):
 
     def evaluation_task(self, meta: dict | None = None) -> TextEvalTask:
         return TextEvalTask()
+
+    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None):
+        from imagina.text.evaluate import classical_views
+
+        return classical_views(list(X), n_views, seed)
 
     def probe_features(self, meta: dict | None = None):
         from imagina.text.evaluate import probe_features

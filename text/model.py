@@ -6,7 +6,7 @@ on ``z`` and the label: its initial state is ``tanh(W [z; e_y])`` and ``[z; e_y]
 every input embedding. Against posterior collapse: KL annealing (logistic or cyclical), word dropout
 on the decoder inputs, and free bits per latent dimension. Training runs through
 :class:`imagina.core.training.Trainer`; the KL per token at the end of training is checked, and a
-collapsed posterior is reported (a warning, ``collapsed_`` and ``diagnostics_['collapsed']``).
+collapsed posterior is reported (a warning, ``collapsed_`` and ``diagnostics()['collapsed']``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
-from imagina.core.generator import Generator
+from imagina.core.generator import Generator, seeded_config
 from imagina.core.preprocessing import encode_labels
 from imagina.core.runtime import derive_seed, resolve_device, seeded
 from imagina.core.training import StepContext, Trainer, TrainerConfig, TrainingTask
@@ -52,6 +52,8 @@ class SeqVAEConfig:
     weight rises from ~0 to ``kl_max``), ``kl_cycles`` (cyclical), ``free_bits`` (nats per latent
     dimension below which KL is not penalised), ``collapse_threshold`` (KL nats per token under which
     the posterior is declared collapsed).
+    ``seed`` seeds initialisation, training and every ``sample(seed=None)`` call (which therefore
+    repeats); it is saved with the model.
     Sampling defaults: ``sample_method``, ``noise_scale`` (for 'around'), ``temperature``, ``top_k``
     (0 = off), ``top_p`` (1 = off), ``whole_words`` (decode only words that occur in the training
     sentences, :class:`~imagina.text.word_trie.WordTrie`).
@@ -98,8 +100,10 @@ class SeqVAEConfig:
     top_k: int = 0
     top_p: float = 0.9
     whole_words: bool = False
+    seed: int = 0
 
     def __post_init__(self) -> None:
+        check_int("seed", self.seed, minimum=0)
         check_int("steps", self.steps, minimum=1)
         check_int("batch_size", self.batch_size, minimum=1)
         check_float("lr", self.lr, minimum=1e-8)
@@ -311,8 +315,8 @@ class ConditionalSeqVAE(Generator):
     ----------
     config : SeqVAEConfig, optional
     device : {'auto', 'cpu', 'cuda'}
-    seed : int
-        Seeds initialisation and training; ``sample(seed=...)`` seeds sampling.
+    seed : int, optional
+        Replaces ``config.seed``, which seeds initialisation, training and ``sample(seed=None)``.
 
     Examples
     --------
@@ -327,10 +331,9 @@ class ConditionalSeqVAE(Generator):
     registry_name = "ConditionalSeqVAE"
     config_class = SeqVAEConfig
 
-    def __init__(self, config: SeqVAEConfig | None = None, *, device: str = "auto", seed: int = 0) -> None:
-        self.config = config or SeqVAEConfig()
+    def __init__(self, config: SeqVAEConfig | None = None, *, device: str = "auto", seed: int | None = None) -> None:
+        self.config = seeded_config(config, SeqVAEConfig, seed)
         self.device = device
-        self.seed = check_int("seed", seed, minimum=0)
         self.classes_ = None
         self.history_ = None
         self.tokenizer_: TextTokenizer | None = None
@@ -339,7 +342,6 @@ class ConditionalSeqVAE(Generator):
         self.train_labels_: np.ndarray | None = None  # class indices
         self.diagnostics_: dict | None = None
         self.collapsed_: bool | None = None
-        self._sample_calls = 0
         self._mu_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self._trie: WordTrie | None = None
 
@@ -361,9 +363,9 @@ class ConditionalSeqVAE(Generator):
         truncated = int((lengths == cfg.max_len).sum())
         if truncated:
             logger.info("%d of %d sentences reach max_len=%d tokens and are truncated", truncated, len(texts), cfg.max_len)
-        with seeded(self.seed, "seqvae-init"):
+        with seeded(cfg.seed, "seqvae-init"):
             net = SeqVAENetwork(cfg, tok.size, len(classes), tok.pad_id)
-        trainer = Trainer(TrainerConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=self.seed,
+        trainer = Trainer(TrainerConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed,
                                         device=self.device, checkpoint_every=cfg.checkpoint_every,
                                         log_every=cfg.log_every), progress=progress)
         history = trainer.fit(_SeqVAETask(net, cfg, tok.unk_id), (ids, lengths, torch.as_tensor(target)),
@@ -374,8 +376,14 @@ class ConditionalSeqVAE(Generator):
         self._mu_cache = self._trie = None
         self.diagnostics_ = self._diagnose()
         self.collapsed_ = self.diagnostics_["collapsed"]
-        self.history_ = history + [{"step": cfg.steps, **{f"final_{k}": float(v) for k, v in self.diagnostics_.items()}}]
+        self.history_ = history
         return self
+
+    def diagnostics(self) -> dict[str, float]:
+        """On the training sentences at the posterior means: reconstruction NLL, KL and perplexity per
+        token, active latent units, and ``collapsed`` (1.0 when KL per token is under
+        ``collapse_threshold``)."""
+        return {k: float(v) for k, v in (self.diagnostics_ or {}).items()}
 
     @torch.no_grad()
     def _diagnose(self) -> dict:
@@ -472,7 +480,7 @@ class ConditionalSeqVAE(Generator):
         n : int
         labels : None (classes in turn), one class, or n classes
         seed : int, optional
-            Same seed, same sentences (on CPU).
+            Same seed, same sentences (on CPU); None: ``config.seed``.
         method : {'prior', 'around', 'interpolate', 'mix'}
             'prior': z ~ N(0, I); 'around': z = mu(real sentence of the class) + noise_scale·ε;
             'interpolate': z on the segment between two real sentences of the class (t ~ U(0.2, 0.8));
@@ -499,9 +507,7 @@ class ConditionalSeqVAE(Generator):
         max_len = check_int("max_len", cfg.max_len if max_len is None else max_len, minimum=2)
         noise = check_float("noise_scale", cfg.noise_scale if noise_scale is None else noise_scale, minimum=0.0)
         trie = self._word_trie() if (cfg.whole_words if whole_words is None else whole_words) else None
-        if seed is None:
-            seed = derive_seed(self.seed, "sample-call", self._sample_calls)
-            self._sample_calls += 1
+        seed = cfg.seed if seed is None else seed
         index = self.resolve_labels(n, labels)
         rng = torch.Generator().manual_seed(derive_seed(seed, "seqvae-sample"))
         z = self._latents(index, method, noise, rng, real)  # (n, Z) on CPU

@@ -124,7 +124,8 @@ def text_sanity(
     ----------
     X : list of n str
     y : ndarray of shape (n,), conditioning labels
-    generator : a fitted model with ``log_likelihood(X, labels)`` (the sequence VAE), optional
+    generator : a fitted :class:`~imagina.core.generator.Generator`, optional; its ``log_likelihood`` (the
+        sequence VAE's; None for a model without one) gives ``fluency``
     real : LabeledData of the real sentences, optional (copies and n-gram overlap need it)
 
     Returns
@@ -171,9 +172,9 @@ def text_sanity(
             elif new_words[i] > cfg.max_new_words:
                 reasons[i] = f"invented words: {new_words[i]:.0%} of its words occur in no real sentence > {cfg.max_new_words:.0%}"
 
-    if generator is not None and hasattr(generator, "log_likelihood") and n:
-        safe = [t if t else "." for t in texts]
-        fluency = np.asarray(generator.log_likelihood(safe, y), dtype=float)
+    fluency = generator.log_likelihood([t if t else "." for t in texts], y) if generator is not None and n else None
+    if fluency is not None:
+        fluency = np.asarray(fluency, dtype=float)
         scores["fluency"] = fluency
         if real is not None and len(real):
             ref = np.asarray(generator.log_likelihood(list(real.X), real.y), dtype=float)
