@@ -8,8 +8,8 @@ proven bound of the exact one (``margin``, from the dot-product error bound
 settles by more than that margin is final; the rare pairs within the margin of the boundary (a
 ball radius, the k-th or the nearest neighbour) are re-checked on float64 direct differences of the
 original rows. Results therefore equal a float64 brute-force reference whatever the chunk size,
-while the bulk of the work runs at GEMM speed (about 4× faster than ``torch.cdist`` without
-matrix multiplies at d = 64, and float32 GEMM about 2× faster than float64 on this CPU).
+while the bulk of the work runs at float32 GEMM speed (at d = 64 on one core of the project's CPU,
+float64 GEMM takes 2× as long and ``torch.cdist`` without matrix multiplies 20× as long).
 
 Memory is O(chunk² + n + m): blocks hold at most ``min(chunk, 256)`` × ``chunk`` distances and no
 N×M matrix is ever held whole.
@@ -125,6 +125,78 @@ def _collect_exact(g: _GemmDistances, rows: torch.Tensor, thr: torch.Tensor, k: 
     return d2[pick], j[pick]
 
 
+def _approx_topk(g: _GemmDistances, keep: int, exclude_self: bool, chunk: int):
+    """The ``keep`` smallest float32 D² of every row of A, sorted ascending, with their indices.
+
+    An item's first block goes through ``torch.topk``; later blocks only touch the entries below
+    its current keep-th (:func:`_below`). With ``exclude_self`` (A is B) only the tiles on and
+    above the diagonal are multiplied, each serving its rows and, transposed, its columns.
+    Returns ``(d2, index, margin)`` of shapes (n, keep), (n, keep) and (n,): float32, int64, float64.
+    """
+    n, m = len(g.A), len(g.B)
+    best_d = torch.full((n, keep), float("inf"))
+    best_i = torch.zeros((n, keep), dtype=torch.long)
+    margin = torch.empty(n, dtype=torch.float64)
+
+    def merge(lo: int, hi: int, D: torch.Tensor, offset: int, cols: bool = False) -> None:
+        """Fold a block's D² into the best lists of rows lo..hi: those of D's rows (columns
+        offset..), or with ``cols`` those of D's columns (rows offset..)."""
+        worst = best_d[lo:hi, -1]
+        if bool(torch.isinf(worst).any()):  # an item's first block: a plain top-k
+            D = D.T if cols else D
+            d, j = torch.topk(D, min(keep, D.shape[1]), dim=1, largest=False, sorted=False)
+            d, order = torch.topk(torch.cat([best_d[lo:hi], d], 1), keep, dim=1, largest=False)
+            best_d[lo:hi], best_i[lo:hi] = d, torch.gather(torch.cat([best_i[lo:hi], j + offset], 1), 1, order)
+            return
+        # later blocks rarely beat an item's current k-th (about keep / blocks seen)
+        r, c, v = _below(D.T.contiguous() if cols else D, worst)  # a copy: rows are read fast
+        if len(r) == 0:
+            return
+        hit, r = torch.unique_consecutive(r, return_inverse=True)
+        at = hit + lo
+        start = torch.searchsorted(r, torch.arange(len(hit)))
+        width = keep + int(torch.bincount(r, minlength=len(hit)).max())
+        vals = torch.full((len(hit), width), float("inf"))
+        idx = torch.zeros((len(hit), width), dtype=torch.long)
+        vals[:, :keep], idx[:, :keep] = best_d[at], best_i[at]
+        pos = keep + torch.arange(len(r)) - start[r]
+        vals[r, pos], idx[r, pos] = v, c + offset
+        d, order = torch.topk(vals, keep, dim=1, largest=False)
+        best_d[at], best_i[at] = d, torch.gather(idx, 1, order)
+
+    rows = min(chunk, _ROWS * 4) if exclude_self else min(chunk, _ROWS)  # square tiles when symmetric
+    for i0 in range(0, n, rows):
+        i1 = min(i0 + rows, n)
+        ax, margin[i0:i1] = g.rows(slice(i0, i1))
+        for j0 in range(i0, m, rows) if exclude_self else range(0, m, chunk):
+            D = g.block(ax, j0, j0 + (rows if exclude_self else chunk))
+            if exclude_self and j0 == i0:
+                _mask_self(D, i0, j0)
+            merge(i0, i1, D, j0)
+            if exclude_self and j0 != i0:  # the same pairs seen from the column items
+                merge(j0, j0 + D.shape[1], D, i0, cols=True)
+    return best_d, best_i, margin
+
+
+def _below(D: torch.Tensor, worst: torch.Tensor, group: int = 16):
+    """Entries of ``D`` (r, c) below their row's ``worst`` (r,), found through the minima of
+    strided column groups {t, t + w, ...} (a vectorised reduction), so that only groups holding
+    a hit are read again. Returns ``(row, col, value)`` sorted by row.
+    """
+    w = D.shape[1] // group
+    i, t = torch.nonzero(D[:, : group * w].unflatten(1, (group, w)).amin(1) < worst[:, None], as_tuple=True)
+    cols = t[:, None] + w * torch.arange(group)  # (p, group)
+    vals = D[i[:, None], cols]
+    keep = vals < worst[i, None]
+    r, c, v = i[:, None].expand_as(cols)[keep], cols[keep], vals[keep]
+    tail = D[:, group * w :]
+    if tail.shape[1]:
+        ti, tc = torch.nonzero(tail < worst[:, None], as_tuple=True)
+        r, c, v = torch.cat([r, ti]), torch.cat([c, tc + group * w]), torch.cat([v, tail[ti, tc]])
+    order = torch.sort(r, stable=True).indices
+    return r[order], c[order], v[order]
+
+
 def knn(A, B, k: int, *, exclude_self: bool = False, chunk: int = DEFAULT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest rows of ``B`` for every row of ``A``, exactly.
 
@@ -139,24 +211,9 @@ def knn(A, B, k: int, *, exclude_self: bool = False, chunk: int = DEFAULT_CHUNK)
     if n == 0 or k_eff <= 0:
         return np.zeros((n, 0), np.float64), np.zeros((n, 0), np.int64)
     keep = min(k_eff + 1, len(B) - (1 if exclude_self else 0))  # one spare shows whether the k-th is settled
-    best_d = torch.empty(n, keep)
-    best_i = torch.empty(n, keep, dtype=torch.long)
-    margin = torch.empty(n, dtype=torch.float64)
     g = _GemmDistances(A, B)
     with _exact_float32_matmul():
-        for i0 in range(0, n, min(chunk, _ROWS)):
-            i1 = min(i0 + min(chunk, _ROWS), n)
-            ax, margin[i0:i1] = g.rows(slice(i0, i1))
-            ds, js = [], []
-            for j0 in range(0, len(B), chunk):
-                D = g.block(ax, j0, j0 + chunk)
-                if exclude_self:
-                    _mask_self(D, i0, j0)
-                d, idx = torch.topk(D, min(keep, D.shape[1]), dim=1, largest=False, sorted=False)
-                ds.append(d)
-                js.append(idx + j0)
-            d, order = torch.topk(torch.cat(ds, 1), keep, dim=1, largest=False)
-            best_d[i0:i1], best_i[i0:i1] = d, torch.gather(torch.cat(js, 1), 1, order)
+        best_d, best_i, margin = _approx_topk(g, keep, exclude_self, chunk)
         idx = best_i[:, :k_eff]
         d2 = g.exact(torch.arange(n).repeat_interleave(k_eff), idx.reshape(-1)).reshape(n, k_eff)
         # a row is settled when every item beyond the approximate top k is farther by > 2 margins
@@ -233,16 +290,14 @@ def ball_stats(A, B, radii_B, *, radii_A=None, nearest: bool = False, chunk: int
             for j0 in range(0, m, chunk):
                 D = g.block(ax, j0, j0 + chunk)
                 j1 = j0 + D.shape[1]
-                lo = (r2B[j0:j1] - mb).float()  # below: surely inside; above hi: surely outside
-                hi = (r2B[j0:j1] + mb).float()
-                sure, maybe = D <= lo, D <= hi
-                n_sure = sure.view(torch.uint8).sum(1, dtype=torch.int32)
-                count[i0:i1] += n_sure
-                covered[j0:j1] |= D.amin(0) <= lo
-                odd = torch.nonzero(maybe.view(torch.uint8).sum(1, dtype=torch.int32) != n_sure).squeeze(1)
-                if len(odd):
-                    r, j = torch.nonzero(maybe[odd] & ~sure[odd], as_tuple=True)
-                    checks.append((odd[r] + i0, j + j0, "B"))
+                E = D - r2B[j0:j1].float()  # D² minus each ball's radius²: <= -mb surely inside
+                sure = E <= -mb
+                count[i0:i1] += torch.count_nonzero(sure, 1)
+                covered[j0:j1] |= E.amin(0) <= -mb
+                gap = E.abs_()  # E is not needed past here
+                if float(gap.amin()) <= mb:  # a pair within the margin of its ball's boundary
+                    r, j = torch.nonzero(gap <= mb, as_tuple=True)
+                    checks.append((r + i0, j + j0, "B"))
                 if r2A is not None:
                     E = D - r2A[i0:i1, None].float()  # (r, c): D² minus each row of A's radius²
                     low = E.amin(0)
