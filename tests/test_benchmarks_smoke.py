@@ -1,0 +1,67 @@
+"""The durable benchmarks run in their ``--smoke`` mode (tiny sizes, seconds), as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from imagina.core.runtime import limit_threads, usable_cores
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(script: str, *args: str) -> list[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()
+
+
+def test_prdc_compare_smoke():
+    lines = _run("prdc_compare.py", "--smoke")
+    rows = [json.loads(line) for line in lines if line.startswith("{")]
+    ours = next(r for r in rows if r.get("arm") == "imagina")
+    assert ours["n"] == 300 and 0 <= ours["precision"] <= 1 and ours["peak_rss_mb"] > 0
+    theirs = [r for r in rows if r.get("arm") == "prdc"]
+    if theirs:  # prdc installed: both arms agree
+        assert next(r for r in rows if "max_abs_diff" in r)["max_abs_diff"] < 1e-6
+    else:
+        assert any(line.startswith("prdc is not installed") for line in lines)
+
+
+def test_screen_scaling_smoke():
+    (line,) = _run("screen_scaling.py", "--smoke")
+    row = json.loads(line)
+    assert row["candidates"] == 3000 and row["kept"] <= 10 * 20
+    assert row["peak_rss_mb"] > 0 and row["threads"] == 1
+
+
+@pytest.fixture
+def _restore_threads():
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # restores the BLAS / OpenMP pools on exit
+        yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("_restore_threads")
+def test_limit_threads_respects_affinity_and_omp_num_threads(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert usable_cores() == 3
+    torch.set_num_threads(8)
+    assert limit_threads() == 3 and torch.get_num_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert limit_threads() == 2 and torch.get_num_threads() == 2
+    assert limit_threads(max_threads=1) == 1 and torch.get_num_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "bogus")  # ignored, as OpenMP itself would
+    assert limit_threads() == 3 and torch.get_num_threads() == 1  # only lowers, never raises
