@@ -31,6 +31,7 @@ class AudioModality(Modality):
     """
 
     name = "audio"
+    run_cost = "about 15 minutes on FSDD with 20 clips per class"
     #: The generator's defaults are :class:`SpecGANConfig`'s (one home for the API and the CLI).
     default_steps = SpecGANConfig().steps
     #: Training steps of the offline default embedder. On 600 FSDD training clips outside the 200 it

@@ -89,7 +89,7 @@ def main() -> None:
         per_fold = []
         for tr, va in folds:
             task = make_task(**settings[name])
-            X = task.prepare(take(data.X, tr))  # a text vocabulary sees the fold's training part only
+            X = task.fit(take(data.X, tr)).prepare(take(data.X, tr))  # a text vocabulary sees the fold's training part only
             Xv = task.prepare(take(data.X, va))
             per_fold.append([accuracy(train_classifier(task, len(classes), (X, y[tr]), seed=s), Xv, y[va])
                              for s in range(args.seeds)])

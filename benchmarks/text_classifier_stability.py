@@ -73,7 +73,7 @@ def main() -> None:
     kept = kept_set(Path(args.cache), train, args.budget) if args.cache else None
     results = {}
     for name, kwargs in settings.items():
-        task = TextEvalTask(**kwargs)
+        task = TextEvalTask(**kwargs).fit(train.X)
         real = (task.prepare(train.X), torch.as_tensor(np.searchsorted(classes, train.y)))
         val_t = (task.prepare(val.X), torch.as_tensor(np.searchsorted(classes, val.y)))
         row = {}

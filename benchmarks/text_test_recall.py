@@ -54,7 +54,7 @@ def main() -> None:
         runs = {f"(c) screened, share {share_c:g}": (kept, share_c), f"(d) unscreened, share {share_d:g}": (unscreened, share_d)}
     else:
         runs = {"(a) real only": (None, 0.0)}
-    x_train = task.prepare(train.X)  # fits the vocabulary on the final real training set
+    x_train = task.fit(train.X).prepare(train.X)  # the vocabulary of the final real training set
     y_train = torch.as_tensor(np.searchsorted(classes, train.y))
     x_test, y_test = task.prepare(test.X), np.searchsorted(classes, test.y)
     counts = {str(c): int((test.y == c).sum()) for c in classes}

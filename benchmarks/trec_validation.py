@@ -60,7 +60,7 @@ class ValidationScorer:
     def __init__(self, train: LabeledData, val: LabeledData, *, shares: list[float], seeds: int) -> None:
         self.train, self.val, self.shares, self.seeds = train, val, shares, seeds
         self.classes = np.unique(train.y)
-        self.task = TextEvalTask()
+        self.task = TextEvalTask().fit(train.X)
         self.real = (self.task.prepare(train.X), torch.as_tensor(np.searchsorted(self.classes, train.y)))
         self.val_t = (self.task.prepare(val.X), torch.as_tensor(np.searchsorted(self.classes, val.y)))
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imagina.core.errors import ImaginaError, InvalidInputError, check_int
-from imagina.core.modality import MODALITIES
+from imagina.core.registry import modality_names
 
 logger = logging.getLogger("imagina")
 
@@ -26,9 +26,8 @@ SMOKE = {"steps": 2, "embedder_steps": 2, "classifier_steps": 2, "per_class": 4,
 #: ``evaluate`` refuses a test set of which more than this share also sits in the training data;
 #: below it, every repeated test item is named in a warning.
 OVERLAP_TOLERANCE = 0.01
-#: A rough cost of a default run on a 2-core CPU, per modality, for ``--help``.
-RUN_COST = {"image": "about 2 minutes on digits", "text": "minutes for a few hundred sentences per class",
-            "audio": "about 15 minutes on FSDD with 20 clips per class"}
+#: The commands that take a modality (``imagina augment image ...``).
+MODALITY_COMMANDS = ("augment", "evaluate", "screen")
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -77,6 +76,12 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
                         + ("names); default train" if evaluate else "names); default: train for a split folder, else all"))
     _output(p)
     p.add_argument("--per-class", type=int, default=None, help=f"kept synthetic items per class (default {defaults.per_class})")
+    p.add_argument("--auto", action="store_true",
+                   help="try the generator with and without classical views of the real items and a default and a "
+                        "relaxed screen, within --time-budget; keep the setting whose output helps a probe most on "
+                        "cross-validation (every trial is recorded in run.json)")
+    p.add_argument("--time-budget", type=float, default=1800.0,
+                   help="seconds --auto may spend (the first trial always runs; default 1800)")
     p.add_argument("--dose", choices=("auto", "off"), default="auto",
                    help="auto: samples/ holds the dose chosen by cross-validation on the real data (none when the "
                         "verdict is \"don't use\"), reserve/ the other kept items; off: every kept item in samples/ "
@@ -97,10 +102,60 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
     _common(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from imagina import __version__
-    from imagina.core.modality import get_modality
+def _evaluate_args(p: argparse.ArgumentParser, modality) -> None:
+    _augment_args(p, modality, evaluate=True)
+    p.add_argument("--test", required=True,
+                   help="held-out real test data (same kinds as --data; may be --data itself when it has a test split)")
+    p.add_argument("--test-split", default="test", help="split of --test to read where it has splits (default test)")
+    p.add_argument("--seeds", type=_int_list, default=None, help="classifier seeds (default 0,1,2)")
+    p.add_argument("--selection-seeds", type=int, default=None,
+                   help="classifier seeds averaged to score each candidate setting on validation (default 3)")
+    p.add_argument("--classifier-steps", type=int, default=None,
+                   help="training steps of the reference classifier (default: the modality's)")
 
+
+def _screen_args(p: argparse.ArgumentParser, modality) -> None:
+    p.add_argument("--real", required=True, help=f"real data: {modality.source_help}")
+    p.add_argument("--candidates", required=True, help="candidate data, labelled with the real data's classes "
+                                                       "(e.g. OUT/samples of augment or generate)")
+    _output(p)
+    p.add_argument("--per-class", type=int, default=None, help="keep at most this many per class (default: all that pass)")
+    _embedder_args(p, modality)
+    _common(p)
+
+
+def _describe(command: str, name: str, modality) -> tuple[str, str]:
+    """The one-line help of ``imagina COMMAND NAME`` and, with the modality at hand, its description."""
+    a = "an" if name[0] in "aeiou" else "a"
+    line = {"augment": f"augment {a} {name} dataset", "evaluate": f"evaluate augmentation of {a} {name} dataset",
+            "screen": f"screen {name} candidates"}[command]
+    if modality is None:
+        return line, line
+    cost = (f"A default run trains the generator {modality.default_steps} steps and the embedder "
+            f"{modality.embedder_steps}: {modality.run_cost} on a 2-core CPU. --smoke checks the setup in seconds.")
+    return line, {
+        "augment": f"Augment {a} {name} dataset. {cost}",
+        "evaluate": f"Augment {a} {name} dataset, then compare classifiers on a held-out test set. {cost}",
+        "screen": f"Screen {name} candidates against real data with the thresholds `augment` uses; writes the same "
+                  "files (samples/, manifest.csv, rejected.csv, report.md, run.json).",
+    }[command]
+
+
+def _selected(argv: Sequence[str]) -> tuple[str, str] | None:
+    """The ``(command, modality)`` that ``argv`` names, e.g. ``("augment", "image")``; None otherwise."""
+    words = [a for a in argv if not a.startswith("-")]
+    if len(words) >= 2 and words[0] in MODALITY_COMMANDS and words[1] in modality_names():
+        return words[0], words[1]
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argparse parser. With ``argv``, only the modality that ``argv`` names is imported and given
+    its options (``imagina --help`` and ``--version`` import no modality, hence no torch); without,
+    every registered modality is (for documentation and tests)."""
+    from imagina import __version__
+
+    selected = None if argv is None else _selected(argv)
     parser = argparse.ArgumentParser(prog="imagina", description="Imagination-driven data augmentation.", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"imagina {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,44 +163,25 @@ def build_parser() -> argparse.ArgumentParser:
     def add(parent, name: str, help: str, **kwargs) -> argparse.ArgumentParser:
         return parent.add_parser(name, help=help, description=kwargs.pop("description", help), allow_abbrev=False, **kwargs)
 
-    aug_mod = add(sub, "augment", "preprocess, fit, generate, screen, export, report").add_subparsers(dest="modality", required=True)
-    ev_mod = add(sub, "evaluate", "augment, then train the reference classifier on conditions (a)-(e)").add_subparsers(
-        dest="modality", required=True)
-    sc_mod = add(sub, "screen", "screen a candidate set against a real set").add_subparsers(dest="modality", required=True)
-    for name in MODALITIES:
-        try:
-            modality = get_modality(name)
-        except ImportError:  # a modality whose optional dependency is missing here
-            continue
-        a = "an" if name[0] in "aeiou" else "a"
-        cost = (f"A default run trains the generator {modality.default_steps} steps and the embedder "
-                f"{modality.embedder_steps}: {RUN_COST.get(name, 'minutes')} on a 2-core CPU. --smoke checks the setup in seconds.")
-        p = add(aug_mod, name, f"augment {a} {name} dataset", description=f"Augment {a} {name} dataset. {cost}")
-        _augment_args(p, modality, evaluate=False)
-        modality.add_cli_arguments(p)
-        p = add(ev_mod, name, f"evaluate augmentation of {a} {name} dataset",
-                description=f"Augment {a} {name} dataset, then compare classifiers on a held-out test set. {cost}")
-        _augment_args(p, modality, evaluate=True)
-        p.add_argument("--test", required=True,
-                       help="held-out real test data (same kinds as --data; may be --data itself when it has a test split)")
-        p.add_argument("--test-split", default="test", help="split of --test to read where it has splits (default test)")
-        p.add_argument("--seeds", type=_int_list, default=None, help="classifier seeds (default 0,1,2)")
-        p.add_argument("--selection-seeds", type=int, default=None,
-                       help="classifier seeds averaged to score each candidate setting on validation (default 3)")
-        p.add_argument("--classifier-steps", type=int, default=None,
-                       help="training steps of the reference classifier (default: the modality's)")
-        modality.add_cli_arguments(p)
-        p = add(sc_mod, name, f"screen {name} candidates",
-                description=f"Screen {name} candidates against real data with the thresholds `augment` uses; writes the "
-                            "same files (samples/, manifest.csv, rejected.csv, report.md, run.json).")
-        p.add_argument("--real", required=True, help=f"real data: {modality.source_help}")
-        p.add_argument("--candidates", required=True, help="candidate data, labelled with the real data's classes "
-                                                           "(e.g. OUT/samples of augment or generate)")
-        _output(p)
-        p.add_argument("--per-class", type=int, default=None, help="keep at most this many per class (default: all that pass)")
-        _embedder_args(p, modality)
-        _common(p)
-        modality.add_cli_arguments(p)
+    commands = {"augment": "preprocess, fit, generate, screen, export, report",
+                "evaluate": "augment, then train the reference classifier on conditions (a)-(e)",
+                "screen": "screen a candidate set against a real set"}
+    arguments = {"augment": lambda p, m: _augment_args(p, m, evaluate=False), "evaluate": _evaluate_args,
+                 "screen": _screen_args}
+    for command in MODALITY_COMMANDS:
+        per_modality = add(sub, command, commands[command]).add_subparsers(dest="modality", required=True)
+        for name in modality_names():
+            modality = None
+            if argv is None or selected == (command, name):
+                try:
+                    modality = _registered(name)
+                except ImportError:  # a modality whose optional dependency is missing here
+                    continue
+            line, description = _describe(command, name, modality)
+            p = add(per_modality, name, line, description=description)
+            if modality is not None:
+                arguments[command](p, modality)
+                modality.add_cli_arguments(p)
 
     gen = add(sub, "generate", "sample from a saved model directory")
     gen.add_argument("model", help="model directory (out/model of an augment run)")
@@ -168,12 +204,16 @@ def _apply_smoke(args) -> None:
                 setattr(args, key, value)
 
 
+def _registered(name: str):
+    from imagina.core.registry import get_modality
+
+    return get_modality(name)
+
+
 def _modality(args):
     """The registered modality, with ``--embedder-steps`` and ``--quiet`` applied to its default embedder
     (a copy: the registered object stays as it is)."""
-    from imagina.core.modality import get_modality
-
-    modality = copy.copy(get_modality(args.modality))
+    modality = copy.copy(_registered(args.modality))
     if getattr(args, "embedder_steps", None) is not None:
         modality.embedder_steps = check_int("embedder_steps", args.embedder_steps, minimum=1)
     modality.embedder_progress = not args.quiet
@@ -225,69 +265,91 @@ def _done(out: Path) -> None:
     logger.info("done: see %s", out / "report.md")
 
 
+def _augment_config(args):
+    """The :class:`~imagina.core.pipeline.AugmentConfig` the flags ask for: a flag left unset stays None,
+    so the modality's defaults (the same as the API's) fill it."""
+    from imagina.core.pipeline import AugmentConfig
+
+    return AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
+                         per_class=args.per_class, oversample=args.oversample,
+                         **({"dose": None} if args.dose == "off" else {}))
+
+
+def _main_process() -> bool:
+    """False in the processes other than rank 0 under torchrun: they train, then stop."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _summary(result, out: Path) -> dict:
+    return {"out": str(out), "kept_per_class": result.kept_per_class(), "screen": result.record["screen"],
+            "recommendation": result.record["recommendation"], "warnings": result.warnings,
+            "timings": result.record["timings"], **({"auto": result.record["auto"]} if "auto" in result.record else {})}
+
+
 def cmd_augment(args) -> dict:
     from imagina.core.export import check_output_dir
-    from imagina.core.pipeline import AugmentConfig, Augmenter
+    from imagina.core.pipeline import Augmenter
 
-    evaluating = args.command == "evaluate"
     check_output_dir(args.out, overwrite=args.overwrite)
     modality = _modality(args)
-    split = args.split or ("train" if evaluating else None)
-    data = _load(modality, args, "--data", split=split, per_class=args.real_per_class, seed=args.seed)
+    data = _load(modality, args, "--data", split=args.split, per_class=args.real_per_class, seed=args.seed)
     logger.info("using %d items; cleaning: %s", len(data), data.report.summary())
-    validation = test = None
-    if evaluating:  # the test set is loaded and checked before anything trains
-        from imagina.core.evaluation import EvalConfig, holdout
+    if args.auto:
+        from imagina.core.auto import AutoConfig, auto_augment
 
-        test = _load(modality, args, "--test", split=args.test_split, clean=False)
-        _check_test(data, test, args)
-        logger.info("test: %d items", len(test))
-        data, validation = holdout(data, EvalConfig().val_fraction, args.seed)
-        logger.info("evaluate: the generator sees %d items; %d are held out to choose settings", len(data), len(validation))
-    config = AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
-                           per_class=args.per_class, oversample=args.oversample,
-                           **({"dose": None} if args.dose == "off" else {}))
-    augmenter = Augmenter(modality, config, generator_options=dict(args.generator_options), progress=not args.quiet)
-    augmenter.fit(data, checkpoint_dir=args.checkpoint_dir)
-    rank = int(os.environ.get("RANK", "0"))
-    if rank != 0:  # under torchrun every process trains; only rank 0 generates and writes --out
-        return {"rank": rank, "out": None}
-    result = augmenter.augment()
-    evaluation = None
-    if evaluating:
-        from imagina.core.evaluation import evaluate
+        result = auto_augment(modality, data, _augment_config(args), AutoConfig(time_budget=args.time_budget),
+                              generator_options=dict(args.generator_options), progress=not args.quiet)
+    else:
+        augmenter = Augmenter(modality, _augment_config(args), generator_options=dict(args.generator_options),
+                              progress=not args.quiet)
+        augmenter.fit(data, checkpoint_dir=args.checkpoint_dir)
+        if not _main_process():
+            return {"rank": int(os.environ["RANK"]), "out": None}
+        result = augmenter.augment()
+    out = result.export(args.out, overwrite=args.overwrite)
+    _done(out)
+    return _summary(result, out)
 
-        task = modality.evaluation_task(meta=data.meta)
-        if args.classifier_steps is not None:
-            task.steps = check_int("classifier_steps", args.classifier_steps, minimum=1)
-        given = {"seeds": args.seeds, "selection_seeds": args.selection_seeds}
-        eval_config = EvalConfig(device=args.device, **{k: v for k, v in given.items() if v is not None})
-        evaluation = evaluate(task, data, test, validation=validation, screened=result.kept(), unscreened=result.unscreened(),
-                              config=eval_config, progress=not args.quiet)
-        logger.info("evaluation:\n%s", evaluation.to_markdown())
+
+def cmd_evaluate(args) -> dict:
+    """``augment``, then the proof (:class:`~imagina.core.evaluation.Experiment`): the test set is
+    loaded and checked before anything trains."""
+    from imagina.core.evaluation import EvalConfig, Experiment
+    from imagina.core.export import check_output_dir
+
+    check_output_dir(args.out, overwrite=args.overwrite)
+    modality = _modality(args)
+    data = _load(modality, args, "--data", split=args.split or "train", per_class=args.real_per_class, seed=args.seed)
+    logger.info("using %d items; cleaning: %s", len(data), data.report.summary())
+    test = _load(modality, args, "--test", split=args.test_split, clean=False)
+    _check_test(data, test, args)
+    logger.info("test: %d items", len(test))
+    given = {"seeds": args.seeds, "selection_seeds": args.selection_seeds, "classifier_steps": args.classifier_steps}
+    eval_config = EvalConfig(device=args.device, **{k: v for k, v in given.items() if v is not None})
+    experiment = Experiment(modality, _augment_config(args), eval_config, generator_options=dict(args.generator_options),
+                            progress=not args.quiet)
+    experiment.fit(data, test, checkpoint_dir=args.checkpoint_dir)
+    if not _main_process():
+        return {"rank": int(os.environ["RANK"]), "out": None}
+    result, evaluation = experiment.evaluate()
     out = result.export(args.out, overwrite=args.overwrite, evaluation=evaluation)
     _done(out)
-    summary = {"out": str(out), "kept_per_class": result.kept_per_class(), "screen": result.record["screen"],
-               "recommendation": result.record["recommendation"], "warnings": result.warnings,
-               "timings": result.record["timings"]}
-    if evaluation is not None:
-        summary["evaluation"] = evaluation.to_dict()
-    return summary
+    return {**_summary(result, out), "evaluation": evaluation.to_dict()}
 
 
 def cmd_generate(args) -> dict:
     import numpy as np
 
     from imagina.core.export import atomic_output_dir, check_output_dir, write_manifest
-    from imagina.core.generator import MODEL_MODALITY, load_model, read_model_config
-    from imagina.core.modality import get_modality
+    from imagina.core.generator import load_model, read_model_config
+    from imagina.core.registry import generator_modality
 
     check_output_dir(args.out, overwrite=args.overwrite)
     if args.n < 1:
         raise InvalidInputError(f"`--n` must be an int >= 1; got {args.n}.")
     name = read_model_config(Path(args.model))["model"]
     model = load_model(args.model, device=args.device)
-    modality = get_modality(MODEL_MODALITY[name])
+    modality = _registered(generator_modality(name))
     classes = list(model.classes_.tolist())
     if args.labels:
         wanted = [v.strip() for v in args.labels.split(",")]
@@ -364,11 +426,12 @@ def cmd_screen(args) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     _apply_smoke(args)
     _setup_logging(args.quiet)
-    handlers = {"augment": cmd_augment, "evaluate": cmd_augment, "generate": cmd_generate, "screen": cmd_screen}
+    handlers = {"augment": cmd_augment, "evaluate": cmd_evaluate, "generate": cmd_generate, "screen": cmd_screen}
     try:
         summary = handlers[args.command](args)
     except ImaginaError as exc:

@@ -27,6 +27,7 @@ synthetic data did not come from a generator fitted on ``train``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -54,9 +55,12 @@ CONDITIONS = ("real", "real+classical", "real+screened", "real+unscreened", "rea
 class EvalTask(ABC):
     """A modality's reference classifier and classical augmentation.
 
-    ``prepare`` turns items into one CPU tensor (first axis = items); ``make_classifier`` builds a
-    module mapping a prepared batch (on the device) to logits; ``augmentations`` offers the
-    candidate classical-augmentation settings (name -> callable on a prepared batch).
+    ``fit(X, y)`` learns what the classifier's input depends on (an image size, a vocabulary) from
+    the real training items and returns ``self``; :func:`evaluate` calls it on the training data
+    first, so results do not depend on which items happen to be prepared first. ``prepare`` turns
+    items into one CPU tensor (first axis = items); ``make_classifier`` builds a module mapping a
+    prepared batch (on the device) to logits; ``augmentations`` offers the candidate
+    classical-augmentation settings (name -> callable on a prepared batch).
     """
 
     name: str = "reference"
@@ -68,6 +72,11 @@ class EvalTask(ABC):
     #: weight averaging, Izmailov et al. 2018, with ``torch.optim.swa_utils.AveragedModel``; buffers
     #: such as batch-norm statistics are averaged too). 0 returns the last weights.
     average_last: float = 0.0
+
+    def fit(self, X: Any, y: Any = None) -> EvalTask:
+        """Learn input sizes or a vocabulary from the real training items; returns ``self``. Nothing
+        to learn by default."""
+        return self
 
     @abstractmethod
     def prepare(self, X: Any) -> torch.Tensor:
@@ -99,11 +108,15 @@ class EvalConfig:
     val_fraction: float = 0.2
     selection_seed: int = 1000
     selection_seeds: int = 3
+    #: Training steps of the reference classifier (None: the modality task's own).
+    classifier_steps: int | None = None
     device: str = "auto"
 
     def __post_init__(self) -> None:
         if len(self.seeds) < 1:
             raise InvalidInputError("`seeds` must hold at least one seed.")
+        if self.classifier_steps is not None:
+            check_int("classifier_steps", self.classifier_steps, minimum=1)
         for s in self.synthetic_shares:
             check_float("synthetic_shares", s, minimum=0.0, maximum=0.95)
         check_float("val_fraction", self.val_fraction, minimum=0.05, maximum=0.5)
@@ -369,6 +382,10 @@ def evaluate(
         if len(validation) == 0:
             raise InvalidInputError("`validation` is empty.")
         train = LabeledData(concat([train.X, validation.X]), np.concatenate([train.y, validation.y]))
+    if cfg.classifier_steps is not None:  # a copy: the caller's task keeps its own steps
+        task = copy.copy(task)
+        task.steps = cfg.classifier_steps
+    task.fit(train.X, train.y)
     classes = np.unique(train.y)
     lookup = {c: i for i, c in enumerate(classes.tolist())}
 
@@ -478,3 +495,92 @@ def evaluate(
         logger.warning(line)
     return report
 
+
+
+# --------------------------------------------------------------------------- the proof, end to end
+class Experiment:
+    """The proof in one object: hold out validation items, fit the augmenter on the rest, augment,
+    then :func:`evaluate` every condition on the held-out real test set.
+
+    Parameters
+    ----------
+    modality : str or Modality
+    augment_config : AugmentConfig, optional
+        The augmenter's settings (its ``seed`` also draws the validation split).
+    eval_config : EvalConfig, optional
+        The evaluation's settings (``val_fraction``, seeds, ``classifier_steps``...).
+    generator_options : dict, optional
+        Extra generator settings, as for :class:`~imagina.core.pipeline.Augmenter`.
+    progress : bool
+        Show progress bars.
+
+    Examples
+    --------
+    >>> from imagina.core.evaluation import EvalConfig, Experiment        # doctest: +SKIP
+    >>> from imagina.core.pipeline import AugmentConfig                    # doctest: +SKIP
+    >>> exp = Experiment("image", AugmentConfig(steps=300), EvalConfig(seeds=(0, 1))).fit(train, test)  # doctest: +SKIP
+    >>> result, report = exp.evaluate()                                    # doctest: +SKIP
+
+    :func:`run` does both calls. ``fit`` and ``evaluate`` are separate so that under ``torchrun``
+    every process can train while rank 0 alone generates and evaluates.
+    """
+
+    def __init__(self, modality: Any, augment_config: Any = None, eval_config: EvalConfig | None = None, *,
+                 generator_options: dict | None = None, progress: bool = True) -> None:
+        self.modality = modality
+        self.augment_config = augment_config
+        self.eval_config = eval_config or EvalConfig()
+        self.generator_options = generator_options
+        self.progress = progress
+
+    def fit(self, data: LabeledData, test: LabeledData, *, checkpoint_dir: Any = None) -> Experiment:
+        """Check ``test`` against ``data`` (before anything trains), hold out ``val_fraction`` of
+        ``data`` and fit the augmenter on the rest. Sets ``augmenter_``, ``train_``, ``validation_``,
+        ``test_``; returns ``self``."""
+        from imagina.core.pipeline import Augmenter
+
+        check_test_labels(data, test)
+        augmenter = Augmenter(self.modality, self.augment_config, generator_options=self.generator_options,
+                              progress=self.progress)
+        self.train_, self.validation_ = holdout(data, self.eval_config.val_fraction, augmenter.config.seed)
+        logger.info("evaluate: the generator sees %d items; %d are held out to choose settings",
+                    len(self.train_), len(self.validation_))
+        self.augmenter_ = augmenter.fit(self.train_, checkpoint_dir=checkpoint_dir)
+        self.test_ = test
+        return self
+
+    def evaluate(self) -> tuple[Any, EvalReport]:
+        """Augment, then run every condition: ``(AugmentResult, EvalReport)``."""
+        if not hasattr(self, "augmenter_"):
+            from imagina.core.errors import NotFittedError
+
+            raise NotFittedError("This Experiment is not fitted yet; call `fit` before using it.")
+        result = self.augmenter_.augment()
+        modality = self.augmenter_.modality
+        report = evaluate(modality.evaluation_task(meta=self.train_.meta), self.train_, self.test_,
+                          validation=self.validation_, screened=result.kept(), unscreened=result.unscreened(),
+                          config=self.eval_config, progress=self.progress)
+        logger.info("evaluation:\n%s", report.to_markdown())
+        return result, report
+
+
+def run(modality: Any, data: LabeledData, test: LabeledData, *, augment_config: Any = None,
+        eval_config: EvalConfig | None = None, generator_options: dict | None = None, progress: bool = True,
+        checkpoint_dir: Any = None) -> tuple[Any, EvalReport]:
+    """Holdout → fit → augment → evaluate in one call: ``(AugmentResult, EvalReport)``.
+
+    ``data`` is the real training data (the generator sees all of it but a validation share),
+    ``test`` the held-out real test data. ``result.export(out, evaluation=report)`` writes both.
+    See :class:`Experiment`.
+    """
+    experiment = Experiment(modality, augment_config, eval_config, generator_options=generator_options, progress=progress)
+    return experiment.fit(data, test, checkpoint_dir=checkpoint_dir).evaluate()
+
+
+def check_test_labels(train: LabeledData, test: LabeledData) -> None:
+    """Refuse a test set holding classes the training data lacks (before anything trains)."""
+    known = set(np.asarray(train.y).tolist())
+    extra = sorted(set(np.asarray(test.y).tolist()) - known, key=str)
+    if extra:
+        raise InvalidInputError(f"the test data holds {len(extra)} class(es) that the training data lacks: "
+                                f"{', '.join(map(repr, extra[:5]))}.")

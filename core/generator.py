@@ -12,7 +12,6 @@ Nothing in it is unpickled: weights load through safetensors, everything else is
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from imagina.core.errors import InvalidInputError, NotFittedError, check_int
+from imagina.core.registry import generator_class, generator_modality
 
 logger = logging.getLogger(__name__)
 
@@ -34,22 +34,6 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PREPROCESSOR_NAME = "preprocessor.json"
-
-#: Registry name -> module defining the class. Explicit, so nothing is imported from paths in files.
-MODEL_MODULES: dict[str, str] = {
-    "ConditionalDCGAN": "imagina.image.model",
-    "ConditionalSeqVAE": "imagina.text.model",
-    "ConditionalSpecGAN": "imagina.audio.model",
-}
-
-
-#: Registry name -> modality name, so ``imagina generate MODEL_DIR`` knows how to write items.
-MODEL_MODALITY: dict[str, str] = {
-    "ConditionalDCGAN": "image",
-    "ConditionalSeqVAE": "text",
-    "ConditionalSpecGAN": "audio",
-}
-
 
 def seeded_config(config: Any, config_class: type, seed: int | None) -> Any:
     """``config`` (None: ``config_class()``) with ``seed`` in its ``seed`` field when given."""
@@ -82,7 +66,7 @@ class Generator(ABC):
     ``load(dir)`` round-trip exactly.
     """
 
-    #: Name in :data:`MODEL_MODULES`.
+    #: The class's name in :mod:`imagina.core.registry` (and in a saved ``config.json``).
     registry_name: ClassVar[str]
     #: The frozen config dataclass.
     config_class: ClassVar[type]
@@ -219,16 +203,15 @@ def read_model_config(path: Path) -> dict:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{cfg_path} is not valid JSON ({exc}).") from None
-    if config.get("format_version") != FORMAT_VERSION or config.get("model") not in MODEL_MODULES:
+    if config.get("format_version") != FORMAT_VERSION or generator_modality(str(config.get("model"))) is None:
         raise InvalidInputError(f"{cfg_path}: unknown format_version or model {config.get('model')!r}.")
     return config
 
 
 def load_model(path: str | os.PathLike, *, device: str = "auto") -> Generator:
-    """Load any saved imagina generator; the class is resolved through :data:`MODEL_MODULES`."""
+    """Load any saved imagina generator; the class is resolved through :mod:`imagina.core.registry`."""
     config = read_model_config(Path(path))
-    module = importlib.import_module(MODEL_MODULES[config["model"]])
-    return getattr(module, config["model"]).load(path, device=device)
+    return generator_class(config["model"]).load(path, device=device)
 
 
 def package_versions() -> dict[str, str]:

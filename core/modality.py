@@ -1,13 +1,12 @@
 """What a modality package provides to the shared pipeline, CLI and evaluation.
 
 Each of :mod:`imagina.image`, :mod:`imagina.text`, :mod:`imagina.audio` defines one subclass of
-:class:`Modality` (exported as ``MODALITY``). The core never imports a modality at import time;
-:func:`get_modality` resolves the small explicit registry lazily.
+:class:`Modality` (exported as ``MODALITY``) and registers it in :mod:`imagina.core.registry`. The
+core never imports a modality at import time; :func:`get_modality` resolves the registry lazily.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,14 +17,6 @@ import numpy as np
 
 from imagina.core.errors import InvalidInputError
 from imagina.core.preprocessing import CleaningReport
-
-#: Modality name -> module exporting ``MODALITY``.
-MODALITIES: dict[str, str] = {
-    "image": "imagina.image",
-    "text": "imagina.text",
-    "audio": "imagina.audio",
-}
-
 
 def take(X: Any, index: Sequence[int] | np.ndarray) -> Any:
     """Index items whether they are an array (images, waveforms) or a list (texts)."""
@@ -97,6 +88,16 @@ class Modality(ABC):
     #: :class:`~imagina.core.pipeline.AugmentConfig` fields this modality sets differently when the
     #: user does not (e.g. fewer, costlier audio candidates).
     augment_defaults: dict[str, Any] = {}
+    #: What ``--data`` accepts, for the CLI's help.
+    source_help: str = "a path"
+    #: The generator's default training steps (read from its config class: one home per default).
+    default_steps: int
+    #: Training steps of the offline default embedder.
+    embedder_steps: int
+    #: Whether the default embedder shows a progress bar while it trains.
+    embedder_progress: bool = False
+    #: A rough cost of a default run on a 2-core CPU, for the CLI's help.
+    run_cost: str = "minutes"
 
     @abstractmethod
     def load(self, source: str, **options: Any) -> LabeledData:
@@ -157,7 +158,7 @@ class Modality(ABC):
 
 
 def get_modality(name: str) -> Modality:
-    """Resolve a modality by name through :data:`MODALITIES`."""
-    if name not in MODALITIES:
-        raise InvalidInputError(f"`modality` must be one of {', '.join(MODALITIES)}; got {name!r}.")
-    return importlib.import_module(MODALITIES[name]).MODALITY
+    """Resolve a modality by name through :mod:`imagina.core.registry`."""
+    from imagina.core.registry import get_modality as resolve
+
+    return resolve(name)

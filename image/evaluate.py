@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imagina.core.errors import NotFittedError
 from imagina.core.evaluation import Augment, EvalTask
 from imagina.image.preprocess import as_nhwc, auto_image_size
 
@@ -51,8 +52,8 @@ def trivial_augment(p: float) -> Augment:
 
 
 class ImageEvalTask(EvalTask):
-    """Reference CNN on images resized to the size fixed by the first ``prepare`` call (the real
-    training data), classical augmentation = TrivialAugmentWide with p in {0.5, 1.0}."""
+    """Reference CNN on images resized to the size :meth:`fit` learns from the real training data
+    (``image_size`` when given), classical augmentation = TrivialAugmentWide with p in {0.5, 1.0}."""
 
     name = "ReferenceCNN (16-32-64 conv, BN, GAP, dropout 0.3)"
     steps = 400
@@ -61,24 +62,35 @@ class ImageEvalTask(EvalTask):
 
     def __init__(self, image_size: int | None = None) -> None:
         self.image_size = image_size
-        self.channels: int | None = None
+        self.image_size_: int | None = None
+        self.channels_: int | None = None
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> ImageEvalTask:
+        """Fix the image size (``image_size``, else the smallest of 16/32/64 holding the training
+        images) and the channels (the training images')."""
+        X = as_nhwc(X)
+        self.image_size_ = self.image_size or auto_image_size(*X.shape[1:3])
+        self.channels_ = X.shape[-1]
+        return self
 
     def prepare(self, X: np.ndarray) -> torch.Tensor:
+        """Images (n, H, W, C) uint8 -> uint8 (n, C', S, S) at the fitted size and channels."""
+        if self.image_size_ is None:
+            raise NotFittedError("This ImageEvalTask is not fitted yet; call `fit` on the training images first.")
         X = as_nhwc(X)
-        if self.image_size is None:
-            self.image_size = auto_image_size(*X.shape[1:3])
-        if self.channels is None:
-            self.channels = X.shape[-1]
+        size = self.image_size_
         t = torch.from_numpy(X).permute(0, 3, 1, 2)
-        if t.shape[1] != self.channels:
+        if t.shape[1] != self.channels_:
             t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t.float().mean(1, keepdim=True).round().to(torch.uint8)
-        if t.shape[-2:] != (self.image_size, self.image_size):
-            t = F.interpolate(t.float(), size=(self.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+        if t.shape[-2:] != (size, size):
+            t = F.interpolate(t.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             t = t.round().clamp(0, 255).to(torch.uint8)
         return t.contiguous()
 
     def make_classifier(self, n_classes: int) -> nn.Module:
-        return ReferenceCNN(self.channels or 1, n_classes)
+        if self.channels_ is None:
+            raise NotFittedError("This ImageEvalTask is not fitted yet; call `fit` on the training images first.")
+        return ReferenceCNN(self.channels_, n_classes)
 
     def augmentations(self, prepared: torch.Tensor, y: np.ndarray) -> dict[str, Augment]:
         return {"TrivialAugmentWide p=0.5": trivial_augment(0.5), "TrivialAugmentWide p=1": trivial_augment(1.0)}

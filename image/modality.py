@@ -20,6 +20,7 @@ from imagina.image.sanity import image_sanity
 
 class ImageModality(Modality):
     name = "image"
+    run_cost = "about 2 minutes on digits"
     default_steps = DCGANConfig().steps
     #: What ``--data`` accepts, for the CLI's help.
     source_help = "'digits', a .npz with arrays x and y, a folder of MNIST idx files, or a folder root/<class>/<image>"

@@ -26,6 +26,6 @@ def test_reference_classifier_on_cuda():
     X, y = make_images()
     task = ImageEvalTask()
     task.steps = 5
-    x = task.prepare(X)
+    x = task.fit(X).prepare(X)
     model = train_classifier(task, 3, (x, torch.as_tensor(y)), seed=0, device="cuda")
     assert 0.0 <= accuracy(model, x, torch.as_tensor(y)) <= 1.0

@@ -35,9 +35,8 @@ class TextCNNClassifier(nn.Module):
 class TextEvalTask(EvalTask):
     """The reference text classifier and EDA augmentation for :func:`imagina.core.evaluation.evaluate`.
 
-    The word vocabulary is fitted on the first call of :meth:`prepare` (the core prepares the real
-    training data first), or explicitly with :meth:`fit_vocabulary`; later calls map unseen words
-    to UNK. ``alphas`` are the EDA strengths offered to the validation-based choice.
+    :meth:`fit` learns the word vocabulary from the real training sentences; :meth:`prepare` maps
+    words outside it to UNK. ``alphas`` are the EDA strengths offered to the validation-based choice.
     """
 
     #: Width: 128-d word embeddings, 100 channels per kernel size (Kim's 100). Chosen by 5-fold CV on
@@ -59,25 +58,27 @@ class TextEvalTask(EvalTask):
         self.name = f"TextCNN (word ids; Kim 2014, {embed_dim}-d embeddings, kernels 2-3-4, {channels} channels each)"
         self.vocab_: WordVocab | None = None
 
-    def fit_vocabulary(self, texts: Sequence[str]) -> TextEvalTask:
-        self.vocab_ = WordVocab().fit(list(texts))
+    def fit(self, X: Sequence[str], y: np.ndarray | None = None) -> TextEvalTask:
+        """Learn the word vocabulary of the training sentences ``X`` (list of n str)."""
+        self.vocab_ = WordVocab().fit(list(X))
         return self
 
     def prepare(self, X: Sequence[str]) -> torch.Tensor:
         """Sentences -> LongTensor (n, max_len) of word ids (PAD 0, UNK 1)."""
-        if self.vocab_ is None:
-            self.fit_vocabulary(X)
+        self._check_fitted()
         return self.vocab_.encode(list(X), max_len=self.max_len)
 
-    def make_classifier(self, n_classes: int) -> nn.Module:
+    def _check_fitted(self) -> None:
         if self.vocab_ is None:
-            raise NotFittedError("TextEvalTask has no vocabulary yet; call `prepare` on the training data first.")
+            raise NotFittedError("This TextEvalTask is not fitted yet; call `fit` on the training sentences first.")
+
+    def make_classifier(self, n_classes: int) -> nn.Module:
+        self._check_fitted()
         return TextCNNClassifier(len(self.vocab_), n_classes, embed_dim=self.embed_dim, channels=self.channels)
 
     def augmentations(self, prepared: torch.Tensor, y: np.ndarray) -> dict[str, Augment]:
         """EDA at each strength in ``alphas``, with synonyms from the given (training) ids only."""
-        if self.vocab_ is None:
-            raise NotFittedError("TextEvalTask has no vocabulary yet; call `prepare` on the training data first.")
+        self._check_fitted()
         table = synonym_table(prepared, len(self.vocab_))
 
         def make(alpha: float) -> Augment:

@@ -31,6 +31,7 @@ class TextModality(Modality):
     a word-CNN or sentence-transformers embedder; fluency, copy and invented-word checks."""
 
     name = "text"
+    run_cost = "minutes for a few hundred sentences per class"
     default_steps = SeqVAEConfig().steps
     #: What ``--data`` accepts, for the CLI's help.
     source_help = "a .csv, .tsv or .jsonl file, or a folder <class>/*.txt (optionally under train/ and test/)"
