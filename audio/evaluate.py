@@ -124,3 +124,14 @@ def probe_features(sample_rate: int = 8000):
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     return make_pipeline(FunctionTransformer(probe_log_mel, kw_args={"sample_rate": sample_rate}), StandardScaler())
+
+
+def classical_views(X: np.ndarray, n_views: int, seed: int) -> np.ndarray:
+    """``n_views`` classical views of every clip (a shift of up to ±10 %, speed 0.9-1.1, noise at
+    20-30 dB SNR): X (n, T) float32 -> (n·n_views, T), view-major."""
+    from imagina.audio.augment import add_noise, compose, speed, time_shift
+    from imagina.core.runtime import torch_rng
+
+    op = compose(time_shift(0.10), speed(0.9, 1.1), add_noise(20.0, 30.0))
+    x = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    return torch.cat([op(x, torch_rng(seed, "classical-views", v)) for v in range(n_views)]).numpy()

@@ -46,7 +46,7 @@ class DoseConfig:
     seed : seed of the splits.
     """
 
-    ratios: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+    ratios: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
     folds: int = 5
     repeats: int = 2
     confidence: float = 0.8

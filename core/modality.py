@@ -145,6 +145,13 @@ class Modality(ABC):
         """The :meth:`load` keyword arguments taken from parsed CLI ``args`` (see :meth:`add_cli_arguments`)."""
         return {}
 
+    def classical_views(self, X: Any, n_views: int, *, seed: int = 0, meta: dict | None = None) -> Any:
+        """``n_views`` classically augmented views of every item (image: TrivialAugmentWide; text: EDA;
+        audio: shift, speed, noise), view-major: item ``i`` of view ``v`` is at ``v·n + i``. The
+        generator may train on them (``AugmentConfig.train_views``) so that its samples are not only
+        blends of a handful of items. None: this modality offers no views."""
+        return None
+
     def probe_features(self, meta: dict | None = None) -> Any:
         """An unfitted scikit-learn transformer from items to features for the fast probe classifier
         that chooses the synthetic dose (:mod:`imagina.core.dose`): cheap, fitted on the training part

@@ -213,6 +213,8 @@ class Augmenter:
         self.config = (config or AugmentConfig()).resolved(self.modality)
         self.generator_options = dict(generator_options or {})
         self.progress = progress
+        #: Log :meth:`augment`'s warnings (``--auto`` logs only the chosen trial's).
+        self.log_warnings = True
         self.generator_: Generator | None = None
 
     def fit(self, data: LabeledData, *, checkpoint_dir: str | os.PathLike | None = None) -> Augmenter:
@@ -371,7 +373,7 @@ class Augmenter:
                        + (f"; none at all for {', '.join(none)}" if none else "") + f"; likely cause: {hint}.")
         if recommendation is not None and not recommendation.use:
             out.append(f"recommendation: don't use: {recommendation.message} The kept items are in reserve/.")
-        for line in out:
+        for line in out if self.log_warnings else ():
             logger.warning(line)
         return out
 

@@ -113,3 +113,21 @@ def probe_features():
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     return make_pipeline(FunctionTransformer(probe_pixels), StandardScaler())
+
+
+def classical_views(X: np.ndarray, n_views: int, seed: int) -> np.ndarray:
+    """``n_views`` TrivialAugmentWide views of every image: X (n, H, W, C) uint8 -> (n·n_views, H, W, C)
+    uint8, view-major (all first views, then all second views...). For training a generator on more
+    than the blends of a handful of items."""
+    from torchvision.transforms import v2
+
+    from imagina.core.runtime import seeded
+
+    X = as_nhwc(np.asarray(X))
+    op = v2.TrivialAugmentWide()
+    t = torch.from_numpy(X).permute(0, 3, 1, 2).contiguous()                     # (n, C, H, W)
+    out = []
+    with seeded(seed, "classical-views"):
+        for _ in range(n_views):
+            out.append(torch.stack([op(img) for img in t]))
+    return torch.cat(out).permute(0, 2, 3, 1).contiguous().numpy()

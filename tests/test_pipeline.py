@@ -32,6 +32,12 @@ class PointGenerator:
     def fit(self, X, y, **_):
         return self
 
+    def diagnostics(self):
+        return {}
+
+    def to_model_space(self, X):
+        return None
+
     def sample(self, n, labels=None, *, seed=None):
         self.calls.append(n)
         rng = np.random.default_rng(seed)
@@ -195,3 +201,59 @@ def test_no_dose_keeps_every_kept_item_in_samples():
     result = Augmenter(ProbedPointModality({}), cfg, progress=False).fit(_real()).augment()
     assert result.recommendation is None and "value" not in result.screen.scores
     np.testing.assert_array_equal(result.in_dose, result.keep)
+
+
+class ViewedPointModality(ProbedPointModality):
+    """Points whose classical views are the items moved by a little noise."""
+
+    def classical_views(self, X, n_views, *, seed=0, meta=None):
+        rng = np.random.default_rng(seed)
+        return np.concatenate([X + rng.normal(scale=0.3, size=X.shape).astype(np.float32) for _ in range(n_views)])
+
+
+def test_train_views_reach_the_generator_and_need_a_modality_that_offers_them():
+    from imagina.core.errors import InvalidInputError
+
+    modality = ViewedPointModality({})
+    seen = []
+    make = modality.make_generator
+
+    def recording(**kwargs):
+        gen = make(**kwargs)
+        fit = gen.fit
+        gen.fit = lambda X, y, **kw: (seen.append(len(y)), fit(X, y, **kw))[1]
+        return gen
+
+    modality.make_generator = recording
+    Augmenter(modality, AugmentConfig(per_class=5, train_views=2, dose=None), progress=False).fit(_real(10))
+    assert seen == [90]  # 30 real items and 2 views of each
+    with pytest.raises(InvalidInputError, match="classical views"):
+        Augmenter(PointModality({}), AugmentConfig(train_views=1), progress=False).fit(_real(10))
+
+
+def test_auto_records_every_trial_and_respects_its_budget(monkeypatch):
+    from imagina.core import auto as auto_module
+    from imagina.core.auto import AutoConfig, auto_augment
+    from imagina.core.dose import DoseConfig
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(auto_module.time, "perf_counter", lambda: clock["t"])
+    fit = Augmenter.fit
+
+    def slow_fit(self, data, **kw):  # every generator "takes" 100 s
+        clock["t"] += 100.0
+        return fit(self, data, **kw)
+
+    monkeypatch.setattr(Augmenter, "fit", slow_fit)
+    cfg = AugmentConfig(per_class=10, oversample=2.0, dose=DoseConfig(folds=3, repeats=1))
+    result = auto_augment(ViewedPointModality({}), _real(12), cfg, AutoConfig(time_budget=150, views=(0, 2)), progress=False)
+    trials = result.record["auto"]["trials"]
+    assert [t.get("screen") for t in trials[:2]] == ["default", "relaxed"]
+    assert "would exceed the budget" in trials[2]["skipped"]  # a second generator would end at 200 s > 150 s
+    assert result.record["auto"]["elapsed_s"] <= 150
+    assert result.record["recommendation"]["verdict"] in ("use", "don't use")
+
+    clock["t"] = 0.0
+    wide = auto_augment(ViewedPointModality({}), _real(12), cfg, AutoConfig(time_budget=1000, views=(0, 2)), progress=False)
+    assert [("skipped" in t) for t in wide.record["auto"]["trials"]] == [False] * 4
+    assert wide.record["auto"]["trials"][2]["views"] == 2

@@ -184,3 +184,27 @@ def test_dose_checks_attribution_length():
     real, real_y = _blobs()
     with pytest.raises(InvalidInputError, match="attribution"):
         recommend_dose(_features(), real, real_y, real[:4], real_y[:4], np.zeros(3, dtype=np.int64))
+
+
+@pytest.mark.parametrize("name", ["image", "text", "audio"])
+def test_classical_views_keep_shape_labels_and_seed(name):
+    from imagina.core.modality import get_modality
+
+    modality = get_modality(name)
+    rng = np.random.default_rng(0)
+    if name == "image":
+        X = rng.integers(0, 256, size=(4, 12, 10, 1), dtype=np.uint8)
+    elif name == "text":
+        X = ["the cat sat on the mat", "a dog ran far away", "what is the capital", "how do birds fly south"]
+    else:
+        X = rng.normal(scale=0.1, size=(4, 800)).astype(np.float32)
+    views = modality.classical_views(X, 2, seed=3)
+    assert len(views) == 8
+    again = modality.classical_views(X, 2, seed=3)
+    if name == "text":
+        assert views == again and all(isinstance(v, str) and v for v in views)
+        assert all(set(v.split()) <= set(X[i % 4].split()) for i, v in enumerate(views))
+    else:
+        assert views.shape == (8, *np.asarray(X).shape[1:]) and views.dtype == np.asarray(X).dtype
+        np.testing.assert_array_equal(views, again)
+        assert not np.array_equal(views[:4], X)

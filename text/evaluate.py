@@ -111,3 +111,21 @@ def probe_features():
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+
+
+def classical_views(X: Sequence[str], n_views: int, seed: int, *, alpha: float = 0.1) -> list[str]:
+    """``n_views`` EDA views of every sentence (Wei & Zou 2019; one random swap or deletion of about
+    ``alpha`` of its words each — the operations that need no thesaurus), view-major."""
+    from imagina.core.runtime import numpy_rng
+    from imagina.text.eda import apply_operation
+
+    gen = numpy_rng(seed, "classical-views")
+    no_synonyms = np.full((1, 1), -1, dtype=np.int64)
+    out = []
+    for _ in range(n_views):
+        for text in X:
+            words = str(text).split()
+            op = ("swap", "delete")[int(gen.integers(2))]
+            ids = apply_operation(list(range(len(words))), op, alpha, no_synonyms, gen)
+            out.append(" ".join(words[i] for i in ids) or str(text))
+    return out
