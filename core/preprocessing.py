@@ -31,19 +31,25 @@ class DroppedItem:
 
 @dataclass
 class CleaningReport:
-    """Every item dropped by cleaning, with its reason. ``kept`` counts the survivors; ``used``, when
+    """Every item dropped by cleaning, with its reason, and every item flagged but kept (a statistical
+    outlier is real data a small dataset cannot spare). ``kept`` counts the survivors; ``used``, when
     set, counts the items a per-class draw took from them (the items a run actually uses)."""
 
     dropped: list[DroppedItem] = field(default_factory=list)
     kept: int = 0
     used: int | None = None
+    flagged: list[DroppedItem] = field(default_factory=list)
 
     def drop(self, index: int, reason: str, source: str | None = None) -> None:
         self.dropped.append(DroppedItem(int(index), reason, source))
 
+    def flag(self, index: int, reason: str, source: str | None = None) -> None:
+        """Record an item that is kept but looks unusual (its index before cleaning, as for drops)."""
+        self.flagged.append(DroppedItem(int(index), reason, source))
+
     def drawn(self, used: int) -> CleaningReport:
         """A copy that records a per-class draw of ``used`` items from the ``kept`` ones."""
-        return replace(self, dropped=list(self.dropped), used=int(used))
+        return replace(self, dropped=list(self.dropped), flagged=list(self.flagged), used=int(used))
 
     def reasons(self) -> Counter:
         """How many items each kind of reason dropped (the text before the first ':')."""
@@ -56,6 +62,7 @@ class CleaningReport:
             "dropped": len(self.dropped),
             "by_reason": dict(self.reasons()),
             "items": [{"index": d.index, "reason": d.reason, "source": d.source} for d in self.dropped],
+            "flagged": [{"index": d.index, "reason": d.reason, "source": d.source} for d in self.flagged],
         }
 
     def summary(self) -> str:
@@ -63,6 +70,8 @@ class CleaningReport:
         with the items used: ``using 50 items drawn per class from 1794 clean ones; ...``."""
         dropped = (f"dropped {len(self.dropped)} (" + ", ".join(f"{n} {why}" for why, n in self.reasons().most_common()) + ")"
                    if self.dropped else "dropped none")
+        if self.flagged:
+            dropped += f", flagged {len(self.flagged)} kept as possible outliers"
         if self.used is None:
             return f"kept {self.kept} items, {dropped}"
         return f"using {self.used} items drawn per class from {self.kept} clean ones; cleaning {dropped}"

@@ -45,7 +45,8 @@ MAX_ARRAY_BYTES = 4 * 2**30
 
 
 def load_images(source: str, *, split: str | None = None, per_class: int | None = None, seed: int = 0,
-                clean: bool = True, outlier_threshold: float = 5.0, min_per_class: int = 2) -> LabeledData:
+                clean: bool = True, outlier_threshold: float = 5.0, drop_outliers: bool = False,
+                min_per_class: int = 2) -> LabeledData:
     """Load images from ``source``, clean them, then draw ``per_class`` of every class.
 
     ``source`` is ``"digits"`` (scikit-learn's bundled 8×8 digits), a ``.npz`` file with arrays
@@ -53,8 +54,11 @@ def load_images(source: str, *, split: str | None = None, per_class: int | None 
     possibly under ``train/`` and ``test/`` sub-folders. ``split`` picks the MNIST files or the split
     sub-folder (default ``train``); a source without splits is used whole and ``meta["split"]`` is
     None. ``per_class`` keeps a random subset of that many per class (stable for ``seed``).
-    ``clean=False`` keeps duplicates, constant images and outliers (a test split stays whole);
-    unreadable files and NaN items are dropped either way.
+    Cleaning drops broken items (constant images) and exact duplicates, each with its reason, and
+    flags per-class outliers of mean intensity and contrast in the report but keeps them (with 10
+    images per class every real one counts) unless ``drop_outliers``. ``clean=False`` keeps
+    duplicates and constant images too (a test split stays whole); unreadable files and NaN items
+    are dropped either way.
     """
     chosen = None
     if source == "digits":
@@ -75,7 +79,7 @@ def load_images(source: str, *, split: str | None = None, per_class: int | None 
             raise InvalidInputError(f"{path}: expected 'digits', a .npz file or a folder of images.")
     data.meta.update({"source": str(source), "split": chosen})
     if clean:
-        data = clean_images(data, outlier_threshold=outlier_threshold)
+        data = clean_images(data, outlier_threshold=outlier_threshold, drop_outliers=drop_outliers)
     else:
         data.report.kept = len(data)
     if per_class is not None:  # after cleaning: a drop never leaves a class short of its draw
@@ -284,9 +288,10 @@ def _palette_is_grey(im) -> bool:
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
-def clean_images(data: LabeledData, *, outlier_threshold: float = 5.0) -> LabeledData:
-    """Drop empty (constant) images, exact duplicates and per-class outliers of mean intensity and
-    contrast (modified z-score above ``outlier_threshold``); each drop is recorded with its reason."""
+def clean_images(data: LabeledData, *, outlier_threshold: float = 5.0, drop_outliers: bool = False) -> LabeledData:
+    """Drop empty (constant) images and exact duplicates, each recorded with its reason; flag per-class
+    outliers of mean intensity and contrast (modified z-score above ``outlier_threshold``) in the
+    report and keep them, or drop them too with ``drop_outliers``."""
     X, y = data.X, data.y
     report = data.report
     sources = data.sources or [f"item {i}" for i in range(len(y))]
@@ -307,10 +312,14 @@ def clean_images(data: LabeledData, *, outlier_threshold: float = 5.0) -> Labele
     alive = np.flatnonzero(~drop)
     out = robust_outlier_mask(stats[alive], y[alive], threshold=outlier_threshold)
     for i in alive[out]:
-        report.drop(i, f"outlier: mean intensity {stats[i, 0]:.1f} / contrast {stats[i, 1]:.1f} far from its class", sources[i])
-        drop[i] = True
+        reason = f"outlier: mean intensity {stats[i, 0]:.1f} / contrast {stats[i, 1]:.1f} far from its class"
+        if drop_outliers:
+            report.drop(i, reason, sources[i])
+            drop[i] = True
+        else:
+            report.flag(i, reason, sources[i])
     keep = np.flatnonzero(~drop)
     report.kept = len(keep)
-    if report.dropped:
+    if report.dropped or report.flagged:
         logger.info("cleaning: %s", report.summary())
     return LabeledData(X[keep], y[keep], [sources[i] for i in keep], report, dict(data.meta))

@@ -32,8 +32,16 @@ class ImageModality(Modality):
     def load(self, source: str, *, split: str | None = None, per_class: int | None = None, seed: int = 0,
              clean: bool = True, **format_options: Any) -> LabeledData:
         """Load images (see :func:`~imagina.image.data.load_images`); ``format_options``:
-        ``outlier_threshold``, ``min_per_class``."""
+        ``outlier_threshold``, ``drop_outliers``, ``min_per_class``."""
         return load_images(source, split=split, per_class=per_class, seed=seed, clean=clean, **format_options)
+
+    def add_cli_arguments(self, parser: Any) -> None:
+        parser.add_argument("--drop-outliers", action="store_true",
+                            help="drop images whose brightness or contrast is far from their class's (default: "
+                                 "flag them in the report and keep them)")
+
+    def load_options(self, args: Any) -> dict:
+        return {"drop_outliers": args.drop_outliers}
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None, **options: Any) -> ConditionalDCGAN:
         cfg = make_config(DCGANConfig, **{"seed": seed, **({"steps": steps} if steps else {}), **options})

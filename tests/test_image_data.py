@@ -169,3 +169,19 @@ def test_clean_false_keeps_duplicates_and_per_class_draws_after_cleaning(tmp_pat
     assert len(cleaned) == len(X) - 3
     drawn = MODALITY.load(str(tmp_path / "d.npz"), per_class=2, seed=1)
     assert drawn.report.used == len(drawn) and drawn.report.kept == len(X) - 3
+
+
+def test_outliers_are_flagged_and_kept_unless_asked(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.integers(100, 130, size=(20, 8, 8), dtype=np.uint8)  # two classes of mid-grey noise
+    X[3] = np.where(np.arange(64).reshape(8, 8) % 2, 255, 0)      # one real but unusual image
+    X[5] = 0                                                       # a broken (blank) one
+    y = np.arange(20) % 2
+    np.savez(tmp_path / "d.npz", x=X, y=y)
+    data = load_images(str(tmp_path / "d.npz"))
+    assert len(data) == 19 and [d.reason.split(":")[0] for d in data.report.dropped] == ["empty"]
+    assert [d.index for d in data.report.flagged] == [3] and data.report.flagged[0].reason.startswith("outlier")
+    assert "flagged 1" in data.report.summary() and data.report.to_dict()["flagged"][0]["index"] == 3
+    strict = load_images(str(tmp_path / "d.npz"), drop_outliers=True)
+    assert len(strict) == 18 and not strict.report.flagged
+    assert sorted(strict.report.reasons()) == ["empty", "outlier"]
