@@ -39,10 +39,7 @@ def spectrogram_grid(path: Path, X: np.ndarray, y: np.ndarray, *, sample_rate: i
                      per_row: int = 8) -> None:
     """A PNG grid of log-mel spectrograms (dB): one row per class (label on the left), up to
     ``per_row`` clips each. ``X``: (n, T) float waveforms."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from imagina.core.export import new_figure
     import torch
     import torchaudio
 
@@ -51,7 +48,8 @@ def spectrogram_grid(path: Path, X: np.ndarray, y: np.ndarray, *, sample_rate: i
     n_fft = 2 ** round(np.log2(0.032 * sample_rate))
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=64)
     db = (10 * torch.log10(mel(torch.from_numpy(X)) + 1e-10)).numpy() if len(X) else np.zeros((0, 64, 1))
-    fig, axes = plt.subplots(len(classes), per_row, figsize=(per_row * 1.1, len(classes) * 0.9 + 0.4), squeeze=False)
+    fig = new_figure((per_row * 1.1, len(classes) * 0.9 + 0.4))
+    axes = fig.subplots(len(classes), per_row, squeeze=False)
     for r, c in enumerate(classes):
         rows = np.flatnonzero(np.asarray(y) == c)[:per_row]
         for k in range(per_row):
@@ -68,4 +66,3 @@ def spectrogram_grid(path: Path, X: np.ndarray, y: np.ndarray, *, sample_rate: i
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -130,3 +130,14 @@ def to_jsonable(obj: object) -> object:
 
 def write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(to_jsonable(obj), indent=2), encoding="utf-8")
+
+
+def new_figure(figsize: tuple[float, float]):
+    """A :class:`matplotlib.figure.Figure` on its own Agg canvas: drawing and ``savefig`` need neither
+    pyplot nor a change of the caller's backend, and nothing is left open afterwards."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig

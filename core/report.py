@@ -19,15 +19,13 @@ logger = logging.getLogger(__name__)
 
 def score_histograms(path: Path, scores: dict[str, np.ndarray], keep: np.ndarray) -> None:
     """One histogram per score, kept and rejected candidates overlaid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from imagina.core.export import new_figure
 
     names = list(scores)
     cols = min(3, len(names))
     rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    fig = new_figure((4 * cols, 2.8 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, names):
         v = np.asarray(scores[name], dtype=float)
         finite = np.isfinite(v)
@@ -40,7 +38,6 @@ def score_histograms(path: Path, scores: dict[str, np.ndarray], keep: np.ndarray
     axes.flat[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _pick(labels: np.ndarray, mask: np.ndarray, per_class: int) -> np.ndarray:

@@ -27,14 +27,12 @@ def write_pngs(directory: Path, X: np.ndarray, y: np.ndarray, stems: list[str]) 
 
 def sample_grid(path: Path, X: np.ndarray, y: np.ndarray, *, title: str = "", per_row: int = 8) -> None:
     """A PNG grid: one row per class (label on the left), up to ``per_row`` images each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from imagina.core.export import new_figure
 
     X = as_nhwc(X)
     classes = list(np.unique(y))
-    fig, axes = plt.subplots(len(classes), per_row, figsize=(per_row * 0.8, len(classes) * 0.8 + 0.4), squeeze=False)
+    fig = new_figure((per_row * 0.8, len(classes) * 0.8 + 0.4))
+    axes = fig.subplots(len(classes), per_row, squeeze=False)
     for r, c in enumerate(classes):
         rows = np.flatnonzero(y == c)[:per_row]
         for k in range(per_row):
@@ -50,4 +48,3 @@ def sample_grid(path: Path, X: np.ndarray, y: np.ndarray, *, title: str = "", pe
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -68,10 +68,7 @@ def write_items(directory: str | Path, X: Sequence[str], y: np.ndarray, stems: S
 def preview(path: str | Path, X: Sequence[str], y: np.ndarray, *, title: str = "", per_class: int = 5,
             width: int = 70) -> None:
     """A PNG table: for every class, its first ``per_class`` sentences (wrapped at ``width`` characters)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from imagina.core.export import new_figure
 
     y = np.asarray(y)
     classes = list(dict.fromkeys(y.tolist()))
@@ -83,7 +80,7 @@ def preview(path: str | Path, X: Sequence[str], y: np.ndarray, *, title: str = "
             lines.append(("text", "• " + wrapped[0]))
             lines.extend(("text", "  " + w) for w in wrapped[1:])
     n_lines = max(len(lines), 1) + (2 if title else 0)
-    fig = plt.figure(figsize=(8.5, 0.24 * n_lines + 0.4))
+    fig = new_figure((8.5, 0.24 * n_lines + 0.4))
     ax = fig.add_axes([0, 0, 1, 1])
     ax.axis("off")
     step = 1.0 / n_lines
@@ -99,4 +96,3 @@ def preview(path: str | Path, X: Sequence[str], y: np.ndarray, *, title: str = "
         pos -= step
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
