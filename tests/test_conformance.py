@@ -1,4 +1,6 @@
-"""The generator contract, the same for every modality (tiny data, a handful of steps)."""
+"""The contracts, the same for every registered modality (tiny data, a handful of steps): the
+generator's, one home per default (API = CLI), the embedder's and the screen's. A fourth modality
+registered in :mod:`imagina.core.registry` needs a case here or the suite fails."""
 
 from __future__ import annotations
 
@@ -97,3 +99,105 @@ def test_same_seed_same_model(case):
     twin = type(model)(model.config.__class__(**{**model.config.__dict__}), device="cpu")
     b, _ = twin.fit(X, y, progress=False).sample(4, seed=0)
     assert _equal(a, b)
+
+
+# --------------------------------------------------------------------------- seeds live in the config
+def test_seed_lives_in_the_config_and_sample_repeats_it(case, tmp_path):
+    model, X, y = case
+    assert model.config.seed == 0
+    assert type(model)(model.config, device="cpu", seed=7).config.seed == 7   # ``seed=`` replaces config.seed
+    model.fit(X, y, progress=False)
+    a, la = model.sample(6)
+    b, lb = model.sample(6)
+    assert _equal(a, b) and np.array_equal(la, lb)                          # sample(seed=None) repeats
+    assert _equal(a, model.sample(6, seed=model.config.seed)[0])            # ...with the config's seed
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu")
+    assert loaded.config.seed == model.config.seed
+    assert _equal(loaded.sample(6)[0], a)
+
+
+def test_diagnostics_are_named_floats(case):
+    model, X, y = case
+    model.fit(X, y, progress=False)
+    diagnostics = model.diagnostics()
+    assert isinstance(diagnostics, dict) and all(isinstance(v, float) for v in diagnostics.values())
+    space = model.to_model_space(X)
+    assert space is None or (len(space) == len(y) and space.dtype == np.float32)
+
+
+# --------------------------------------------------------------------------- every registered modality
+MODALITY_NAMES = ["image", "text", "audio"]
+
+
+def test_the_registry_holds_these_modalities_and_their_generators():
+    from imagina.core.registry import generator_class, generator_modality, modality_names
+
+    assert sorted(modality_names()) == sorted(MODALITY_NAMES) == sorted(CASES)
+    for name in MODALITY_NAMES:
+        model, _, _ = CASES[name]()
+        assert generator_modality(model.registry_name) == name and generator_class(model.registry_name) is type(model)
+
+
+@pytest.mark.parametrize("name", MODALITY_NAMES)
+def test_api_default_equals_cli_default(name):
+    from imagina.core.cli import _augment_config, build_parser
+    from imagina.core.modality import get_modality
+    from imagina.core.pipeline import Augmenter
+
+    modality = get_modality(name)
+    parser = build_parser()
+    args = parser.parse_args(["augment", name, "--data", "x", "--out", "y"])
+    assert Augmenter(name, _augment_config(args)).config == Augmenter(name).config
+    cli = modality.make_generator(steps=args.steps, seed=args.seed, device="cpu")
+    assert cli.config == type(cli).config_class()                           # the config class holds every default
+    assert modality.default_steps == type(cli).config_class().steps
+    augment = parser._subparsers._group_actions[0].choices["augment"]
+    text = " ".join(augment._subparsers._group_actions[0].choices[name].format_help().split())
+    assert f"(default {modality.default_steps})" in text
+
+
+def _tiny_data(name):
+    if name == "image":
+        return make_images()
+    if name == "text":
+        from text_factories import make_texts
+
+        return make_texts()
+    from audio_factories import make_tones
+
+    return make_tones(6)
+
+
+@pytest.mark.parametrize("name", MODALITY_NAMES)
+def test_embedding_does_not_depend_on_batch_size(name):
+    from imagina.core.modality import get_modality
+
+    X, y = _tiny_data(name)
+    embedder = get_modality(name).make_embedder(seed=0, device="cpu", steps=2, progress=False)
+    embedder.fit(X, y)
+    a, b = embedder.embed(X, batch_size=3), embedder.embed(X, batch_size=256)
+    assert a.dtype == np.float32 and a.shape[0] == len(y)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODALITY_NAMES)
+def test_screen_does_not_depend_on_chunk_size(name):
+    from dataclasses import replace
+
+    from imagina.core.modality import get_modality
+    from imagina.core.pipeline import AugmentConfig
+    from imagina.core.screening import Screen
+
+    modality = get_modality(name)
+    X, y = _tiny_data(name)
+    embedder = modality.make_embedder(seed=0, device="cpu", steps=2, progress=False)
+    embedder.fit(X, y)
+    emb = embedder.embed(X)
+    cand = emb + np.random.default_rng(0).normal(scale=0.3 * emb.std(), size=emb.shape).astype(np.float32)
+    screen = AugmentConfig().resolved(modality).screen
+    a = Screen(replace(screen, chunk_size=16)).fit(emb, y).score(cand, y)
+    b = Screen(replace(screen, chunk_size=4096)).fit(emb, y).score(cand, y)
+    np.testing.assert_array_equal(a.keep, b.keep)
+    for k in a.scores:
+        np.testing.assert_allclose(a.scores[k], b.scores[k], rtol=1e-5, atol=1e-6)
