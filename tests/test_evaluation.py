@@ -70,7 +70,7 @@ def test_selection_averages_seeds_and_e_keeps_the_classical_choice():
             calls.append(1)
             return super().make_classifier(n_classes)
 
-    cfg = EvalConfig(seeds=(0,), synthetic_shares=(0.25, 0.5), selection_seeds=2, device="cpu")
+    cfg = EvalConfig(seeds=(0,), synthetic_shares=(0.25, 0.5), selection_seeds=2, device="cpu", tune_classifier=False)
     report = evaluate(Counting(), train, test, screened=good, config=cfg, progress=False)
     # selection: real 1 + classical 2 + screened 2 + (e) 2 shares at (b)'s setting = 7 settings x 2 seeds
     assert len(calls) == 7 * 2 + 4 * 1 + 1
@@ -201,3 +201,39 @@ def test_weight_averaging_over_the_last_steps():
     task = TinyTask()
     task.average_last = 0.25
     assert "averaged over the last 25% of steps" in task.describe()
+
+
+def test_reference_setting_is_chosen_on_validation_and_used_everywhere():
+    train, test = blobs(30, 0), blobs(100, 1)
+    calls = []
+
+    class Recording(TinyTask):
+        def settings(self):
+            return {"default": {}, "tiny lr": {"lr": 1e-6}}
+
+        def make_classifier(self, n_classes):
+            calls.append(self.lr)
+            return super().make_classifier(n_classes)
+
+    cfg = EvalConfig(seeds=(0,), selection_seeds=1, device="cpu")
+    report = evaluate(Recording(), train, test, config=cfg, progress=False)
+    assert set(report.classifier_settings) == {"default", "tiny lr"}
+    assert report.classifier_setting == "default"  # a learning rate of 1e-6 learns nothing in 30 steps
+    assert calls[:2] == [0.05, 1e-6] and set(calls[2:]) == {0.05}
+    assert "setting chosen on validation: default" in report.to_markdown()
+    assert report.to_dict()["classifier_setting"] == "default"
+
+
+def test_standard_baseline_and_the_dose_condition():
+    from sklearn.preprocessing import StandardScaler
+
+    train, test = blobs(30, 0), blobs(100, 1)
+    dose = blobs(20, 3)
+    report = evaluate(TinyTask(), train, test, dose=dose, baseline=StandardScaler(),
+                      config=EvalConfig(seeds=(0, 1), device="cpu", tune_classifier=False), progress=False)
+    assert "real+dose" in report.conditions
+    assert report.conditions["real+dose"].setting == "synthetic share 0.4"  # 20 recommended beside 30 real
+    assert report.sizes["recommended synthetic"] == 20
+    assert 0.5 < report.baseline["accuracy"] <= 1.0 and "logistic regression" in report.baseline["name"]
+    md = report.to_markdown()
+    assert "(f) real+dose" in md and "Standard baseline on the same real items" in md
