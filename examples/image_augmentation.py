@@ -13,8 +13,8 @@ import logging
 
 import numpy as np
 
-from imagina.core.evaluation import EvalConfig, evaluate, holdout
-from imagina.core.pipeline import AugmentConfig, Augmenter
+from imagina.core.evaluation import EvalConfig, run
+from imagina.core.pipeline import AugmentConfig
 from imagina.image import MODALITY, load_images
 
 
@@ -34,13 +34,10 @@ def main() -> None:
     test = data.subset(order[: len(data) // 3])                 # held out, never seen by any fit
     train = data.subset(order[len(data) // 3 :]).per_class(args.real_per_class, seed=0)
 
-    rest, val = holdout(train, 0.2)                                # chooses settings; the GAN never sees it
-    augmenter = Augmenter(MODALITY, AugmentConfig(per_class=100, steps=args.steps)).fit(rest)
-    result = augmenter.augment()
+    # holdout (validation items the GAN never sees) -> fit -> augment -> evaluate, in one call
+    result, report = run(MODALITY, train, test, augment_config=AugmentConfig(per_class=100, steps=args.steps),
+                         eval_config=EvalConfig(seeds=(0, 1, 2)))
     print("kept per class:", result.kept_per_class())
-
-    report = evaluate(MODALITY.evaluation_task(), rest, test, validation=val, screened=result.kept(),
-                      unscreened=result.unscreened(), config=EvalConfig(seeds=(0, 1, 2)))
     print(report.to_markdown())
     result.export(args.out, overwrite=args.overwrite, evaluation=report)
     print(f"wrote {args.out}/report.md")

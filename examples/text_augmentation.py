@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from imagina.core.evaluation import EvalConfig, evaluate, holdout
+from imagina.core.evaluation import EvalConfig, Experiment
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.text import MODALITY, distinct_n, self_bleu, tfidf_accuracy
 
@@ -38,25 +38,26 @@ def main() -> None:
 
     data = MODALITY.load(args.data, text_column=args.text_column, label_column=args.label_column,
                          per_class=args.per_class)
-    # with a test set, hold validation sentences out of the VAE: they choose the evaluation's settings
-    fit_data, val = holdout(data, 0.2) if args.test else (data, None)
-    augmenter = Augmenter(MODALITY, AugmentConfig(per_class=args.keep, steps=args.steps, device=args.device))
-    result = augmenter.fit(fit_data).augment()
+    config = AugmentConfig(per_class=args.keep, steps=args.steps, device=args.device)
+    report = test = None
+    if args.test:  # the proof: validation sentences held out of the VAE choose the evaluation's settings
+        test = MODALITY.load(args.test, text_column=args.text_column, label_column=args.label_column)
+        experiment = Experiment(MODALITY, config, EvalConfig(seeds=tuple(range(args.seeds)), device=args.device))
+        result, report = experiment.fit(data, test).evaluate()
+        augmenter = experiment.augmenter_
+    else:
+        augmenter = Augmenter(MODALITY, config).fit(data)
+        result = augmenter.augment()
     kept = result.kept()
     logger.info("kept per class: %s", result.kept_per_class())
     logger.info("KL per token %.3f; distinct-2 kept %.3f vs real %.3f; self-BLEU kept %.3f vs real %.3f",
-                augmenter.generator_.diagnostics_["kl_per_token"], distinct_n(kept.X, 2), distinct_n(data.X, 2),
+                augmenter.generator_.diagnostics()["kl_per_token"], distinct_n(kept.X, 2), distinct_n(data.X, 2),
                 self_bleu(kept.X), self_bleu(data.X))
     for label in sorted(set(kept.y.tolist()))[:3]:
         examples = [t for t, c in zip(kept.X, kept.y, strict=True) if c == label][:3]
         logger.info("%s: %s", label, " | ".join(examples))
 
-    report = None
-    if args.test:
-        test = MODALITY.load(args.test, text_column=args.text_column, label_column=args.label_column)
-        report = evaluate(MODALITY.evaluation_task(), fit_data, test, validation=val, screened=kept,
-                          unscreened=result.unscreened(),
-                          config=EvalConfig(seeds=tuple(range(args.seeds)), device=args.device))
+    if report is not None:
         logger.info("\n%s", report.to_markdown())
         logger.info("TF-IDF + logistic regression: real %.3f, real+screened %.3f",
                     tfidf_accuracy(data.X, data.y, test.X, test.y),
