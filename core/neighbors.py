@@ -80,9 +80,13 @@ class _GemmDistances:
         return ax @ self.Bx[j0:j1].T
 
     def exact(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-        """Squared distances of the pairs ``(A[i], B[j])`` (p,), float64, from direct differences."""
-        diff = self.A[i].double() - self.B[j].double()
-        return (diff * diff).sum(1)
+        """Squared distances of the pairs ``(A[i], B[j])`` (p,), float64, from direct differences
+        (65,536 pairs at a time: memory stays O(chunk))."""
+        out = torch.empty(len(i), dtype=torch.float64)
+        for s in range(0, len(i), 65536):
+            diff = self.A[i[s : s + 65536]].double() - self.B[j[s : s + 65536]].double()
+            out[s : s + 65536] = (diff * diff).sum(1)
+        return out
 
 
 def _mask_self(D: torch.Tensor, i0: int, j0: int) -> None:
@@ -149,7 +153,7 @@ def _approx_topk(g: _GemmDistances, keep: int, exclude_self: bool, chunk: int):
             best_d[lo:hi], best_i[lo:hi] = d, torch.gather(torch.cat([best_i[lo:hi], j + offset], 1), 1, order)
             return
         # later blocks rarely beat an item's current k-th (about keep / blocks seen)
-        r, c, v = _below(D.T.contiguous() if cols else D, worst)  # a copy: rows are read fast
+        r, c, v = _below(D, worst, cols)
         if len(r) == 0:
             return
         hit, r = torch.unique_consecutive(r, return_inverse=True)
@@ -178,18 +182,24 @@ def _approx_topk(g: _GemmDistances, keep: int, exclude_self: bool, chunk: int):
     return best_d, best_i, margin
 
 
-def _below(D: torch.Tensor, worst: torch.Tensor, group: int = 16):
-    """Entries of ``D`` (r, c) below their row's ``worst`` (r,), found through the minima of
-    strided column groups {t, t + w, ...} (a vectorised reduction), so that only groups holding
-    a hit are read again. Returns ``(row, col, value)`` sorted by row.
+def _below(D: torch.Tensor, worst: torch.Tensor, cols: bool, group: int = 16):
+    """Entries of ``D`` below their item's ``worst``: the items are D's rows, or with ``cols`` its
+    columns. They are found through the minima of strided groups of the other axis
+    ({t, t + w, ...}, a vectorised reduction in either orientation), so that only groups holding
+    a hit are read again. Returns ``(item, other, value)`` sorted by item.
     """
-    w = D.shape[1] // group
-    i, t = torch.nonzero(D[:, : group * w].unflatten(1, (group, w)).amin(1) < worst[:, None], as_tuple=True)
-    cols = t[:, None] + w * torch.arange(group)  # (p, group)
-    vals = D[i[:, None], cols]
+    Dv = D.T if cols else D  # (items, others), a view
+    w = Dv.shape[1] // group
+    if cols:
+        gm = D[: group * w].unflatten(0, (group, w)).amin(0).T
+    else:
+        gm = D[:, : group * w].unflatten(1, (group, w)).amin(1)
+    i, t = torch.nonzero(gm < worst[:, None], as_tuple=True)
+    others = t[:, None] + w * torch.arange(group)  # (p, group)
+    vals = Dv[i[:, None], others]
     keep = vals < worst[i, None]
-    r, c, v = i[:, None].expand_as(cols)[keep], cols[keep], vals[keep]
-    tail = D[:, group * w :]
+    r, c, v = i[:, None].expand_as(others)[keep], others[keep], vals[keep]
+    tail = Dv[:, group * w :]
     if tail.shape[1]:
         ti, tc = torch.nonzero(tail < worst[:, None], as_tuple=True)
         r, c, v = torch.cat([r, ti]), torch.cat([c, tc + group * w]), torch.cat([v, tail[ti, tc]])
@@ -280,7 +290,7 @@ def ball_stats(A, B, radii_B, *, radii_A=None, nearest: bool = False, chunk: int
     best = torch.full((n, 2), float("inf"), dtype=torch.float64)  # the two smallest approximate D²
     best_i = torch.zeros(n, dtype=torch.long)
     margin = torch.empty(n, dtype=torch.float64)
-    checks: list[tuple[torch.Tensor, torch.Tensor, str]] = []  # pairs to re-check exactly
+    checks: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"A": [], "B": []}  # pairs to re-check
     g = _GemmDistances(A, B)
     with _exact_float32_matmul():
         for i0 in range(0, n, min(chunk, _ROWS)):
@@ -292,12 +302,12 @@ def ball_stats(A, B, radii_B, *, radii_A=None, nearest: bool = False, chunk: int
                 j1 = j0 + D.shape[1]
                 E = D - r2B[j0:j1].float()  # D² minus each ball's radius²: <= -mb surely inside
                 sure = E <= -mb
-                count[i0:i1] += torch.count_nonzero(sure, 1)
+                count[i0:i1] += sure.view(torch.uint8).sum(1, dtype=torch.int32)
                 covered[j0:j1] |= E.amin(0) <= -mb
                 gap = E.abs_()  # E is not needed past here
                 if float(gap.amin()) <= mb:  # a pair within the margin of its ball's boundary
                     r, j = torch.nonzero(gap <= mb, as_tuple=True)
-                    checks.append((r + i0, j + j0, "B"))
+                    checks["B"].append((r + i0, j + j0))
                 if r2A is not None:
                     E = D - r2A[i0:i1, None].float()  # (r, c): D² minus each row of A's radius²
                     low = E.amin(0)
@@ -305,7 +315,7 @@ def ball_stats(A, B, radii_B, *, radii_A=None, nearest: bool = False, chunk: int
                     odd = torch.nonzero((low > -mb) & (low <= mb)).squeeze(1)
                     if len(odd):
                         r, j = torch.nonzero(E[:, odd].abs() <= mb, as_tuple=True)
-                        checks.append((r + i0, odd[j] + j0, "A"))
+                        checks["A"].append((r + i0, odd[j] + j0))
                 if nearest:  # the two smallest per row: the nearest is settled when they are far apart
                     v, a = D.min(1)
                     D[torch.arange(len(D)), a] = float("inf")
@@ -315,14 +325,15 @@ def ball_stats(A, B, radii_B, *, radii_A=None, nearest: bool = False, chunk: int
                     run[:, 1] = torch.where(better, torch.minimum(run[:, 0], v2), torch.minimum(run[:, 1], v))
                     run[:, 0] = torch.minimum(run[:, 0], v)
                     best_i[i0:i1] = torch.where(better, a + j0, best_i[i0:i1])
-        for i, j, ball in checks:  # compared as distances, as a brute-force reference does
-            dist = g.exact(i, j).sqrt()
-            if ball == "B":
-                ok = dist <= rB[j]
-                count.index_add_(0, i[ok], torch.ones(int(ok.sum()), dtype=torch.long))
-                covered[j[ok]] = True
-            else:
-                inside[j[dist <= rA[i]]] = True
+        # the pairs near a boundary, compared as distances, as a brute-force reference does
+        if checks["B"]:
+            i, j = (torch.cat(t) for t in zip(*checks["B"]))
+            ok = g.exact(i, j).sqrt() <= rB[j]
+            count.index_add_(0, i[ok], torch.ones(int(ok.sum()), dtype=torch.long))
+            covered[j[ok]] = True
+        if checks["A"]:
+            i, j = (torch.cat(t) for t in zip(*checks["A"]))
+            inside[j[g.exact(i, j).sqrt() <= rA[i]]] = True
         out = BallStats(count.numpy(), covered.numpy(), None if inside is None else inside.numpy())
         if nearest and n and m:
             d2 = g.exact(torch.arange(n), best_i)
