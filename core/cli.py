@@ -295,6 +295,10 @@ def cmd_augment(args) -> dict:
     data = _load(modality, args, "--data", split=args.split, per_class=args.real_per_class, seed=args.seed)
     logger.info("using %d items; cleaning: %s", len(data), data.report.summary())
     if args.auto:
+        if args.dose == "off":
+            raise InvalidInputError("--auto chooses by the dose's cross-validated lift: drop --dose off.")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise InvalidInputError("--auto runs in one process; launch it without torchrun.")
         from imagina.core.auto import AutoConfig, auto_augment
 
         result = auto_augment(modality, data, _augment_config(args), AutoConfig(time_budget=args.time_budget),
@@ -317,6 +321,9 @@ def cmd_evaluate(args) -> dict:
     from imagina.core.evaluation import EvalConfig, Experiment
     from imagina.core.export import check_output_dir
 
+    if args.auto:
+        raise InvalidInputError("--auto belongs to `augment` (it chooses a setting by cross-validation on the real "
+                                "data); `evaluate` measures one setting on the test data.")
     check_output_dir(args.out, overwrite=args.overwrite)
     modality = _modality(args)
     data = _load(modality, args, "--data", split=args.split or "train", per_class=args.real_per_class, seed=args.seed)

