@@ -9,7 +9,7 @@ from imagina.audio.augment import (
     time_shift,
 )
 from imagina.audio.data import AudioLoadConfig, compile_pattern, load_audio, read_audio
-from imagina.audio.embed import TransformersAudioEmbedder, default_audio_embedder
+from imagina.audio.embed import TransformersAudioEmbedder, audio_embedder, default_audio_embedder
 from imagina.audio.evaluate import AudioEvalTask, ReferenceAudioCNN
 from imagina.audio.export import spectrogram_grid, write_wavs
 from imagina.audio.features import (
@@ -37,6 +37,7 @@ __all__ = [
     "SpectrogramTransform",
     "TransformersAudioEmbedder",
     "add_noise",
+    "audio_embedder",
     "audio_metrics",
     "audio_sanity",
     "classical_candidates",

@@ -1,10 +1,15 @@
 """Audio embedders: the offline default (a small log-mel CNN trained on the user's clips) and a
-pretrained speech model (Wav2Vec2, HuBERT, ...) loaded through transformers from a local path."""
+pretrained speech model (Wav2Vec2, HuBERT, ...) loaded through transformers from a local path.
+
+No speech model ships inside a package (the ``pretrained`` extra has none for audio), so a pretrained
+audio embedder is always a local ``save_pretrained`` directory; :func:`audio_embedder` resolves a name.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,7 @@ import torch
 
 from imagina.audio.augment import time_shift
 from imagina.audio.evaluate import log_mel_cnn, prepare_waveforms
-from imagina.core.embedding import Embedder, SupervisedEmbedder
+from imagina.core.embedding import Embedder, SupervisedEmbedder, resolve_embedder
 from imagina.core.errors import InvalidInputError, MissingDependencyError, check_int
 
 logger = logging.getLogger(__name__)
@@ -59,7 +64,8 @@ class TransformersAudioEmbedder(Embedder):
             raise MissingDependencyError("the pretrained audio embedder needs `transformers`: pip install transformers") from exc
         path = Path(path)
         if not path.is_dir():
-            raise InvalidInputError(f"`embedder` {path} is not a local model directory (save_pretrained layout).")
+            raise InvalidInputError(f"`embedder` {path} is not a local model directory (save_pretrained layout); "
+                                    "no speech model ships in a package, so audio needs such a directory.")
         try:
             self.extractor = AutoFeatureExtractor.from_pretrained(str(path), local_files_only=True)
             self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval().to(device)
@@ -89,3 +95,11 @@ class TransformersAudioEmbedder(Embedder):
         if not out:
             return np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
         return torch.cat(out).numpy().astype(np.float32)
+
+
+def audio_embedder(spec: str | None, *, own: Callable[[], Embedder], sample_rate: int = 8000,
+                   device: str = "cpu") -> Embedder:
+    """The audio embedder ``spec`` names (see :func:`~imagina.core.embedding.resolve_embedder`): None or
+    ``"own"``, a local transformers speech-model directory, or ``"combined:<directory>"``."""
+    return resolve_embedder(spec, own=own, pretrained=lambda path: TransformersAudioEmbedder(
+        path, sample_rate=sample_rate, device=device))

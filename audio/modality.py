@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from imagina.audio.data import AudioLoadConfig, load_audio
-from imagina.audio.embed import DEFAULT_EMBEDDER_STEPS, TransformersAudioEmbedder, default_audio_embedder
+from imagina.audio.embed import DEFAULT_EMBEDDER_STEPS, audio_embedder, default_audio_embedder
 from imagina.audio.evaluate import AudioEvalTask
 from imagina.audio.export import spectrogram_grid, write_wavs
 from imagina.audio.model import ConditionalSpecGAN, SpecGANConfig
@@ -87,10 +87,10 @@ class AudioModality(Modality):
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
                       steps: int | None = None, progress: bool | None = None) -> Embedder:
         rate = self.sample_rate(meta)
-        if pretrained:
-            return TransformersAudioEmbedder(pretrained, sample_rate=rate, device="cpu" if device == "auto" else device)
-        return default_audio_embedder(sample_rate=rate, seed=seed, device=device, steps=steps or self.embedder_steps,
-                                      progress=self.embedder_progress if progress is None else progress)
+        return audio_embedder(pretrained, sample_rate=rate, device="cpu" if device == "auto" else device,
+                              own=lambda: default_audio_embedder(
+                                  sample_rate=rate, seed=seed, device=device, steps=steps or self.embedder_steps,
+                                  progress=self.embedder_progress if progress is None else progress))
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return audio_sanity(X)

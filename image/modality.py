@@ -11,7 +11,7 @@ from imagina.core.embedding import Embedder
 from imagina.core.generator import make_config
 from imagina.core.modality import LabeledData, Modality, SanityResult
 from imagina.image.data import load_images
-from imagina.image.embed import DEFAULT_EMBEDDER_STEPS, TorchvisionEmbedder, default_image_embedder
+from imagina.image.embed import DEFAULT_EMBEDDER_STEPS, default_image_embedder, image_embedder
 from imagina.image.evaluate import ImageEvalTask
 from imagina.image.export import sample_grid, write_pngs
 from imagina.image.model import ConditionalDCGAN, DCGANConfig
@@ -49,10 +49,9 @@ class ImageModality(Modality):
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
                       steps: int | None = None, progress: bool | None = None) -> Embedder:
-        if pretrained:
-            return TorchvisionEmbedder(pretrained, device="cpu" if device == "auto" else device)
-        return default_image_embedder(seed=seed, device=device, steps=steps or self.embedder_steps,
-                                      progress=self.embedder_progress if progress is None else progress)
+        return image_embedder(pretrained, device="cpu" if device == "auto" else device, own=lambda: default_image_embedder(
+            seed=seed, device=device, steps=steps or self.embedder_steps,
+            progress=self.embedder_progress if progress is None else progress))
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return image_sanity(X)

@@ -1,7 +1,7 @@
 """imagina.text: class-conditional sentence generation (sequence VAE), text screening and evaluation."""
 
 from imagina.text.data import TextCleaningConfig, load_texts, normalize_text
-from imagina.text.embed import SentenceTransformerEmbedder, TextEmbedder, TokenCNN
+from imagina.text.embed import SentenceTransformerEmbedder, TextEmbedder, TokenCNN, text_embedder
 from imagina.text.evaluate import TextEvalTask, tfidf_accuracy
 from imagina.text.export import preview, write_items
 from imagina.text.modality import MODALITY, TextModality
@@ -29,6 +29,7 @@ __all__ = [
     "normalize_text",
     "preview",
     "self_bleu",
+    "text_embedder",
     "text_sanity",
     "tfidf_accuracy",
     "write_items",

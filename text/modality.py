@@ -15,7 +15,7 @@ from imagina.core.generator import make_config
 from imagina.core.modality import LabeledData, Modality, SanityResult
 from imagina.core.screening import ScreenConfig
 from imagina.text.data import TextCleaningConfig, load_texts
-from imagina.text.embed import SentenceTransformerEmbedder, TextEmbedder
+from imagina.text.embed import TextEmbedder, text_embedder
 from imagina.text.evaluate import TextEvalTask
 from imagina.text.export import preview, write_items
 from imagina.text.model import ConditionalSeqVAE, SeqVAEConfig
@@ -85,10 +85,9 @@ class TextModality(Modality):
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
                       steps: int | None = None, progress: bool | None = None) -> Embedder:
-        if pretrained:
-            return SentenceTransformerEmbedder(pretrained, device=device)
-        return TextEmbedder(seed=seed, device=device, steps=steps or self.embedder_steps,
-                            progress=self.embedder_progress if progress is None else progress)
+        return text_embedder(pretrained, device=device, own=lambda: TextEmbedder(
+            seed=seed, device=device, steps=steps or self.embedder_steps,
+            progress=self.embedder_progress if progress is None else progress))
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return text_sanity(X, y, generator=generator, real=real, config=self.sanity_config)
