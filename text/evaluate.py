@@ -105,12 +105,15 @@ def tfidf_accuracy(train_texts: Sequence[str], train_y: np.ndarray, test_texts: 
     return float((clf.predict(vec.transform(list(test_texts))) == np.asarray(test_y)).mean())
 
 
-def probe_features():
-    """TF-IDF of words and word pairs (sublinear term frequency): the fast probe that chooses the
-    synthetic dose. The vocabulary is learnt on each training part, synthetic sentences included."""
+def probe_features() -> dict:
+    """TF-IDF of words and word pairs, and of character 2-5-grams inside word boundaries (sublinear
+    term frequency): the fast probes that choose the synthetic dose (the one better on real data
+    alone is used). The vocabulary is learnt on each training part, synthetic sentences included."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+    return {"word TF-IDF": TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True),
+            "character TF-IDF": TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+                                                lowercase=True)}
 
 
 def classical_views(X: Sequence[str], n_views: int, seed: int, *, alpha: float = 0.1) -> list[str]:
