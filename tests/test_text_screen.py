@@ -55,7 +55,11 @@ def test_sanity_invented_words():
     res = text_sanity(cands, np.array(["HUM"] * 3), real=REAL, config=TextSanityConfig(max_new_words=0.2))
     assert res.scores["new_words"].tolist() == pytest.approx([0.2, 0.0, 0.4])
     assert res.reasons[:2] == [None, None]  # 1 invented word of 5 is not more than 20 %
-    assert res.reasons[2] == "invented words: 40% of its words occur in no real sentence > 20%"
+    assert res.reasons[2] == "invented words: 40% of its words are unknown > 20%"
+    # the default rejects a sentence with any invented word
+    res = text_sanity(cands, np.array(["HUM"] * 3), real=REAL)
+    assert res.reasons[0] == "invented words: 20% of its words are unknown > 0%"
+    assert res.reasons[1] is None and res.reasons[2].startswith("invented words")
 
 
 def test_sanity_with_generator_fluency():

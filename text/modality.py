@@ -19,7 +19,7 @@ from imagina.text.embed import TextEmbedder, text_embedder
 from imagina.text.evaluate import TextEvalTask
 from imagina.text.export import preview, write_items
 from imagina.text.model import ConditionalSeqVAE, SeqVAEConfig
-from imagina.text.sanity import TextSanityConfig, distinct_n, self_bleu, text_sanity
+from imagina.text.sanity import BigramLM, TextSanityConfig, distinct_n, fluency_statistics, known_words, self_bleu, text_sanity
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,15 @@ class TextModality(Modality):
     #: screen, and the random selector another +1.4, while the unscreened sample was still best
     #: (BENCHMARKS.md, `benchmarks/text_screen_tune.py`). The fluency and copy checks stay. Filtering by
     #: label consistency instead (LAMBADA's top-N, thresholds, quantile bands) lost to the random pick
-    #: on validation (`benchmarks/text_consistency_tune.py`). The invented-word check's bar is a half
-    #: (see :class:`TextSanityConfig`).
+    #: on validation (`benchmarks/text_consistency_tune.py`). The invented-word check rejects any
+    #: unknown word (see :class:`TextSanityConfig`).
     augment_defaults = {"screen": ScreenConfig(min_consistency=0.0, require_manifold=False, selector="random")}
 
     def __init__(self, sanity_config: TextSanityConfig | None = None) -> None:
         self.sanity_config = sanity_config or TextSanityConfig()
+        # The real sentences of the last ``sanity`` call, with their lexicon and bigram model: the
+        # reference of the fluency figures in ``set_statistics`` (which the pipeline calls after it).
+        self._reference: tuple[list[str], set[str], BigramLM] | None = None
 
     def load(self, source: str, *, split: str | None = None, per_class: int | None = None, seed: int = 0,
              clean: bool = True, text_column: str = "text", label_column: str = "label", format: str | None = None,
@@ -90,7 +93,14 @@ class TextModality(Modality):
             progress=self.embedder_progress if progress is None else progress))
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
+        if real is not None and len(real):
+            self._set_reference(list(real.X))
         return text_sanity(X, y, generator=generator, real=real, config=self.sanity_config)
+
+    def _set_reference(self, texts: list[str]) -> tuple[list[str], set[str], BigramLM]:
+        if self._reference is None or self._reference[0] != texts:
+            self._reference = (texts, known_words(texts, word_list=self.sanity_config.word_list), BigramLM().fit(texts))
+        return self._reference
 
     def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str], *, meta: dict | None = None) -> list[str]:
         return write_items(directory, X, y, stems)
@@ -98,9 +108,17 @@ class TextModality(Modality):
     def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         preview(path, X, y, title=title)
 
-    def set_statistics(self, X: Any) -> dict[str, float]:
+    def set_statistics(self, X: Any, *, real: Any = None) -> dict[str, float]:
+        """distinct-1/2 and self-BLEU; with real sentences (``real``, else those of the last ``sanity``
+        call) also ``known-words`` (share of sentences made only of known words) and the word bigram
+        ``perplexity`` (held-out for the real sentences themselves): see
+        :func:`~imagina.text.sanity.fluency_statistics`."""
         X = list(X)
-        return {"distinct-1": distinct_n(X, 1), "distinct-2": distinct_n(X, 2), "self-BLEU": self_bleu(X)}
+        out = {"distinct-1": distinct_n(X, 1), "distinct-2": distinct_n(X, 2), "self-BLEU": self_bleu(X)}
+        ref = self._set_reference(list(real)) if real is not None else self._reference
+        if ref is not None:
+            out.update(fluency_statistics(X, ref[0], lexicon=ref[1], lm=ref[2]))
+        return out
 
     def item_text(self, X: Any) -> list[str]:
         return [str(t) for t in X]

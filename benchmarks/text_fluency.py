@@ -1,0 +1,195 @@
+"""Do kept sentences read as real language? Fluency and lift of text augmentation, before / after issue 20.
+
+Per data set, seed and condition, the real draw is ``load(train, per_class=k, seed=seed)``; the
+augmenter runs with imagina's defaults (``Augmenter(...).fit(draw).augment()``, CPU), and the kept
+sentences are measured against the draw:
+
+* ``known-words``: share of sentences whose words (``\\w+`` runs) all occur in the draw;
+* ``perplexity``: word bigram perplexity under an interpolated Kneser-Ney model fitted on the draw
+  (:class:`imagina.text.sanity.BigramLM`); the reference is ``heldout``, as many other sentences
+  of the *training* file (never the test split) as the draw holds;
+* ``distinct-1``, ``distinct-2``, ``self-BLEU`` of the draw, the held-out sentences, the candidates and
+  the kept sentences;
+* the lift the run's dose / verdict reports (``recommendation``: cross-validated lift of a TF-IDF
+  probe on the real draw), its interval and verdict; kept per class and the pass rate.
+
+Conditions: ``before`` = the defaults until issue 20 (subword decoding, ``whole_words=False``; the
+invented-word check at a half, ``max_new_words=0.5``); ``after`` = today's defaults (whole-word
+decoding, any unknown word rejected). Each run's directory (``--out``) holds the usual export; one
+JSON line per run goes to ``--json`` (appended, so an interrupted sweep keeps its runs) and the
+summary (mean ± sd over seeds) plus the first 20 kept sentences of the first seed to ``--markdown``.
+
+    OMP_NUM_THREADS=1 python benchmarks/text_fluency.py --datasets trec,cr --seeds 0,1,2 \\
+        --out /work/runs_text --json /work/runs_text/fluency.jsonl --markdown /work/runs_text/fluency.md
+    OMP_NUM_THREADS=1 python benchmarks/text_fluency.py --summarize /work/runs_text/fluency.jsonl
+    OMP_NUM_THREADS=1 python benchmarks/text_fluency.py --smoke          # seconds, synthetic data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from imagina.core.pipeline import AugmentConfig, Augmenter
+from imagina.core.runtime import limit_threads
+from imagina.text.modality import TextModality
+from imagina.text.sanity import BigramLM, TextSanityConfig, distinct_n, fluency_statistics, known_words, self_bleu
+
+logger = logging.getLogger("text_fluency")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATASETS = {"trec": (SHARED / "trec" / "train.tsv", 50), "cr": (SHARED / "cr" / "train.tsv", 250)}
+CONDITIONS = {
+    "before": ({"whole_words": False}, TextSanityConfig(max_new_words=0.5)),
+    "after": ({}, TextSanityConfig()),
+}
+SETS = ("real", "heldout", "candidates", "kept")
+
+
+def measure(sets: dict[str, list[str]], real: list[str]) -> dict[str, dict[str, float]]:
+    """Fluency and diversity of each named set of sentences against the real draw."""
+    lexicon, lm = known_words(real), BigramLM().fit(real)
+    out = {}
+    for name, texts in sets.items():
+        stats = fluency_statistics(texts, real, lexicon=lexicon, lm=lm)
+        stats.update({"distinct-1": distinct_n(texts, 1), "distinct-2": distinct_n(texts, 2), "self-BLEU": self_bleu(texts)})
+        stats["n"] = len(texts)
+        out[name] = stats
+    return out
+
+
+def run_one(dataset: str, source: str, per_class: int, seed: int, condition: str, *, out: Path | None,
+            smoke: bool = False) -> dict:
+    options, sanity = CONDITIONS[condition]
+    modality = TextModality(sanity_config=sanity)
+    data = modality.load(source, per_class=per_class, seed=seed)
+    pool = modality.load(source)
+    drawn = set(data.X)
+    rest = [t for t in pool.X if t not in drawn]
+    rng = np.random.default_rng(seed)
+    heldout = [rest[i] for i in sorted(rng.choice(len(rest), min(len(rest), len(data)), replace=False))]
+    config = AugmentConfig(seed=seed, device="cpu", **({"steps": 2, "per_class": 4} if smoke else {}))
+    if smoke:
+        modality.embedder_steps = 2
+    t0 = time.perf_counter()
+    result = Augmenter(modality, config, generator_options=options, progress=False).fit(data).augment()
+    seconds = time.perf_counter() - t0
+    keep = result.keep
+    cands = [str(t) for t in result.candidates]
+    kept = [cands[i] for i in np.flatnonzero(keep)]
+    rec = result.record.get("recommendation") or {}
+    reasons: dict[str, int] = {}
+    for r in result.screen.reasons:
+        if r:
+            key = r.split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+    row = {
+        "dataset": dataset, "per_class": per_class, "seed": seed, "condition": condition,
+        "seconds": round(seconds, 1),
+        "sets": measure({"real": list(data.X), "heldout": heldout, "candidates": cands, "kept": kept}, list(data.X)),
+        "kept_per_class": result.kept_per_class(),
+        "pass_rate": float(keep.mean()) if len(keep) else 0.0,
+        "rejections": reasons,
+        "verdict": rec.get("verdict"), "lift": rec.get("lift"), "interval": rec.get("interval"),
+        "ratio": rec.get("ratio"),
+        "first_kept": [[str(result.labels[i]), cands[i]] for i in np.flatnonzero(keep)[:20]],
+    }
+    if out is not None:
+        result.export(out / f"{dataset}-{condition}-s{seed}", overwrite=True)
+    return row
+
+
+def _cell(values: list[float], fmt: str) -> str:
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(float(np.mean(values)), fmt)} ± {format(float(np.std(values, ddof=1)), fmt)}"
+
+
+def summarize(rows: list[dict]) -> str:
+    """Markdown: fluency per set, kept / pass rate / lift per condition, and the first seed's kept sentences."""
+    lines = []
+    keys = sorted({(r["dataset"], r["condition"]) for r in rows}, key=lambda k: (k[0], k[1] != "before"))
+    lines += ["| data | condition | seeds | set | known words | bigram perplexity | ppl / held-out | distinct-1 | distinct-2 | self-BLEU |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for ds, cond in keys:
+        sub = [r for r in rows if r["dataset"] == ds and r["condition"] == cond]
+        seeds = ",".join(str(r["seed"]) for r in sub)
+        for name in SETS:
+            get = lambda m, name=name: [r["sets"][name][m] for r in sub]  # noqa: E731
+            ratio = [r["sets"][name]["perplexity"] / r["sets"]["heldout"]["perplexity"] for r in sub]
+            lines.append(f"| {ds} | {cond} | {seeds} | {name} | {_cell([100 * v for v in get('known-words')], '.1f')} % | "
+                         f"{_cell(get('perplexity'), '.0f')} | {_cell(ratio, '.2f')} | {_cell(get('distinct-1'), '.3f')} | "
+                         f"{_cell(get('distinct-2'), '.3f')} | {_cell(get('self-BLEU'), '.3f')} |")
+    lines += ["", "| data | condition | seeds | kept per class (min) | pass rate | lift (points) | verdicts | seconds |",
+              "|---|---|---|---|---|---|---|---|"]
+    for ds, cond in keys:
+        sub = [r for r in rows if r["dataset"] == ds and r["condition"] == cond]
+        lifts = [100 * r["lift"] for r in sub if r["lift"] is not None]
+        verdicts = ", ".join(f"{r['seed']}: {r['verdict']} ({100 * r['lift']:+.2f})" for r in sub if r["lift"] is not None)
+        lines.append(f"| {ds} | {cond} | {len(sub)} | {_cell([min(r['kept_per_class'].values()) for r in sub], '.0f')} | "
+                     f"{_cell([100 * r['pass_rate'] for r in sub], '.1f')} % | {_cell(lifts, '+.2f')} | {verdicts} | "
+                     f"{_cell([r['seconds'] for r in sub], '.0f')} |")
+    for ds, cond in keys:
+        sub = sorted((r for r in rows if r["dataset"] == ds and r["condition"] == cond), key=lambda r: r["seed"])
+        lines += ["", f"First 20 kept sentences, {ds}, {cond}, seed {sub[0]['seed']} (as generated, not chosen):", ""]
+        lines += [f"{i + 1}. [{label}] {text}" for i, (label, text) in enumerate(sub[0]["first_kept"])]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", default="trec,cr", help=f"comma-separated, of {sorted(DATASETS)}")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--conditions", default="before,after", help=f"comma-separated, of {sorted(CONDITIONS)}")
+    p.add_argument("--out", type=Path, default=None, help="write each run's export under this folder")
+    p.add_argument("--json", type=Path, default=None, help="append one JSON line per run")
+    p.add_argument("--markdown", type=Path, default=None, help="write the summary of the --json file here")
+    p.add_argument("--summarize", type=Path, default=None, help="only summarise this JSON-lines file")
+    p.add_argument("--smoke", action="store_true", help="tiny synthetic data, 2 steps: seconds")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    limit_threads(1)
+    if args.summarize:
+        rows = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]
+        print(summarize(rows))
+        return
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "tiny.tsv"
+            words = ["film", "sound", "battery", "screen", "price", "menu", "lens", "case"]
+            lines = ["label\ttext"]
+            for i in range(24):
+                w, v = words[i % 8], words[(i * 3 + 1) % 8]
+                lines.append(f"positive\tthe {w} is great and the {v} works well {i}")
+                lines.append(f"negative\tthe {w} broke and the {v} is poor {i}")
+            src.write_text("\n".join(lines) + "\n")
+            rows = [run_one("tiny", str(src), 12, 0, cond, out=None, smoke=True) for cond in ("before", "after")]
+        for r in rows:
+            print(json.dumps({k: v for k, v in r.items() if k != "first_kept"}))
+        print(summarize(rows))
+        return
+    for seed in (int(s) for s in args.seeds.split(",")):  # seed outermost: a cut-short sweep has whole seeds
+        for ds in args.datasets.split(","):
+            source, per_class = DATASETS[ds]
+            for cond in args.conditions.split(","):
+                row = run_one(ds, str(source), per_class, seed, cond, out=args.out)
+                logger.warning("%s %s seed %d: kept %s, known %.3f, lift %s", ds, cond, seed, row["kept_per_class"],
+                               row["sets"]["kept"]["known-words"], row["lift"])
+                if args.json:
+                    with args.json.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+                if args.json and args.markdown:
+                    rows = [json.loads(line) for line in args.json.read_text().splitlines() if line.strip()]
+                    args.markdown.write_text(summarize(rows))
+
+
+if __name__ == "__main__":
+    main()
