@@ -11,8 +11,8 @@ original rows. Results therefore equal a float64 brute-force reference whatever 
 while the bulk of the work runs at float32 GEMM speed (at d = 64 on one core of the project's CPU,
 float64 GEMM takes 2× as long and ``torch.cdist`` without matrix multiplies 20× as long).
 
-Memory is O(chunk² + n + m): blocks hold at most ``min(chunk, 256)`` × ``chunk`` distances and no
-N×M matrix is ever held whole.
+Memory is O(chunk² + n + m): a block holds at most chunk × chunk distances (256 × chunk, or
+1024 × 1024 tiles for a set against itself) and no N×M matrix is ever held whole.
 """
 
 from __future__ import annotations
