@@ -4,12 +4,14 @@ Per data set, seed and condition, the real draw is ``load(train, per_class=k, se
 augmenter runs with imagina's defaults (``Augmenter(...).fit(draw).augment()``, CPU), and the kept
 sentences are measured against the draw:
 
-* ``known-words``: share of sentences whose words (``\\w+`` runs) all occur in the draw;
+* ``known-words``: share of sentences whose words (``\\w+`` runs) all occur in the draw; with
+  ``wordfreq`` installed, also ``known-words+list``: in the draw or among its 50,000 most frequent
+  English words;
 * ``perplexity``: word bigram perplexity under an interpolated Kneser-Ney model fitted on the draw
   (:class:`imagina.text.sanity.BigramLM`); the reference is ``heldout``, as many other sentences
   of the *training* file (never the test split) as the draw holds;
 * ``distinct-1``, ``distinct-2``, ``self-BLEU`` of the draw, the held-out sentences, the candidates and
-  the kept sentences;
+  the kept sentences, and distinct-1/2 of a subsample as large as the draw (``@real``);
 * the lift the run's dose / verdict reports (``recommendation``: cross-validated lift of a TF-IDF
   probe on the real draw), its interval and verdict; kept per class and the pass rate.
 
@@ -21,7 +23,8 @@ summary (mean ± sd over seeds) plus the first 20 kept sentences of the first se
 
     OMP_NUM_THREADS=1 python benchmarks/text_fluency.py --datasets trec,cr --seeds 0,1,2 \\
         --out /work/runs_text --json /work/runs_text/fluency.jsonl --markdown /work/runs_text/fluency.md
-    OMP_NUM_THREADS=1 python benchmarks/text_fluency.py --summarize /work/runs_text/fluency.jsonl
+    OMP_NUM_THREADS=1 python benchmarks/text_fluency.py --summarize /work/runs_text/fluency.jsonl \
+        --remeasure /work/runs_text --json /work/runs_text/fluency-remeasured.jsonl   # new figures, old runs
     OMP_NUM_THREADS=1 python benchmarks/text_fluency.py --smoke          # seconds, synthetic data
 """
 
@@ -49,17 +52,70 @@ CONDITIONS = {
     "after": ({}, TextSanityConfig()),
 }
 SETS = ("real", "heldout", "candidates", "kept")
+#: English words of ``wordfreq`` (when installed) that ``known-words+list`` also counts as known.
+WORD_LIST = 50_000
 
 
-def measure(sets: dict[str, list[str]], real: list[str]) -> dict[str, dict[str, float]]:
-    """Fluency and diversity of each named set of sentences against the real draw."""
+def _word_list() -> int:
+    """``WORD_LIST`` when ``wordfreq`` can be imported, else 0 (the word-list column then reads –)."""
+    try:
+        import wordfreq  # noqa: F401
+    except ImportError:
+        return 0
+    return WORD_LIST
+
+
+def measure(sets: dict[str, list[str]], real: list[str], *, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Fluency and diversity of each named set of sentences against the real draw.
+
+    ``known-words+list`` also counts the ``WORD_LIST`` most frequent English words of ``wordfreq`` as
+    known; ``distinct-1@real`` / ``distinct-2@real`` are distinct-n of a seeded subsample of the set's
+    size-matched to the real draw (distinct-n falls as a set grows, so sets of unequal size do not compare).
+    """
     lexicon, lm = known_words(real), BigramLM().fit(real)
+    listed = known_words(real, word_list=_word_list()) if _word_list() else None
+    rng = np.random.default_rng(seed)
     out = {}
     for name, texts in sets.items():
         stats = fluency_statistics(texts, real, lexicon=lexicon, lm=lm)
+        if listed is not None:
+            stats["known-words+list"] = fluency_statistics(texts, real, lexicon=listed, lm=lm)["known-words"]
         stats.update({"distinct-1": distinct_n(texts, 1), "distinct-2": distinct_n(texts, 2), "self-BLEU": self_bleu(texts)})
+        matched = texts if len(texts) <= len(real) else [texts[i] for i in sorted(rng.choice(len(texts), len(real), replace=False))]
+        stats.update({"distinct-1@real": distinct_n(matched, 1), "distinct-2@real": distinct_n(matched, 2)})
         stats["n"] = len(texts)
         out[name] = stats
+    return out
+
+
+def draws(source: str, per_class: int, seed: int, modality: TextModality) -> tuple[list[str], list[str], np.ndarray]:
+    """The real draw, as many held-out sentences of the same file (not drawn), and the draw's labels."""
+    data = modality.load(source, per_class=per_class, seed=seed)
+    drawn = set(data.X)
+    rest = [t for t in modality.load(source).X if t not in drawn]
+    pick = np.random.default_rng(seed).choice(len(rest), min(len(rest), len(data)), replace=False)
+    return list(data.X), [rest[i] for i in sorted(pick)], data.y
+
+
+def remeasure(rows: list[dict], runs: Path) -> list[dict]:
+    """Measure the real, held-out and kept sets of finished runs again from their exports (``samples/``
+    and ``reserve/`` hold the kept sentences); the candidates' figures stay as the run wrote them."""
+    import csv
+
+    out = []
+    for r in rows:
+        source, per_class = DATASETS[r["dataset"]]
+        real, heldout, _ = draws(str(source), per_class, r["seed"], TextModality())
+        folder = runs / f"{r['dataset']}-{r['condition']}-s{r['seed']}"
+        kept = []
+        for part in ("samples", "reserve"):
+            path = folder / part / "samples.csv"
+            if path.is_file():
+                with path.open(encoding="utf-8", newline="") as f:
+                    kept += [(row["id"], row["text"]) for row in csv.DictReader(f)]
+        kept = [t for _, t in sorted(kept, key=lambda item: int(item[0].rsplit("_", 1)[1]))]  # candidate order
+        sets = measure({"real": real, "heldout": heldout, "kept": kept}, real, seed=r["seed"])
+        out.append({**r, "sets": {**sets, "candidates": r["sets"]["candidates"]}})
     return out
 
 
@@ -68,11 +124,7 @@ def run_one(dataset: str, source: str, per_class: int, seed: int, condition: str
     options, sanity = CONDITIONS[condition]
     modality = TextModality(sanity_config=sanity)
     data = modality.load(source, per_class=per_class, seed=seed)
-    pool = modality.load(source)
-    drawn = set(data.X)
-    rest = [t for t in pool.X if t not in drawn]
-    rng = np.random.default_rng(seed)
-    heldout = [rest[i] for i in sorted(rng.choice(len(rest), min(len(rest), len(data)), replace=False))]
+    _, heldout, _ = draws(source, per_class, seed, modality)
     config = AugmentConfig(seed=seed, device="cpu", **({"steps": 2, "per_class": 4} if smoke else {}))
     if smoke:
         modality.embedder_steps = 2
@@ -91,7 +143,8 @@ def run_one(dataset: str, source: str, per_class: int, seed: int, condition: str
     row = {
         "dataset": dataset, "per_class": per_class, "seed": seed, "condition": condition,
         "seconds": round(seconds, 1),
-        "sets": measure({"real": list(data.X), "heldout": heldout, "candidates": cands, "kept": kept}, list(data.X)),
+        "sets": measure({"real": list(data.X), "heldout": heldout, "candidates": cands, "kept": kept}, list(data.X),
+                        seed=seed),
         "kept_per_class": result.kept_per_class(),
         "pass_rate": float(keep.mean()) if len(keep) else 0.0,
         "rejections": reasons,
@@ -117,17 +170,20 @@ def summarize(rows: list[dict]) -> str:
     """Markdown: fluency per set, kept / pass rate / lift per condition, and the first seed's kept sentences."""
     lines = []
     keys = sorted({(r["dataset"], r["condition"]) for r in rows}, key=lambda k: (k[0], k[1] != "before"))
-    lines += ["| data | condition | seeds | set | known words | bigram perplexity | ppl / held-out | distinct-1 | distinct-2 | self-BLEU |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| data | condition | seeds | set | n | known words (draw) | known words (draw + list) | bigram perplexity | "
+              "ppl / held-out | distinct-1 | distinct-2 | distinct-2 @ real size | self-BLEU |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for ds, cond in keys:
         sub = [r for r in rows if r["dataset"] == ds and r["condition"] == cond]
         seeds = ",".join(str(r["seed"]) for r in sub)
         for name in SETS:
-            get = lambda m, name=name: [r["sets"][name][m] for r in sub]  # noqa: E731
+            get = lambda m, name=name: [r["sets"][name].get(m) for r in sub]  # noqa: E731
+            pct = lambda m: [None if v is None else 100 * v for v in get(m)]  # noqa: E731
             ratio = [r["sets"][name]["perplexity"] / r["sets"]["heldout"]["perplexity"] for r in sub]
-            lines.append(f"| {ds} | {cond} | {seeds} | {name} | {_cell([100 * v for v in get('known-words')], '.1f')} % | "
-                         f"{_cell(get('perplexity'), '.0f')} | {_cell(ratio, '.2f')} | {_cell(get('distinct-1'), '.3f')} | "
-                         f"{_cell(get('distinct-2'), '.3f')} | {_cell(get('self-BLEU'), '.3f')} |")
+            lines.append(f"| {ds} | {cond} | {seeds} | {name} | {_cell(get('n'), '.0f')} | {_cell(pct('known-words'), '.1f')} % | "
+                         f"{_cell(pct('known-words+list'), '.1f')} % | {_cell(get('perplexity'), '.0f')} | {_cell(ratio, '.2f')} | "
+                         f"{_cell(get('distinct-1'), '.3f')} | {_cell(get('distinct-2'), '.3f')} | "
+                         f"{_cell(get('distinct-2@real'), '.3f')} | {_cell(get('self-BLEU'), '.3f')} |")
     lines += ["", "| data | condition | seeds | kept per class (min) | pass rate | lift (points) | verdicts | seconds |",
               "|---|---|---|---|---|---|---|---|"]
     for ds, cond in keys:
@@ -153,13 +209,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path, default=None, help="append one JSON line per run")
     p.add_argument("--markdown", type=Path, default=None, help="write the summary of the --json file here")
     p.add_argument("--summarize", type=Path, default=None, help="only summarise this JSON-lines file")
+    p.add_argument("--remeasure", type=Path, default=None,
+                   help="with --summarize: measure the runs exported under this folder again (--json: write the rows)")
     p.add_argument("--smoke", action="store_true", help="tiny synthetic data, 2 steps: seconds")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     limit_threads(1)
     if args.summarize:
         rows = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]
-        print(summarize(rows))
+        if args.remeasure:
+            rows = remeasure(rows, args.remeasure)
+            if args.json:
+                args.json.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        text = summarize(rows)
+        if args.markdown:
+            args.markdown.write_text(text)
+        print(text)
         return
     if args.smoke:
         with tempfile.TemporaryDirectory() as tmp:

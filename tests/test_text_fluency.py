@@ -3,6 +3,7 @@ perplexity and the fluency statistics in ``set_statistics``; the benchmark's smo
 
 import math
 import os
+import re
 import subprocess
 import sys
 import types
@@ -124,5 +125,5 @@ def test_text_fluency_benchmark_smoke():
     proc = subprocess.run([sys.executable, str(script), "--smoke"], env={**os.environ, "OMP_NUM_THREADS": "1"},
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "| tiny | after | 0 | kept | 100.0 % |" in proc.stdout
+    assert re.search(r"\| tiny \| after \| 0 \| kept \| \d+ \| 100\.0 % \|", proc.stdout)  # every kept word known
     assert "First 20 kept sentences, tiny, after, seed 0" in proc.stdout
