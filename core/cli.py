@@ -438,6 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _apply_smoke(args)
     _setup_logging(args.quiet)
+    from imagina.core.runtime import limit_threads  # imports torch, so only after --help / --version
+
+    limit_threads()
     handlers = {"augment": cmd_augment, "evaluate": cmd_evaluate, "generate": cmd_generate, "screen": cmd_screen}
     try:
         summary = handlers[args.command](args)

@@ -34,6 +34,7 @@ import numpy as np
 
 from imagina.core.errors import InvalidInputError, check_float, check_int
 from imagina.core.modality import concat, take
+from imagina.core.valuation import stratified_subsample
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ class DoseConfig:
         default 0.8 asks for a one-sided 90 % bound: with a few dozen real items a stricter bound
         refuses lifts of ten points that are real.
     probe_cs : inverse regularisation strengths tried for the real-only probe.
-    seed : seed of the splits.
+    max_real : at most this many real items (a stratified random subset) take part in the splits:
+        with thousands of real items a synthetic dose rarely matters, and the probe's cost grows with them.
+    seed : seed of the splits and of the subset.
     """
 
     ratios: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -56,6 +59,7 @@ class DoseConfig:
     repeats: int = 2
     confidence: float = 0.8
     probe_cs: tuple[float, ...] = (0.1, 1.0, 10.0)
+    max_real: int = 2000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -70,6 +74,7 @@ class DoseConfig:
             raise InvalidInputError("`probe_cs` must hold at least one value.")
         for c in self.probe_cs:
             check_float("probe_cs", c, minimum=1e-6)
+        check_int("max_real", self.max_real, minimum=10)
         check_int("seed", self.seed, minimum=0)
 
 
@@ -178,6 +183,11 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     attribution = np.asarray(attribution, dtype=np.int64)
     if len(attribution) != len(syn_y):
         raise InvalidInputError(f"`attribution` must hold one real index per synthetic item ({len(syn_y)}); got {len(attribution)}.")
+    subset = stratified_subsample(real_y, cfg.max_real, cfg.seed)
+    if len(subset) < len(real_y):  # attribution then points into the subset, or nowhere (-1: never held out)
+        position = np.full(len(real_y), -1, dtype=np.int64)
+        position[subset] = np.arange(len(subset))
+        real_X, real_y, attribution = take(real_X, subset), real_y[subset], position[attribution]
     classes = np.unique(real_y)
     pairs = splits(real_y, cfg.folds, cfg.repeats, cfg.seed)
     test_share = float(np.mean([len(te) / len(real_y) for _, te in pairs]))
@@ -193,7 +203,7 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         """Per split: probe accuracy with ``ratio`` synthetic items per real item, and its lift."""
         accs = []
         for tr, te in pairs:
-            held = np.zeros(len(real_y), dtype=bool)
+            held = np.zeros(len(real_y) + 1, dtype=bool)  # the last entry answers for attribution -1
             held[te] = True
             chosen = []
             for c in classes:

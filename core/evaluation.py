@@ -564,19 +564,27 @@ def standard_baseline(features: Any, train: LabeledData, test: LabeledData) -> d
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
 
+    from sklearn.base import clone
+
+    from imagina.core.valuation import stratified_subsample
+
     folds = max(2, min(5, int(np.unique(train.y, return_counts=True)[1].min())))
     families = dict(features) if isinstance(features, dict) else {type(features).__name__: features}
+    search = train.subset(stratified_subsample(train.y, 2000, 0))  # the setting is chosen on at most 2,000 items
     fitted = {}
     for family, f in families.items():
-        model = GridSearchCV(make_pipeline(f, LogisticRegression(max_iter=2000)),
-                             {"logisticregression__C": [0.01, 0.1, 1.0, 10.0, 100.0]},
-                             cv=StratifiedKFold(folds, shuffle=True, random_state=0))
+        grid = GridSearchCV(make_pipeline(clone(f), LogisticRegression(max_iter=2000)),
+                            {"logisticregression__C": [0.01, 0.1, 1.0, 10.0, 100.0]},
+                            cv=StratifiedKFold(folds, shuffle=True, random_state=0), refit=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitted[family] = model.fit(train.X, train.y)
+            fitted[family] = grid.fit(search.X, search.y)
     family = max(fitted, key=lambda k: fitted[k].best_score_)
-    model = fitted[family]
-    c = model.best_params_["logisticregression__C"]
+    c = fitted[family].best_params_["logisticregression__C"]
+    model = make_pipeline(clone(families[family]), LogisticRegression(C=c, max_iter=2000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(train.X, train.y)
     name = f"logistic regression (C={c:g}, chosen by {folds}-fold cross-validation) on {family} features"
     return {"name": name, "accuracy": float((model.predict(test.X) == np.asarray(test.y)).mean())}
 

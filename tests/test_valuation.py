@@ -208,3 +208,19 @@ def test_classical_views_keep_shape_labels_and_seed(name):
         assert views.shape == (8, *np.asarray(X).shape[1:]) and views.dtype == np.asarray(X).dtype
         np.testing.assert_array_equal(views, again)
         assert not np.array_equal(views[:4], X)
+
+
+def test_large_real_sets_are_subsampled_for_valuation_and_dose():
+    from imagina.core.valuation import stratified_subsample
+
+    y = np.repeat([0, 1, 2], [500, 300, 200])
+    sub = stratified_subsample(y, 100, seed=0)
+    assert len(sub) == 100 and np.bincount(y[sub]).tolist() == [50, 30, 20]
+    assert stratified_subsample(y, 5000, seed=0).tolist() == list(range(1000))
+    real, real_y = _blobs(n_per_class=100)
+    cand, cand_y = real[:6] + 0.4, real_y[:6]
+    val = value_candidates(real, real_y, cand, cand_y, ValuationConfig(max_real=60))
+    assert all(len(f) for f in val.folds) and sum(len(f) for f in val.folds) == 60
+    assert set(val.nearest_real.tolist()) <= set(np.concatenate(val.folds).tolist())
+    rec = recommend_dose(_features(), real, real_y, cand, cand_y, val.nearest_real, DoseConfig(max_real=60))
+    assert rec.splits == 10 and rec.verdict in ("use", "don't use")
