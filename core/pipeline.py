@@ -372,7 +372,8 @@ class Augmenter:
                        + ", ".join(f"{c}: {n}" for c, n in short.items()) + ")"
                        + (f"; none at all for {', '.join(none)}" if none else "") + f"; likely cause: {hint}.")
         if recommendation is not None and not recommendation.use:
-            out.append(f"recommendation: don't use: {recommendation.message} The kept items are in reserve/.")
+            out.append(f"recommendation: don't use: {recommendation.message}"
+                       + (" The kept items are in reserve/." if result.keep.any() else ""))
         for line in out if self.log_warnings else ():
             logger.warning(line)
         return out
