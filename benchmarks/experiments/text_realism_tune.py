@@ -16,7 +16,7 @@ Protocol as ``text_decoding_tune.py``: the cached sequence VAE of ``text_consist
 *training* questions (never the test set). Every row is scored for ``--picks`` selector seeds (and
 the unscreened row for as many random samples), so the spread of the random pick is measured.
 
-    python benchmarks/text_realism_tune.py --cache runs/text-consistency/cache --out runs/text-realism
+    python benchmarks/experiments/text_realism_tune.py --cache runs/text-consistency/cache --out runs/text-realism
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
-from text_consistency_tune import fit_or_load
-from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
@@ -43,6 +42,10 @@ from imagina.core.neighbors import knn
 from imagina.core.screening import Screen, label_classifier
 from imagina.text import MODALITY
 from imagina.text.sanity import text_sanity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+from text_consistency_tune import fit_or_load  # noqa: E402
+from trec_validation import ValidationScorer, add_arguments, parse, split  # noqa: E402
 
 logger = logging.getLogger("text_realism_tune")
 

@@ -7,7 +7,7 @@ setting (thresholds of the core screen and of the text checks), the kept set is 
 adds on validation: TF-IDF + logistic regression, and the reference TextCNN (``--seeds`` seeds, each
 share). The unscreened baseline draws the same number per class at random from all candidates.
 
-    python benchmarks/text_screen_tune.py --out runs/text-screen-tune
+    python benchmarks/experiments/text_screen_tune.py --out runs/text-screen-tune
 """
 
 from __future__ import annotations
@@ -15,16 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
-from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.core.screening import Screen, ScreenConfig
 from imagina.text.sanity import TextSanityConfig, text_sanity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+from trec_validation import ValidationScorer, add_arguments, parse, split  # noqa: E402
 
 logger = logging.getLogger("text_screen_tune")
 

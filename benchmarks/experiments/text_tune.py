@@ -4,7 +4,7 @@ For each VAE setting: train on 40 sentences per class, then measure on the 10 he
 class the ELBO per token, and, for each sampling setting, the share of candidates that pass the text
 checks (not a copy, fluent, long enough) and their distinct-2::
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/text_tune.py --out runs/text-tune
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/experiments/text_tune.py --out runs/text-tune
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ SAMPLING = {
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/trec/train.tsv"))
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/trec/train.tsv"))
     p.add_argument("--out", default="runs/text-tune")
     p.add_argument("--models", nargs="*", default=list(MODELS))
     p.add_argument("--n", type=int, default=300, help="candidates per class per sampling setting")

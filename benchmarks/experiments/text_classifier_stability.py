@@ -9,7 +9,7 @@ screen on the candidates of a ``text_decoding_tune.py`` cache) is mixed in at ``
 Settings are ``TextEvalTask`` keyword arguments (``average_last``: the share of the final steps whose
 weights are averaged, SWA)::
 
-    OMP_NUM_THREADS=1 python benchmarks/text_classifier_stability.py --out runs/text-cnn-stability \
+    OMP_NUM_THREADS=1 python benchmarks/experiments/text_classifier_stability.py --out runs/text-cnn-stability \
         --cache runs/text-decoding/cache
 """
 
@@ -18,16 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from trec_validation import TREC, split
 
 from imagina.core.evaluation import class_recalls, train_classifier
 from imagina.core.modality import LabeledData, take
 from imagina.text.evaluate import TextEvalTask
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+from trec_validation import TREC, split  # noqa: E402
 
 logger = logging.getLogger("text_classifier_stability")
 SETTINGS = {

@@ -14,8 +14,8 @@ that reruns skip them. Two parts:
    2020), scored by what it adds on validation (TextCNN, ``--seeds`` seeds, each share; TF-IDF),
    against the current default (checks + random pick) and an unscreened random sample.
 
-    python benchmarks/text_consistency_tune.py --out runs/text-consistency
-    python benchmarks/text_consistency_tune.py --out runs/text-consistency --seeds 5 \
+    python benchmarks/experiments/text_consistency_tune.py --out runs/text-consistency
+    python benchmarks/experiments/text_consistency_tune.py --out runs/text-consistency --seeds 5 \
         --rows "none|-|random;max_new_words=0.34|-|random;max_new_words=1|-|random"
 
 The cache (``--out``/cache) is reused whatever the flags: delete it after changing ``--per-class``,
@@ -27,11 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.generator import load_model
@@ -40,6 +40,9 @@ from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.core.screening import Screen, label_classifier
 from imagina.text import MODALITY
 from imagina.text.sanity import TextSanityConfig, text_sanity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+from trec_validation import ValidationScorer, add_arguments, parse, split  # noqa: E402
 
 logger = logging.getLogger("text_consistency_tune")
 CHECKS = {"default": TextSanityConfig(),

@@ -1,8 +1,8 @@
 """Compare generator settings by what the screen keeps (no top-up, so pass rates compare cleanly).
 
-    python benchmarks/gan_settings.py image digits '{"aux_weight": 1.0}' 800
-    python benchmarks/gan_settings.py image ../shared/data/mnist '{}' 1200 --real-per-class 10
-    python benchmarks/gan_settings.py audio ../shared/data/fsdd '{}' 600 --real-per-class 20 \\
+    python benchmarks/experiments/gan_settings.py image digits '{"aux_weight": 1.0}' 800
+    python benchmarks/experiments/gan_settings.py image ../shared/data/mnist '{}' 1200 --real-per-class 10
+    python benchmarks/experiments/gan_settings.py audio ../shared/data/fsdd '{}' 600 --real-per-class 20 \\
         --load '{"pattern": "{label}_{speaker}_{index}", "split": "train"}'
 
 Runs the augment pipeline (budget ``--per-class``, 3 candidates per wanted item, top-up off) with

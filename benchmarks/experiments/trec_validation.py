@@ -19,7 +19,7 @@ from imagina.core.modality import LabeledData
 from imagina.text import MODALITY
 from imagina.text.evaluate import TextEvalTask, tfidf_accuracy
 
-TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
+TREC = Path(__file__).resolve().parents[3] / "shared" / "data" / "trec"
 
 
 def add_arguments(p: argparse.ArgumentParser, *, out: str) -> None:

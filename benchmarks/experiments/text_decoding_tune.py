@@ -10,7 +10,7 @@ set and an unscreened sample of the same count per class from the same pool (the
 where the screened set of the best setting beats the unscreened set of the best setting, not only
 of its own.
 
-    python benchmarks/text_decoding_tune.py --cache runs/text-consistency/cache --out runs/text-decoding
+    python benchmarks/experiments/text_decoding_tune.py --cache runs/text-consistency/cache --out runs/text-decoding
 """
 
 from __future__ import annotations
@@ -18,19 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from text_consistency_tune import fit_or_load
-from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
 from imagina.core.screening import Screen
 from imagina.text import MODALITY
 from imagina.text.sanity import TextSanityConfig, distinct_n, text_sanity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+from text_consistency_tune import fit_or_load  # noqa: E402
+from trec_validation import ValidationScorer, add_arguments, parse, split  # noqa: E402
 
 logger = logging.getLogger("text_decoding_tune")
 SETTINGS = {

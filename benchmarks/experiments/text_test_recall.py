@@ -5,14 +5,14 @@ Trains the reference TextCNN (library defaults) on the benchmark's 300 real TREC
 accuracy (mean recall over classes) and the recall of every class, next to the test split's class
 counts (it is not balanced like the training set)::
 
-    OMP_NUM_THREADS=1 python benchmarks/text_test_recall.py --seeds 5
+    OMP_NUM_THREADS=1 python benchmarks/experiments/text_test_recall.py --seeds 5
 
 With ``--pools SHARE_SCREENED,SHARE_UNSCREENED`` it repeats the final training of conditions (c)
 and (d) of ``text_trec.py`` instead (the same held-out split, augment run on the other 40 per class,
 vocabulary, unscreened draw and seeds; give the shares the evaluation chose) and prints their recall
 per class, so that the accuracies match the evaluation table::
 
-    python benchmarks/text_test_recall.py --pools 0.5,0.25
+    python benchmarks/experiments/text_test_recall.py --pools 0.5,0.25
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.text import MODALITY
 from imagina.text.evaluate import TextEvalTask
 
-TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
+TREC = Path(__file__).resolve().parents[3] / "shared" / "data" / "trec"
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ training items (FSDD: 20 clips per digit; TREC: 50 questions per class; seed 0, 
 (FSDD: 600 clips; TREC: up to 100 questions per class): the accuracy of its own head and of a
 5-nearest-neighbour vote in its embedding, per number of steps and seed::
 
-    OMP_NUM_THREADS=1 python benchmarks/embedder_tune.py audio --steps 300,600,1000
-    OMP_NUM_THREADS=1 python benchmarks/embedder_tune.py text --steps 400,800,1200
+    OMP_NUM_THREADS=1 python benchmarks/experiments/embedder_tune.py audio --steps 300,600,1000
+    OMP_NUM_THREADS=1 python benchmarks/experiments/embedder_tune.py text --steps 400,800,1200
 """
 
 from __future__ import annotations
@@ -16,17 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import trec_validation
 
 from imagina.core.modality import LabeledData, get_modality
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+import trec_validation  # noqa: E402
+
 logger = logging.getLogger("embedder_tune")
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def splits(modality: str, data: Path) -> tuple[LabeledData, LabeledData]:

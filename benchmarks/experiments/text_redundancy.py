@@ -13,7 +13,7 @@ regression on its embeddings), and what the kept set adds on validation (TextCNN
 TF-IDF), next to a random sample of all candidates of the same count per class (the unscreened
 condition (d) of ``text_trec.py``).
 
-    python benchmarks/text_redundancy.py --out runs/text-consistency --seeds 5
+    python benchmarks/experiments/text_redundancy.py --out runs/text-consistency --seeds 5
 """
 
 from __future__ import annotations
@@ -22,17 +22,21 @@ import argparse
 import json
 import logging
 import re
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
-from text_consistency_tune import fit_or_load
-from trec_validation import ValidationScorer, add_arguments, parse, split
 
 from imagina.core.evaluation import match_counts
 from imagina.core.modality import LabeledData, take
 from imagina.core.screening import Screen, label_classifier
 from imagina.text import MODALITY, TextEmbedder
 from imagina.text.sanity import normalized_key, text_sanity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+from text_consistency_tune import fit_or_load  # noqa: E402
+from trec_validation import ValidationScorer, add_arguments, parse, split  # noqa: E402
 
 logger = logging.getLogger("text_redundancy")
 VARIANTS = {"words only (session 6)": {"ngram_buckets": 0}, "words + char n-grams": {}}

@@ -1,7 +1,7 @@
 """Is the screen's label-consistency score calibrated on *real* held-out items?
 
-    python benchmarks/screen_calibration.py image ../shared/data/mnist --per-class 10
-    python benchmarks/screen_calibration.py audio ../shared/data/fsdd --per-class 20 \\
+    python benchmarks/experiments/screen_calibration.py image ../shared/data/mnist --per-class 10
+    python benchmarks/experiments/screen_calibration.py audio ../shared/data/fsdd --per-class 20 \\
         --load '{"pattern": "{label}_{speaker}_{index}"}'
 
 Fits the modality's default embedder on ``--per-class`` training items per class, then reports, on

@@ -8,7 +8,7 @@ the candidates that pass the text checks which it confidently gives another labe
 were generated with (``--candidates`` per class at the default decoding, the cached generator of
 ``text_consistency_tune.py``).
 
-    python benchmarks/text_label_room.py --cache runs/text-consistency/cache --out runs/text-label-room
+    python benchmarks/experiments/text_label_room.py --cache runs/text-consistency/cache --out runs/text-label-room
 """
 
 from __future__ import annotations
@@ -16,15 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
-from text_consistency_tune import fit_or_load, tfidf_proba
-from trec_validation import add_arguments, parse, split
 
 from imagina.core.screening import label_classifier
 from imagina.text import MODALITY
 from imagina.text.sanity import text_sanity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+from text_consistency_tune import fit_or_load, tfidf_proba  # noqa: E402
+from trec_validation import add_arguments, parse, split  # noqa: E402
 
 logger = logging.getLogger("text_label_room")
 

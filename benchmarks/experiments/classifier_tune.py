@@ -6,8 +6,8 @@ per class (seed 0, as in ``text_trec.py`` / ``audio_fsdd.py``), ``--folds``-fold
 ``--seeds`` classifier seeds per fold. Reported per setting: mean CV accuracy, the mean over folds of
 the std across seeds (seed noise), and seconds::
 
-    OMP_NUM_THREADS=1 python benchmarks/classifier_tune.py text --out runs/text-classifier-tune
-    OMP_NUM_THREADS=1 python benchmarks/classifier_tune.py audio --per-class 20 --out runs/audio-classifier-tune
+    OMP_NUM_THREADS=1 python benchmarks/experiments/classifier_tune.py text --out runs/text-classifier-tune
+    OMP_NUM_THREADS=1 python benchmarks/experiments/classifier_tune.py audio --per-class 20 --out runs/audio-classifier-tune
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from imagina.core.evaluation import accuracy, train_classifier
 from imagina.core.modality import get_modality, take
 
 logger = logging.getLogger("classifier_tune")
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 TEXT = {
     # embed 64, channels 64 unless named; 400 steps, lr 2e-3, batch 32 unless named
