@@ -7,7 +7,8 @@ imagined codes between same-class items; R = 10 is the default of ``DCGANConfig`
 
     python benchmarks/dcgan_step.py [--steps 60] [--threads N] [--reconstruction 10]
 
-Prints images/s of both and their ratio (target >= 0.95).
+Prints images/s of both and their ratio (target >= 0.95). ``--smoke`` runs both loops for 2 steps
+of batch 8 on 64 images, once: it checks that they run, not their speed.
 """
 
 from __future__ import annotations
@@ -73,13 +74,17 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--reconstruction", type=float, default=0.0, help="0: prior sampling; > 0: the image default's step")
+    p.add_argument("--smoke", action="store_true", help="2 steps of batch 8 on 64 images, once: checks that both loops run")
     args = p.parse_args()
+    if args.smoke:
+        args.steps, args.batch, args.repeats = 2, 8, 1
     if args.threads:
         torch.set_num_threads(args.threads)
-    x = torch.rand(1000, 1, 32, 32) * 2 - 1
-    y = torch.arange(1000) % 10
+    n = 64 if args.smoke else 1000
+    x = torch.rand(n, 1, 32, 32) * 2 - 1
+    y = torch.arange(n) % 10
     # warm-up, then alternate so drifts in machine load hit both
-    plain_loop(make_task(y, args.reconstruction), x, y, 5, args.batch)
+    plain_loop(make_task(y, args.reconstruction), x, y, 1 if args.smoke else 5, args.batch)
     plain, ours = [], []
     for _ in range(args.repeats):
         plain.append(plain_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch))

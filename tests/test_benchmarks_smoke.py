@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import shared_data
 
 from imagina.core.runtime import limit_threads, usable_cores
 
@@ -65,3 +66,39 @@ def test_limit_threads_respects_affinity_and_omp_num_threads(monkeypatch):
     assert limit_threads(max_threads=1) == 1 and torch.get_num_threads() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "bogus")  # ignored, as OpenMP itself would
     assert limit_threads() == 3 and torch.get_num_threads() == 1  # only lowers, never raises
+
+
+def test_dcgan_step_smoke():
+    row = json.loads("\n".join(_run("dcgan_step.py", "--smoke", "--threads", "1")))
+    assert row["steps"] == 2 and row["batch"] == 8
+    assert row["plain_images_per_s"] > 0 and row["imagina_images_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_digits_default_smoke(tmp_path):
+    row = json.loads("\n".join(_run("digits_default.py", "--smoke", "--out", str(tmp_path / "digits"))))
+    assert sorted(row["kept_per_class"]) == [str(d) for d in range(10)] and row["wall_s"] > 0
+    assert "fit_generator_s" in row["timings"]
+
+
+def _smoke_summary(script: str, dataset: str, out: Path) -> dict:
+    """``script --smoke`` on ../shared/data/``dataset`` (skipped when absent): its summary.json."""
+    _run(script, "--smoke", "--data", str(shared_data(dataset)), "--out", str(out))
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_audio_fsdd_smoke(tmp_path):
+    summary = _smoke_summary("audio_fsdd.py", "fsdd", tmp_path)
+    assert summary["augment"]["generator"]["steps"] == 2
+    assert summary["evaluation_fit"]["real"] + summary["evaluation_fit"]["validation"] == 50
+    assert "real" in summary["evaluation"]["conditions"] and (tmp_path / "evaluation.md").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_text_trec_smoke(tmp_path):
+    summary = _smoke_summary("text_trec.py", "trec", tmp_path)
+    assert summary["evaluation_augment"]["real"] + summary["evaluation_augment"]["validation"] == 60
+    assert "real" in summary["evaluation"]["conditions"] and summary["tfidf_logreg"]["real"] > 0
