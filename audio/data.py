@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,7 +212,8 @@ def read_audio(path: str | os.PathLike, *, max_seconds: float | None = None, lon
     sample_rate : int
         The file's own rate.
     info : dict
-        ``channels``, ``frames`` (the file's full length) and ``truncated`` (bool).
+        ``channels``, ``frames`` (the file's full length), ``truncated`` (bool) and ``subtype``
+        (soundfile's sample format, e.g. ``"PCM_16"``; None when librosa read the file).
 
     Raises
     ------
@@ -235,6 +236,7 @@ def read_audio(path: str | os.PathLike, *, max_seconds: float | None = None, lon
     try:
         info = sf.info(str(path))
         sr, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
+        subtype = str(info.subtype)
     except Exception as exc:  # libsndfile rejects truncated or corrupt headers
         return _read_fallback(path, max_seconds, exc)
     if frames <= 0:
@@ -255,7 +257,8 @@ def read_audio(path: str | os.PathLike, *, max_seconds: float | None = None, lon
         raise AudioReadError(f"unreadable: {str(exc).splitlines()[0][:80] or exc.__class__.__name__}") from None
     if len(data) == 0:
         raise AudioReadError("zero-length: no samples")
-    return data.mean(axis=1).astype(np.float32), sr, {"channels": channels, "frames": frames, "truncated": truncated}
+    return data.mean(axis=1).astype(np.float32), sr, {"channels": channels, "frames": frames, "truncated": truncated,
+                                                      "subtype": subtype}
 
 
 def _read_fallback(path: Path, max_seconds: float | None, first: Exception) -> tuple[np.ndarray, int, dict]:
@@ -274,7 +277,7 @@ def _read_fallback(path: Path, max_seconds: float | None, first: Exception) -> t
         raise AudioReadError("zero-length: no samples")
     if not SAMPLE_RATE_RANGE[0] <= sr <= SAMPLE_RATE_RANGE[1]:
         raise AudioReadError(f"unsupported: sample rate {sr} Hz outside {SAMPLE_RATE_RANGE[0]}-{SAMPLE_RATE_RANGE[1]} Hz")
-    return wave.astype(np.float32), int(sr), {"channels": 1, "frames": len(wave), "truncated": False}
+    return wave.astype(np.float32), int(sr), {"channels": 1, "frames": len(wave), "truncated": False, "subtype": None}
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -304,15 +307,22 @@ def rms_db(wave: np.ndarray) -> np.ndarray:
     return (20 * np.log10(np.maximum(rms, 1e-10))).astype(np.float32)
 
 
-def trim_silence(wave: np.ndarray, top_db: float, frame: int = 256, hop: int = 64) -> np.ndarray:
-    """Drop leading and trailing frames whose RMS is more than ``top_db`` below the loudest frame."""
+def silence_bounds(wave: np.ndarray, top_db: float, frame: int = 256, hop: int = 64) -> tuple[int, int]:
+    """``(start, stop)``: the samples left when leading and trailing frames whose RMS is more than
+    ``top_db`` below the loudest frame are dropped (``(0, len(wave))`` for a clip of one frame)."""
     if len(wave) <= frame:
-        return wave
+        return 0, len(wave)
     n = 1 + (len(wave) - frame) // hop
     idx = np.arange(frame)[None, :] + hop * np.arange(n)[:, None]
     level = 10 * np.log10(np.maximum(np.mean(wave[idx].astype(np.float64) ** 2, axis=1), 1e-20))
     loud = np.flatnonzero(level > level.max() - top_db)
-    return wave[loud[0] * hop : min(len(wave), loud[-1] * hop + frame)]
+    return int(loud[0] * hop), int(min(len(wave), loud[-1] * hop + frame))
+
+
+def trim_silence(wave: np.ndarray, top_db: float, frame: int = 256, hop: int = 64) -> np.ndarray:
+    """Drop leading and trailing frames whose RMS is more than ``top_db`` below the loudest frame."""
+    start, stop = silence_bounds(wave, top_db, frame, hop)
+    return wave[start:stop]
 
 
 def fix_length(wave: np.ndarray, n_samples: int, pad: str = "end") -> np.ndarray:
@@ -345,12 +355,43 @@ def check_clip(raw: np.ndarray, config: AudioLoadConfig, *, clean: bool = True) 
 
 def process_clip(raw: np.ndarray, sr: int, config: AudioLoadConfig) -> np.ndarray:
     """Resample, trim silence, normalise and fix the length of a checked clip. Returns (n_samples,)."""
+    return shape_clip(raw, sr, config)[0]
+
+
+def shape_clip(raw: np.ndarray, sr: int, config: AudioLoadConfig) -> tuple[np.ndarray, float, float]:
+    """:func:`process_clip`, and the seconds of leading and trailing silence it trimmed (0 and 0
+    with ``trim_db=None``). Returns ``(wave (n_samples,) float32, lead_s, trail_s)``."""
     wave = resample(raw, sr, config.sample_rate)
+    start, stop = 0, len(wave)
     if config.trim_db is not None:
-        wave = trim_silence(wave, config.trim_db)
+        start, stop = silence_bounds(wave, config.trim_db)
+    lead, trail = start / config.sample_rate, (len(wave) - stop) / config.sample_rate
+    wave = wave[start:stop]
     if config.normalize == "peak":
         wave = wave * (config.peak / max(float(np.max(np.abs(wave))), 1e-8))
-    return fix_length(wave, config.n_samples, config.pad).astype(np.float32)
+    return fix_length(wave, config.n_samples, config.pad).astype(np.float32), lead, trail
+
+
+def source_format(rates: list[int], subtypes: list[str | None], labels: list[str], clip_stats: list[tuple[float, ...]],
+                  config: AudioLoadConfig) -> dict:
+    """What the user's own clips look like, for writing synthetic ones in the same format
+    (:func:`~imagina.audio.export.match_source_format`): the most common original ``sample_rate``
+    and ``subtype``, the loader's ``trim_db``, and per class the medians of ``rms_dbfs`` (the
+    original clip's RMS level before normalisation), ``lead_s`` / ``trail_s`` (the leading and
+    trailing silence the loader trimmed) and ``duration_s`` (the length read, at most ``max_seconds``). JSON-serialisable.
+
+    ``clip_stats`` holds one ``(rms_dbfs, lead_s, trail_s, duration_s)`` per clip, aligned with
+    ``rates``, ``subtypes`` and ``labels``."""
+    stats = np.asarray(clip_stats, dtype=np.float64).reshape(len(labels), 4)
+    labels_arr = np.asarray(labels)
+    per_class = {}
+    for label in sorted(set(labels)):
+        med = np.median(stats[labels_arr == label], axis=0)
+        per_class[label] = {k: round(float(v), 6) for k, v in zip(("rms_dbfs", "lead_s", "trail_s", "duration_s"), med)}
+    known = [s for s in subtypes if s]
+    return {"sample_rate": int(Counter(rates).most_common(1)[0][0]),
+            "subtype": Counter(known).most_common(1)[0][0] if known else None,
+            "trim_db": config.trim_db, "per_class": per_class}
 
 
 # --------------------------------------------------------------------------- the loader
@@ -392,7 +433,9 @@ def load_audio(
     -------
     LabeledData
         ``X`` float32 (n, n_samples) in [-1, 1], ``y`` str labels, ``sources`` file paths, ``report``
-        the dropped files with reasons, ``meta`` with ``sample_rate`` and ``n_samples``.
+        the dropped files with reasons, ``meta`` with ``sample_rate``, ``n_samples`` and
+        ``source_format`` (the original clips' rate, level, silence and duration per class, see
+        :func:`source_format`), with which synthetic clips are written like the user's own.
     """
     config = config or AudioLoadConfig()
     if per_class is not None:
@@ -427,6 +470,9 @@ def load_audio(
     labels: list[str] = []
     sources: list[str] = []
     indices: list[int] = []
+    rates: list[int] = []
+    subtypes: list[str | None] = []
+    clip_stats: list[tuple[float, ...]] = []
     counts: dict[str, int] = defaultdict(int)
     stats = {"resampled": 0, "mixed_down": 0, "truncated": 0}
     for i, e in tqdm(order, desc="reading audio", disable=not progress):
@@ -446,7 +492,11 @@ def load_audio(
         if info["truncated"]:
             stats["truncated"] += 1
             logger.info("%s: %.1f s long, read its first %g s only", e.path, info["frames"] / sr, config.max_seconds)
-        waves.append(process_clip(raw, sr, config))
+        wave, lead, trail = shape_clip(raw, sr, config)
+        waves.append(wave)
+        rates.append(sr)
+        subtypes.append(info.get("subtype"))
+        clip_stats.append((float(rms_db(raw)), lead, trail, len(raw) / sr))  # what was read: at most max_seconds
         labels.append(str(e.label))
         sources.append(valid_unicode(str(e.path)))
         indices.append(i)
@@ -458,6 +508,7 @@ def load_audio(
             report.drop(indices[j], f"duplicate: same audio as {sources[first]}", sources[j])
         keep = [j for j in range(len(waves)) if j not in dups]
         waves, labels, sources = [waves[j] for j in keep], [labels[j] for j in keep], [sources[j] for j in keep]
+        rates, subtypes, clip_stats = [rates[j] for j in keep], [subtypes[j] for j in keep], [clip_stats[j] for j in keep]
     report.kept = len(waves)
     if not waves:
         raise InvalidInputError(f"no usable audio under {source}: {report.summary()}.")
@@ -466,5 +517,6 @@ def load_audio(
     X = np.stack(waves).astype(np.float32)
     logger.info("loaded %d clips of %d classes from %s (labels by %s); %s", len(X), len(set(labels)), source, how, report.summary())
     meta = {"sample_rate": config.sample_rate, "n_samples": config.n_samples, "labels_from": how,
-            "source": str(source), "split": chosen, **stats}
+            "source": str(source), "split": chosen, **stats,
+            "source_format": source_format(rates, subtypes, labels, clip_stats, config)}
     return LabeledData(X, np.asarray(labels, dtype=str), sources, report, meta)

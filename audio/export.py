@@ -13,10 +13,20 @@ from imagina.core.export import unique_folder_names
 logger = logging.getLogger(__name__)
 
 
-def write_wavs(directory: Path, X: np.ndarray, y: np.ndarray, stems: list[str], *, sample_rate: int = 8000) -> list[str]:
+#: WAV sample formats kept from the user's files; any other (a FLAC's, say) is written as PCM_16.
+WAV_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+
+
+def write_wavs(directory: Path, X: np.ndarray, y: np.ndarray, stems: list[str], *, sample_rate: int = 8000,
+               source_format: dict | None = None) -> list[str]:
     """Write clips ``X`` (n, T) float in [-1, 1] as ``directory/<sanitised label>/<stem>.wav``
-    (PCM 16-bit, mono, ``sample_rate``). Samples beyond ±1 are clipped; our generators peak-normalise
-    to 0.9 so nothing is. Returns the paths relative to ``directory``."""
+    (mono). Returns the paths relative to ``directory``.
+
+    Without ``source_format`` the clips are written as given: PCM 16-bit at ``sample_rate``. With
+    the loader's ``meta["source_format"]`` each clip goes through :func:`match_source_format`
+    (the user's rate, level, silence and duration, per class) and is written in the user's
+    sample format when WAV holds it. Samples beyond ±1 are clipped (none are: the generators
+    peak-normalise to 0.9 and the level match caps the peak at 0.99)."""
     import soundfile as sf
 
     check_int("sample_rate", sample_rate, minimum=1)
@@ -25,14 +35,66 @@ def write_wavs(directory: Path, X: np.ndarray, y: np.ndarray, stems: list[str], 
         raise InvalidInputError(f"audio items must be waveforms of shape (n, T); got shape {X.shape}.")
     if len(stems) != len(X) or len(y) != len(X):
         raise InvalidInputError(f"`stems` and `y` must hold one entry per clip ({len(X)}); got {len(stems)} and {len(y)}.")
+    subtype = (source_format or {}).get("subtype")
+    subtype = subtype if subtype in WAV_SUBTYPES else "PCM_16"
     folders = unique_folder_names(list(np.unique(y).tolist())) if len(y) else {}
     paths = []
     for wave, label, stem in zip(X, np.asarray(y).tolist(), stems):
+        rate = sample_rate
+        if source_format:
+            wave, rate = match_source_format(wave, label, source_format, sample_rate=sample_rate)
         rel = Path(folders[label]) / f"{stem}.wav"
         (directory / rel.parent).mkdir(parents=True, exist_ok=True)
-        sf.write(str(directory / rel), np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16")
+        sf.write(str(directory / rel), np.clip(wave, -1.0, 1.0), rate, subtype=subtype)
         paths.append(rel.as_posix())
     return paths
+
+
+def match_source_format(wave: np.ndarray, label: object, source_format: dict, *,
+                        sample_rate: int) -> tuple[np.ndarray, int]:
+    """Map one generated clip from the training view back to the format of its class's own clips.
+
+    The training view is trimmed of silence, peak-normalised and ``n_samples`` long at
+    ``sample_rate``; the user's clips are not. The clip's content (what is louder than
+    ``trim_db`` below its peak) gets the class's median leading and trailing silence as zeros and
+    is padded to the class's median duration (never cut: trailing silence gives way first), then
+    resampled to the user's most common rate and scaled to the class's median RMS level, with
+    the peak capped at 0.99. A label missing from ``source_format["per_class"]`` is only resampled.
+
+    Parameters
+    ----------
+    wave : ndarray of shape (T,), float
+        A generated clip at ``sample_rate``.
+    source_format : dict
+        ``meta["source_format"]`` from :func:`~imagina.audio.data.load_audio`.
+
+    Returns
+    -------
+    wave : ndarray of shape (T',), float32
+    rate : int
+        The rate to write it at.
+    """
+    from imagina.audio.data import fix_length, resample, rms_db, silence_bounds
+
+    wave = np.asarray(wave, dtype=np.float32)
+    rate = int(source_format.get("sample_rate") or sample_rate)
+    cls = (source_format.get("per_class") or {}).get(str(label))
+    if cls is not None:
+        trim_db = source_format.get("trim_db")
+        start, stop = silence_bounds(wave, trim_db) if trim_db is not None else (0, len(wave))
+        content = wave[start:stop]
+        lead, trail = round(cls["lead_s"] * sample_rate), round(cls["trail_s"] * sample_rate)
+        n = round(cls["duration_s"] * sample_rate)
+        if trim_db is not None:  # the content is the model's; only the silence around it is ours to fit
+            n = max(n, lead + len(content))
+        wave = fix_length(np.concatenate([np.zeros(lead, np.float32), content, np.zeros(trail, np.float32)]), n)
+    wave = resample(wave, sample_rate, rate)
+    if cls is not None:
+        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+        if peak > 0:
+            gain = 10 ** ((cls["rms_dbfs"] - float(rms_db(wave))) / 20)
+            wave = wave * min(gain, 0.99 / peak)
+    return wave.astype(np.float32), rate
 
 
 def spectrogram_grid(path: Path, X: np.ndarray, y: np.ndarray, *, sample_rate: int = 8000, title: str = "",

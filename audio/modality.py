@@ -82,7 +82,9 @@ class AudioModality(Modality):
     def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None,
                        **options: Any) -> ConditionalSpecGAN:
         opts = {"sample_rate": self.sample_rate(meta), "seed": seed, **({"steps": steps} if steps else {}), **options}
-        return ConditionalSpecGAN(make_config(SpecGANConfig, **opts), device=device)
+        gen = ConditionalSpecGAN(make_config(SpecGANConfig, **opts), device=device)
+        gen.source_format = (meta or {}).get("source_format")  # saved with the model, for `imagina generate`
+        return gen
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
                       steps: int | None = None, progress: bool | None = None) -> Embedder:
@@ -96,7 +98,9 @@ class AudioModality(Modality):
         return audio_sanity(X)
 
     def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str], *, meta: dict | None = None) -> list[str]:
-        return write_wavs(directory, X, y, stems, sample_rate=self.sample_rate(meta))
+        # meta["source_format"] (the loader's, or a saved SpecGAN's) writes clips like the user's own
+        return write_wavs(directory, X, y, stems, sample_rate=self.sample_rate(meta),
+                          source_format=(meta or {}).get("source_format"))
 
     def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         spectrogram_grid(path, X, y, sample_rate=self.sample_rate(meta), title=title)

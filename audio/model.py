@@ -12,9 +12,11 @@ are :mod:`imagina.core.gan`'s, run by :class:`~imagina.core.training.Trainer`. W
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,9 @@ from imagina.core.preprocessing import nonfinite_mask
 from imagina.core.runtime import derive_seed
 
 logger = logging.getLogger(__name__)
+
+#: The user's clip format (see :attr:`ConditionalSpecGAN.source_format`) in a model directory.
+SOURCE_FORMAT_NAME = "source_format.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +137,10 @@ class ConditionalSpecGAN(ConditionalGANModel):
 
     registry_name = "ConditionalSpecGAN"
     config_class = SpecGANConfig
+    #: The loader's ``meta["source_format"]`` (the user's rate, level, silence and duration per
+    #: class), set by the audio modality; saved as ``source_format.json`` so that clips generated
+    #: from a saved model are written like the user's own. None writes the training view as is.
+    source_format: dict | None = None
 
     def _fit_transform(self, X: Any) -> tuple[np.ndarray, SpectrogramTransform, dict]:
         X = as_waveforms(X)
@@ -176,4 +185,15 @@ class ConditionalSpecGAN(ConditionalGANModel):
         meta = {"sample_rate": self.config.sample_rate}
         if getattr(self, "transform_", None) is not None:
             meta["n_samples"] = self.transform_.config.n_samples
+        if self.source_format:
+            meta["source_format"] = self.source_format
         return meta
+
+    def _extra_files(self, directory: Path) -> None:
+        if self.source_format:
+            (directory / SOURCE_FORMAT_NAME).write_text(json.dumps(self.source_format, indent=2), encoding="utf-8")
+
+    def _restore(self, weights: dict, preprocessor: dict, directory: Path) -> None:
+        super()._restore(weights, preprocessor, directory)
+        path = directory / SOURCE_FORMAT_NAME
+        self.source_format = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -148,7 +148,8 @@ def test_cli_augment_generate_and_errors(tmp_path, monkeypatch, capsys):
     rc = main(["generate", str(tmp_path / "out" / "model"), "--n", "2", "--out", str(tmp_path / "gen"), "--device", "cpu", "--quiet"])
     wavs = list((tmp_path / "gen" / "samples").rglob("*.wav"))
     assert rc == 0 and len(wavs) == 4
-    assert {(sf.info(str(p)).samplerate, sf.info(str(p)).frames) for p in wavs} == {(16000, 4096)}
+    # drop-in: the originals' rate and 0.3 s length (the saved model's source_format), not the 4,096-sample view
+    assert {(sf.info(str(p)).samplerate, sf.info(str(p)).frames) for p in wavs} == {(16000, 4800)}
     capsys.readouterr()
     rc = main(["augment", "audio", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "o2"),
                "--pattern", "{label}-{speaker}", *common])
