@@ -51,9 +51,9 @@ class SpecGANConfig(GANConfig):
     learned per-clip codes (:mod:`imagina.core.gan`); 0 samples from the prior.
 
     ``steps`` and ``base_channels`` fit a default run in about 15 minutes on a 2-core CPU (FSDD, 20
-    clips per class): half-width networks (16 base channels) and 1,200 steps, at which the screen
-    keeps 478 of 500 wanted clips without top-up (352 at 300 steps, 444 at 600), the hardest digit
-    ("2") 29 of 50 (BENCHMARKS.md).
+    clips per class): half-width networks (16 base channels) and 1,200 steps, since shorter runs
+    leave more of the wanted clips unrecognisable to the screen, the hardest digit ("2") first
+    (BENCHMARKS.md, ``benchmarks/experiments/gan_settings.py``).
     """
 
     image_size: int | None = None

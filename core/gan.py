@@ -8,13 +8,13 @@ Against the collapse that small data invites:
 * **class-conditional batch norm** in G: the label modulates every layer instead of one input;
 * **noise that outweighs the label**: ``latent_dim`` ≫ ``label_dim`` at the input;
 * optional **mode-seeking regularisation** (Mao et al. 2019, ``mode_seeking`` > 0): pairs of noises
-  with the same label are pushed to give different outputs. Off by default: at weight 1 on digits it
-  tripled within-class spread and drowned the label (median label consistency fell well below 0.5),
-  while without it the samples kept 85 % of the real spread (BENCHMARKS.md);
+  with the same label are pushed to give different outputs. Off by default: on small data it
+  spreads samples well beyond the real within-class spread and drowns the label, while without it
+  the samples already keep most of the real spread (BENCHMARKS.md);
 * a **projection discriminator** (Miyato & Koyama 2018) with optional spectral norm, and an
   optional auxiliary classifier head (AC-GAN, ``aux_weight`` > 0): D learns the labels of real items
-  and G is asked for fakes it assigns to their label (on 10–20 items per class it raised label
-  consistency a little at a cost in diversity; off by default, BENCHMARKS.md);
+  and G is asked for fakes it assigns to their label (off by default: on 10–20 items per class it
+  raises label consistency only a little and costs diversity, BENCHMARKS.md);
 * differentiable augmentation of everything D sees (DiffAugment, Zhao et al. 2020), supplied by
   the modality as ``augment(x, rng)``;
 * optional **imagination around real items** (``reconstruction`` > 0): every training item gets a

@@ -26,9 +26,10 @@ class DCGANConfig(GANConfig):
     available but shifts the background of grey digits, so it is not in the default).
 
     ``reconstruction`` > 0 (the default, 10) trains a learned code per real image and samples
-    *around the real images of each class* (:mod:`imagina.core.gan`); 0 samples from the prior. On
-    MNIST with 10 images per class and 800 steps the median label consistency of candidates was
-    0.99 this way against 0.29 from the prior (BENCHMARKS.md).
+    *around the real images of each class* (:mod:`imagina.core.gan`); 0 samples from the prior. With
+    10 images per class, samples from the prior are mostly not recognisable as their class and the
+    screen rejects them; samples around the real images are, so the screen fills its budget
+    (BENCHMARKS.md, `benchmarks/experiments/gan_settings.py`).
     """
 
     image_size: int | None = None

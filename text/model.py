@@ -61,12 +61,10 @@ class SeqVAEConfig:
 
     The defaults (800 steps, dropout 0.3, word dropout 0.4, BPE of up to 2000 tokens with merges of
     frequency 1 -- close to whole words on small corpora --, 'around' with noise 1.0 at temperature
-    0.8) were chosen on TREC *training* data only (``benchmarks/text_tune.py``,
-    ``benchmarks/text_trec.py --skip-eval``). Held-out ELBO per token on a validation split favours
-    short training (-4.93 at 250 steps, -5.21 at 500), but short runs produce sentences the screen
-    rejects as label-inconsistent: kept in the worst class (of 600 candidates) was 5 at 250 steps,
-    8 at 500, 30 at 800 with a 1000-token BPE (merges of frequency >= 2) and 78 with the 2000-token
-    one, whose samples are also mostly real words.
+    0.8) hold on TREC *training* data (never the test set). Held-out ELBO per token favours shorter
+    training, but a shortly trained VAE writes sentences the screen rejects as label-inconsistent;
+    800 steps with the 2000-token BPE fill the worst class and mostly spell real words (evidence:
+    ``benchmarks/experiments/README.md``, ``benchmarks/experiments/text_tune.py``).
     """
 
     steps: int = 800
