@@ -88,7 +88,7 @@ class AudioEvalTask(EvalTask):
     #: and noisier across seeds, and a noisy reference hides what augmentation adds. Cross-validation on
     #: FSDD training clips (never the test split) ranks 600 steps above 300 steps and above a wider
     #: network; per-clip normalisation and a top-dB floor cost accuracy, so neither is on (evidence:
-    #: BENCHMARKS.md, `benchmarks/experiments/classifier_tune.py`).
+    #: docs/history.md, `benchmarks/experiments/classifier_tune.py`).
     def __init__(self, sample_rate: int = 8000, *, steps: int = 600, lr: float = 3e-3, width: int = 16,
                  top_db: float | None = None, instance_norm: bool = False) -> None:
         self.sample_rate = check_int("sample_rate", sample_rate, minimum=1000)

@@ -53,7 +53,7 @@ class SpecGANConfig(GANConfig):
     ``steps`` and ``base_channels`` fit a default run in about 15 minutes on a 2-core CPU (FSDD, 20
     clips per class): half-width networks (16 base channels) and 1,200 steps, since shorter runs
     leave more of the wanted clips unrecognisable to the screen, the hardest digit ("2") first
-    (BENCHMARKS.md, ``benchmarks/experiments/gan_settings.py``).
+    (docs/history.md, ``benchmarks/experiments/gan_settings.py``).
     """
 
     image_size: int | None = None

@@ -10,11 +10,11 @@ Against the collapse that small data invites:
 * optional **mode-seeking regularisation** (Mao et al. 2019, ``mode_seeking`` > 0): pairs of noises
   with the same label are pushed to give different outputs. Off by default: on small data it
   spreads samples well beyond the real within-class spread and drowns the label, while without it
-  the samples already keep most of the real spread (BENCHMARKS.md);
+  the samples already keep most of the real spread (docs/history.md);
 * a **projection discriminator** (Miyato & Koyama 2018) with optional spectral norm, and an
   optional auxiliary classifier head (AC-GAN, ``aux_weight`` > 0): D learns the labels of real items
   and G is asked for fakes it assigns to their label (off by default: on 10–20 items per class it
-  raises label consistency only a little and costs diversity, BENCHMARKS.md);
+  raises label consistency only a little and costs diversity, docs/history.md);
 * differentiable augmentation of everything D sees (DiffAugment, Zhao et al. 2020), supplied by
   the modality as ``augment(x, rng)``;
 * optional **imagination around real items** (``reconstruction`` > 0): every training item gets a

@@ -29,7 +29,7 @@ class DCGANConfig(GANConfig):
     *around the real images of each class* (:mod:`imagina.core.gan`); 0 samples from the prior. With
     10 images per class, samples from the prior are mostly not recognisable as their class and the
     screen rejects them; samples around the real images are, so the screen fills its budget
-    (BENCHMARKS.md, `benchmarks/experiments/gan_settings.py`).
+    (docs/history.md, `benchmarks/experiments/gan_settings.py`).
     """
 
     image_size: int | None = None

@@ -42,7 +42,7 @@ class TextEvalTask(EvalTask):
     #: Width: 128-d word embeddings, 100 channels per kernel size (Kim's 100): on a few hundred
     #: training questions the wider network is more accurate and steadier across seeds than 64 / 64 by
     #: cross-validation on TREC training questions (never the test set), while lower learning rates,
-    #: more or fewer steps and larger batches do not help (evidence: BENCHMARKS.md,
+    #: more or fewer steps and larger batches do not help (evidence: docs/history.md,
     #: `benchmarks/experiments/classifier_tune.py`).
 
     def __init__(self, *, steps: int = 400, batch_size: int = 32, lr: float = 2e-3, max_len: int = 40,

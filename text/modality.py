@@ -45,7 +45,7 @@ class TextModality(Modality):
     #: the screened set closer to what an unscreened sample adds to the reference TextCNN, and a
     #: real-data classifier right on about two questions in three is no judge of a label. Filtering by
     #: label consistency instead (LAMBADA's top-N, thresholds, quantile bands) loses to the random pick
-    #: (evidence: BENCHMARKS.md, `benchmarks/experiments/text_screen_tune.py` and
+    #: (evidence: docs/history.md, `benchmarks/experiments/text_screen_tune.py` and
     #: `text_consistency_tune.py`). The fluency and copy checks stay. The invented-word check rejects any
     #: unknown word (see :class:`TextSanityConfig`).
     augment_defaults = {"screen": ScreenConfig(min_consistency=0.0, require_manifold=False, selector="random")}
