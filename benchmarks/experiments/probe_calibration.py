@@ -1,5 +1,5 @@
 """Which fast probe predicts what an independent CNN sees? (Conclusion, MNIST k=10: the pixel probe's
-+11-point "use" did not carry over to a LeNet (−1.6 on the test); gradient histograms, the stronger
++11-point "use" did not carry over to the outside view's LeNet (−2.2 over 5 seeds on the test); gradient histograms, the stronger
 model on real data alone, say "don't use", so the dose now takes the best probe family on real data
 and re-measures the chosen dose on fresh splits.)
 
