@@ -134,10 +134,11 @@ def timed_embed(embedder: Embedder, train: LabeledData, test: LabeledData, *, fi
 
 
 def run_dataset(name: str, train: LabeledData, test: LabeledData, modality_name: str, *, embedder_steps: int | None,
-                image_sizes: list[int], smoke: bool) -> list[dict]:
+                image_sizes: list[int], draw_seed: int = 0) -> list[dict]:
     """Every arm on one data set: JSON-ready rows."""
     modality = get_modality(modality_name)
-    base = {"dataset": name, "modality": modality_name, "n_train": len(train), "n_heldout": len(test)}
+    base = {"dataset": name, "modality": modality_name, "draw_seed": draw_seed, "n_train": len(train),
+            "n_heldout": len(test)}
     rows = []
 
     def emit(row: dict) -> None:
@@ -151,17 +152,13 @@ def run_dataset(name: str, train: LabeledData, test: LabeledData, modality_name:
     if short is None:
         print(f"{name}: no packaged pretrained {modality_name} model exists; own only", flush=True)
         return rows
-    variants = [(short, None)] if modality_name != "image" else [(short, s) for s in image_sizes]
-    for spec, size in variants:
+    for tag in [short] if modality_name != "image" else [f"{short}@{s}" for s in image_sizes]:
         try:
-            pre = modality.make_embedder(seed=0, device="cpu", pretrained=spec, meta=train.meta)
-            if size is not None:
-                pre.input_size = size
+            pre = modality.make_embedder(seed=0, device="cpu", pretrained=tag, meta=train.meta)
             cost, z_pre_tr, z_pre_te = timed_embed(pre, train, test, fit=True)
         except MissingDependencyError as exc:
             print(f"{name}: pretrained arms skipped ({exc})", flush=True)
             return rows
-        tag = spec if size is None else f"{spec}@{size}"
         emit({**base, "arm": "pretrained", "embedder": tag, **scores(z_pre_tr, train.y, z_pre_te, test.y), **cost})
         both = CombinedEmbedder([own, pre])  # both parts are fitted: embedding only
         cost, z_c_tr, z_c_te = timed_embed(both, train, test, fit=False)
@@ -169,10 +166,10 @@ def run_dataset(name: str, train: LabeledData, test: LabeledData, modality_name:
     return rows
 
 
-def load_dataset(name: str, root: Path, heldout: int) -> tuple[LabeledData, LabeledData, str]:
+def load_dataset(name: str, root: Path, heldout: int, draw_seed: int = 0) -> tuple[LabeledData, LabeledData, str]:
     spec = DATASETS[name]
     modality = get_modality(spec.modality)
-    train = modality.load(str(root / spec.train), split=spec.train_split, per_class=spec.per_class, seed=0,
+    train = modality.load(str(root / spec.train), split=spec.train_split, per_class=spec.per_class, seed=draw_seed,
                           **spec.options)
     test = modality.load(str(root / spec.test), split=spec.test_split, clean=False, **spec.options)
     return train, held_out(test, heldout), spec.modality
@@ -203,10 +200,10 @@ def smoke_datasets() -> list[tuple[str, LabeledData, LabeledData, str]]:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| data set | n (draw / held-out) | arm | embedder | d | clf CV | clf held-out | 5-NN held-out | fit s | embed s | RSS added MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| data set | draw seed | n (draw / held-out) | arm | embedder | d | clf CV | clf held-out | 5-NN held-out | fit s | embed s | RSS added MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['n_train']} / {r['n_heldout']} | {r['arm']} | {r.get('embedder', 'own')} | {r['dim']} "
+        lines.append(f"| {r['dataset']} | {r['draw_seed']} | {r['n_train']} / {r['n_heldout']} | {r['arm']} | {r.get('embedder', 'own')} | {r['dim']} "
                      f"| {r['clf_cv']:.3f} | {r['clf_heldout']:.3f} | {r['knn5_heldout']:.3f} | {r['fit_s']} | {r['embed_s']} "
                      f"| {r['rss_added_mb']} |")
     return "\n".join(lines) + "\n"
@@ -218,6 +215,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--data", type=Path, default=SHARED, help="folder holding the data sets (default ../shared/data)")
     p.add_argument("--heldout", type=int, default=300, help="held-out real test items per data set (default 300)")
     p.add_argument("--image-sizes", default="224", help="EfficientNet input sizes to try (default 224)")
+    p.add_argument("--draw-seed", type=int, default=0, help="seed of the k-shot draw (default 0)")
     p.add_argument("--embedder-steps", type=int, default=None, help="own embedder's steps (default: the modality's)")
     p.add_argument("--json", type=Path, default=None, help="write the rows here (JSON lines)")
     p.add_argument("--markdown", type=Path, default=None, help="write the table here")
@@ -230,10 +228,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.smoke:
         jobs = smoke_datasets()
     else:
-        jobs = [(name, *load_dataset(name, args.data, args.heldout)) for name in args.datasets.split(",")]
+        jobs = [(name, *load_dataset(name, args.data, args.heldout, args.draw_seed)) for name in args.datasets.split(",")]
     rows = []
     for name, train, test, modality_name in jobs:
-        rows += run_dataset(name, train, test, modality_name, embedder_steps=steps, image_sizes=sizes, smoke=args.smoke)
+        rows += run_dataset(name, train, test, modality_name, embedder_steps=steps, image_sizes=sizes,
+                            draw_seed=0 if args.smoke else args.draw_seed)
     if args.json:
         args.json.write_text("".join(json.dumps(r) + "\n" for r in rows))
     if args.markdown:

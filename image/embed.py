@@ -218,9 +218,14 @@ class TorchvisionEmbedder(Embedder):
 
 
 def pretrained_image_embedder(name: str, *, device: str = "cpu") -> Embedder:
-    """``"efficientnet-lite0"`` (the packaged weights) or ``"<torchvision arch>:<weights file>"``."""
-    if name.lower() in PACKAGED_IMAGE_MODELS:
-        return EfficientNetLiteEmbedder(device=device)
+    """``"efficientnet-lite0"`` (the packaged weights; ``"efficientnet-lite0@112"`` resizes to 112
+    pixels instead of 224) or ``"<torchvision arch>:<weights file>"``."""
+    model, at, size = name.lower().partition("@")
+    if model in PACKAGED_IMAGE_MODELS:
+        if at and not size.isdigit():
+            raise InvalidInputError(f"`embedder` size after '@' must be a number of pixels, e.g. "
+                                    f"'efficientnet-lite0@112'; got {name!r}.")
+        return EfficientNetLiteEmbedder(device=device, **({"input_size": int(size)} if at else {}))
     if ":" not in name:
         raise InvalidInputError(
             f"`embedder` must be 'efficientnet-lite0' (packaged; {PRETRAINED_INSTALL}), "
@@ -229,6 +234,6 @@ def pretrained_image_embedder(name: str, *, device: str = "cpu") -> Embedder:
 
 
 def image_embedder(spec: str | None, *, own: Callable[[], Embedder], device: str = "cpu") -> Embedder:
-    """The image embedder ``spec`` names (see :func:`~imagina.core.embedding.resolve_embedder`):
-    None or ``"own"``, ``"efficientnet-lite0"``, ``"<arch>:<weights file>"`` or ``"combined:<one of those>"``."""
+    """The image embedder ``spec`` names (see :func:`~imagina.core.embedding.resolve_embedder`): None or
+    ``"own"``, ``"efficientnet-lite0[@size]"``, ``"<arch>:<weights file>"`` or ``"combined:<one of those>"``."""
     return resolve_embedder(spec, own=own, pretrained=lambda name: pretrained_image_embedder(name, device=device))

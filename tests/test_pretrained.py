@@ -120,6 +120,8 @@ def test_missing_extra_is_one_line_naming_it(monkeypatch, modality, name, module
 def test_unknown_names_say_what_is_accepted():
     with pytest.raises(InvalidInputError, match="efficientnet-lite0"):
         get_modality("image").make_embedder(seed=0, device="cpu", pretrained="resnet-imaginary")
+    with pytest.raises(InvalidInputError, match="must be a number of pixels"):
+        get_modality("image").make_embedder(seed=0, device="cpu", pretrained="efficientnet-lite0@big")
     with pytest.raises(InvalidInputError, match="no speech model ships in a package"):
         get_modality("audio").make_embedder(seed=0, device="cpu", pretrained="minilm", meta={"sample_rate": SR})
 
@@ -213,8 +215,8 @@ def test_efficientnet_lite0_gray_and_rgb_offline(no_network):
     # a gray image is its three equal channels
     np.testing.assert_allclose(z, emb.embed(np.repeat(gray, 3, axis=-1)), atol=1e-5)
     rgb = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
-    small = EfficientNetLiteEmbedder(input_size=64)
-    assert small.embed(rgb).shape == (2, 1280)
+    small = get_modality("image").make_embedder(seed=0, device="cpu", pretrained="efficientnet-lite0@64")
+    assert small.input_size == 64 and small.embed(rgb).shape == (2, 1280)
     assert emb.embed(np.zeros((0, 28, 28, 1), np.uint8)).shape == (0, 1280)
 
 
@@ -223,8 +225,8 @@ def test_efficientnet_lite0_gray_and_rgb_offline(no_network):
 def test_combined_efficientnet_through_the_api(no_network, images):
     X, y = images
     idx = np.r_[0:2, 12:14, 24:26]  # two images of each of the three classes
-    emb = get_modality("image").make_embedder(seed=0, device="cpu", pretrained="combined:efficientnet-lite0", steps=2)
-    emb.parts[1].input_size = 64  # a few images at 64 pixels keep the test to a second
+    # a few images at 64 pixels keep the test to a second
+    emb = get_modality("image").make_embedder(seed=0, device="cpu", pretrained="combined:efficientnet-lite0@64", steps=2)
     z = emb.fit(X[idx], y[idx]).embed(X[idx])
     assert z.shape == (6, 64 + 1280)
     np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
