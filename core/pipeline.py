@@ -45,7 +45,9 @@ class AugmentConfig:
         at most ``max_oversample × per_class`` candidates (generic 10; 1 or ``top_up_rounds=0``:
         no top-up).
     steps : generator training steps (None: the modality's default).
-    embedder : a pretrained embedder name or local path (None: the offline default trained on the data).
+    embedder : None or "own" (the offline default, trained on the data), "minilm", "efficientnet-lite0[@SIZE]"
+        (the ``pretrained`` extra's packaged weights), "combined:<name>" (the default and a pretrained one,
+        each L2-normalised, concatenated), or a local model path.
     screen : the screen's thresholds (generic: :class:`ScreenConfig`'s defaults).
     valuation : how candidates are valued by what they do to held-out real items
         (:mod:`imagina.core.valuation`); a candidate that hurts is rejected as "harmful". None: no valuation.
@@ -168,6 +170,7 @@ class AugmentResult:
         with atomic_output_dir(out, overwrite=overwrite) as tmp:
             score_names = list(self.screen.scores)
             in_dose = self.in_dose
+            (tmp / "samples").mkdir()  # present even when the verdict adds nothing: the dose is then empty
             for folder, mask in (("samples", in_dose), ("reserve", self.keep & ~in_dose)):
                 idx = np.flatnonzero(mask)
                 if folder == "reserve" and not len(idx):

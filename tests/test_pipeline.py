@@ -189,7 +189,8 @@ def test_dose_follows_the_recommendation_and_export_splits_samples_and_reserve(t
     assert not (result.in_dose & ~result.keep).any()
     result.generator = None  # the toy generator has nothing to save
     out = result.export(tmp_path / "out")
-    in_samples = sorted(p.name for p in (out / "samples").rglob("*.txt")) if (out / "samples").exists() else []
+    assert (out / "samples").is_dir()
+    in_samples = sorted(p.name for p in (out / "samples").rglob("*.txt"))
     in_reserve = sorted(p.name for p in (out / "reserve").rglob("*.txt"))
     assert len(in_samples) == sum(rec.per_class.values())
     assert len(in_samples) + len(in_reserve) == int(result.keep.sum())
