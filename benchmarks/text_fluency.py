@@ -163,7 +163,7 @@ def _cell(values: list[float], fmt: str) -> str:
         return "–"
     if len(values) == 1:
         return format(values[0], fmt)
-    return f"{format(float(np.mean(values)), fmt)} ± {format(float(np.std(values, ddof=1)), fmt)}"
+    return f"{format(float(np.mean(values)), fmt)} ± {format(float(np.std(values, ddof=1)), fmt.replace('+', ''))}"
 
 
 def summarize(rows: list[dict]) -> str:
@@ -193,6 +193,13 @@ def summarize(rows: list[dict]) -> str:
         lines.append(f"| {ds} | {cond} | {len(sub)} | {_cell([min(r['kept_per_class'].values()) for r in sub], '.0f')} | "
                      f"{_cell([100 * r['pass_rate'] for r in sub], '.1f')} % | {_cell(lifts, '+.2f')} | {verdicts} | "
                      f"{_cell([r['seconds'] for r in sub], '.0f')} |")
+    lift = {(r["dataset"], r["condition"], r["seed"]): r["lift"] for r in rows if r["lift"] is not None}
+    for ds in sorted({k[0] for k in keys}):
+        seeds = sorted(s for d, c, s in lift if d == ds and c == "after" and (ds, "before", s) in lift)
+        if seeds:
+            diff = [100 * (lift[ds, "after", s] - lift[ds, "before", s]) for s in seeds]
+            lines += ["", f"{ds}: lift after − before, paired by seed ({', '.join(map(str, seeds))}): "
+                      + ", ".join(f"{d:+.2f}" for d in diff) + f"; mean {_cell(diff, '+.2f')} points."]
     for ds, cond in keys:
         sub = sorted((r for r in rows if r["dataset"] == ds and r["condition"] == cond), key=lambda r: r["seed"])
         lines += ["", f"First 20 kept sentences, {ds}, {cond}, seed {sub[0]['seed']} (as generated, not chosen):", ""]
