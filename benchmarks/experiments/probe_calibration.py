@@ -38,7 +38,8 @@ def main() -> None:
     from imagina.core.neighbors import knn
 
     modality = get_modality(args.modality)
-    real = modality.load(args.data, split="train", per_class=args.real_per_class, seed=args.seed)
+    extra = {"pattern": "{label}_{speaker}_{index}"} if args.modality == "audio" else {}
+    real = modality.load(args.data, split="train", per_class=args.real_per_class, seed=args.seed, **extra)
     out = Path(args.output)
     rows = [r for name in ("manifest.csv", "reserve.csv") if (out / name).exists()
             for r in csv.DictReader(open(out / name))]
@@ -50,14 +51,19 @@ def main() -> None:
 
         X = np.stack([np.asarray(Image.open(q)) for q in paths])
         X = X[..., None] if X.ndim == 3 else X
+    elif args.modality == "audio":  # read the written clips as the user's own: the loader's training view
+        parts = [modality.load(str(out / folder), clean=False, sample_rate=real.meta.get("sample_rate", 8000))
+                 for folder in ("samples", "reserve") if (out / folder).exists()]
+        by_path = {str(Path(src).resolve()): x for part in parts for src, x in zip(part.sources, part.X)}
+        X = np.stack([by_path[str(q.resolve())] for q in paths])
     else:
-        raise SystemExit("only images in this experiment")
+        raise SystemExit("images and audio only in this experiment")
     value = np.asarray([float(r.get("value") or "nan") for r in rows])
     shapley = np.asarray([float(r.get("knn_shapley") or "nan") for r in rows])
     order = np.lexsort((-np.nan_to_num(shapley, nan=-np.inf), -np.nan_to_num(value, nan=-np.inf), labels))  # augment's ranking
     X, labels = X[order], labels[order]
     flat = lambda A: A.reshape(len(A), -1).astype(np.float32) / 255.0  # noqa: E731
-    _, idx = knn(flat(X), flat(real.X), 1)
+    _, idx = knn(flat(X) if args.modality == "image" else X, flat(real.X) if args.modality == "image" else real.X, 1)
     attribution = idx[:, 0]
 
     from sklearn.preprocessing import FunctionTransformer
@@ -72,12 +78,11 @@ def main() -> None:
 
     from sklearn.kernel_approximation import Nystroem
 
-    probes = {
-        "modality default (best of its families on real data)": modality.probe_features(real.meta),
-        "pixels + LR": make_pipeline(Pixels(), StandardScaler()),
-        "HOG + LR": make_pipeline(Hog(), StandardScaler()),
-        "pixels + RBF features + LR": make_pipeline(Pixels(), StandardScaler(), Nystroem(n_components=300, random_state=0)),
-    }
+    probes = {"modality default (the best cheap model on real data)": modality.probe_features(real.meta)}
+    if args.modality == "image":
+        probes.update({"pixels": make_pipeline(Pixels(), StandardScaler()), "HOG": make_pipeline(Hog(), StandardScaler()),
+                       "pixels + RBF features": make_pipeline(Pixels(), StandardScaler(),
+                                                              Nystroem(n_components=300, random_state=0))})
     results = {}
     for name, features in probes.items():
         rec = recommend_dose(features, real.X, real.y, X, labels, attribution, DoseConfig())
