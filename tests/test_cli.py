@@ -174,3 +174,14 @@ def test_auto_is_refused_where_it_cannot_apply(tmp_path, capsys):
     assert main(["augment", "image", "--data", "digits", "--auto", "--dose", "off", "--out", str(tmp_path / "o")]) == 2
     assert "drop --dose off" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_short_run_is_loud_even_under_quiet(tmp_path):
+    out = tmp_path / "o"
+    proc = run_cli("augment", "image", "--data", "digits", "--smoke", "--real-per-class", "10", "--quiet",
+                   "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" in proc.stderr and "kept fewer than" in proc.stderr and "likely cause" in proc.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["warnings"] and record["warnings"][0] in (out / "report.md").read_text()
+    assert (out / "samples").is_dir()
