@@ -119,7 +119,7 @@ def auto_augment(modality: Modality, data: LabeledData, config: AugmentConfig | 
     kept = result.order if result.order is not None else np.zeros(0, dtype=np.int64)
     nearest, _ = attribute(augmenter.real_embeddings_, data.y, result.embeddings[kept], result.labels[kept])
     rec = recommend_dose(modality.probe_features(data.meta), data.X, data.y, take(result.candidates, kept),
-                         result.labels[kept], nearest, dose)
+                         result.labels[kept], nearest, dose, embeddings=(augmenter.real_embeddings_, result.embeddings[kept]))
     result.recommendation = rec
     augmenter.log_warnings = True
     result.warnings = augmenter._warnings(np.unique(data.y), result.labels, result.screen,

@@ -349,7 +349,8 @@ class Augmenter:
             return None
         t = time.perf_counter()
         nearest, _ = attribute(self.real_embeddings_, self.data_.y, emb[order], y[order])
-        rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, cfg.dose)
+        rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, cfg.dose,
+                             embeddings=(self.real_embeddings_, emb[order]))
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec
 

@@ -224,3 +224,20 @@ def test_large_real_sets_are_subsampled_for_valuation_and_dose():
     assert set(val.nearest_real.tolist()) <= set(np.concatenate(val.folds).tolist())
     rec = recommend_dose(_features(), real, real_y, cand, cand_y, val.nearest_real, DoseConfig(max_real=60))
     assert rec.splits == 10 and rec.verdict in ("use", "don't use")
+
+
+def test_echoes_of_held_out_items_are_left_out():
+    from imagina.core.dose import echoes
+
+    real = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [10.0, 10.0]], np.float32)
+    syn = np.array([[0.1, 0.0], [5.0, 5.0], [0.0, 1.5]], np.float32)
+    mask = echoes(real, syn, train=np.array([1, 2, 3]), test=np.array([0]))
+    # held-out item 0's nearest training item lies 1 away: only a sample nearer than that echoes it
+    assert mask.tolist() == [True, False, False]
+    # with echoes left out, a synthetic set made of copies of the real items gains nothing
+    real, real_y = _blobs(n_per_class=20, seed=7)
+    syn = np.repeat(real, 4, axis=0) + np.float32(1e-3)
+    syn_y = np.repeat(real_y, 4)
+    att = np.repeat(np.arange(len(real_y)), 4)
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, att, embeddings=(real, syn))
+    assert rec.verdict == "don't use"

@@ -28,6 +28,8 @@ def main() -> None:
     p.add_argument("--real-per-class", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", required=True, help="an augment output folder")
+    p.add_argument("--echo", action="store_true", help="also leave out synthetic items that echo held-out items")
+    p.add_argument("--default-only", action="store_true", help="only the modality's default probe")
     args = p.parse_args()
 
     from sklearn.pipeline import make_pipeline
@@ -56,14 +58,22 @@ def main() -> None:
                  for folder in ("samples", "reserve") if (out / folder).exists()]
         by_path = {str(Path(src).resolve()): x for part in parts for src, x in zip(part.sources, part.X)}
         X = np.stack([by_path[str(q.resolve())] for q in paths])
-    else:
-        raise SystemExit("images and audio only in this experiment")
+    else:  # text: the sentences of samples/samples.csv, by row
+        rows_csv = list(csv.DictReader(open(out / "samples" / "samples.csv")))
+        X = [rows_csv[int(r["path"].split("#row=")[1]) - 1]["text"] for r in rows]
     value = np.asarray([float(r.get("value") or "nan") for r in rows])
     shapley = np.asarray([float(r.get("knn_shapley") or "nan") for r in rows])
     order = np.lexsort((-np.nan_to_num(shapley, nan=-np.inf), -np.nan_to_num(value, nan=-np.inf), labels))  # augment's ranking
-    X, labels = X[order], labels[order]
+    X, labels = (X[order] if isinstance(X, np.ndarray) else [X[i] for i in order]), labels[order]
     flat = lambda A: A.reshape(len(A), -1).astype(np.float32) / 255.0  # noqa: E731
-    _, idx = knn(flat(X) if args.modality == "image" else X, flat(real.X) if args.modality == "image" else real.X, 1)
+    if args.modality == "text":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        tfidf = TfidfVectorizer().fit(real.X)
+        embed = lambda A: tfidf.transform(A).toarray().astype(np.float32)  # noqa: E731
+    else:
+        embed = flat if args.modality == "image" else (lambda A: np.asarray(A, np.float32))  # noqa: E731
+    _, idx = knn(embed(X), embed(real.X), 1)
     attribution = idx[:, 0]
 
     from sklearn.preprocessing import FunctionTransformer
@@ -79,13 +89,25 @@ def main() -> None:
     from sklearn.kernel_approximation import Nystroem
 
     probes = {"modality default (the best cheap model on real data)": modality.probe_features(real.meta)}
-    if args.modality == "image":
+    if args.modality == "image" and not args.default_only:
         probes.update({"pixels": make_pipeline(Pixels(), StandardScaler()), "HOG": make_pipeline(Hog(), StandardScaler()),
                        "pixels + RBF features": make_pipeline(Pixels(), StandardScaler(),
                                                               Nystroem(n_components=300, random_state=0))})
+    space = None
+    if args.echo:  # the echo filter in a proxy space (augment uses the screen's embedding space)
+        from sklearn.preprocessing import StandardScaler as Scaler
+
+        if args.modality == "text":
+            space = (embed(real.X), embed(X))
+        else:
+            proxy = (lambda A: probe_hog(A)) if args.modality == "image" else None
+            if proxy is None:
+                from imagina.audio.evaluate import probe_log_mel_grid as proxy
+            scaler = Scaler().fit(proxy(real.X))
+            space = (scaler.transform(proxy(real.X)), scaler.transform(proxy(X)))
     results = {}
     for name, features in probes.items():
-        rec = recommend_dose(features, real.X, real.y, X, labels, attribution, DoseConfig())
+        rec = recommend_dose(features, real.X, real.y, X, labels, attribution, DoseConfig(), embeddings=space)
         results[name] = {"verdict": rec.verdict, "real": rec.real_accuracy, "probe": rec.probe,
                          "lift": round(100 * rec.lift, 2), "interval": [round(100 * v, 2) for v in rec.interval],
                          "trials": [(t["ratio"], round(100 * t["lift"], 2), round(100 * t["low"], 2)) for t in rec.trials]}
