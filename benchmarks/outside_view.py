@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagina.core.evaluation import holdout
-from imagina.core.modality import LabeledData, concat, get_modality, take
+from imagina.core.modality import LabeledData, concat, get_modality
 from imagina.core.preprocessing import overlap
 from imagina.core.runtime import derive_seed, limit_threads, seeded, torch_rng
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,6 @@ ENV_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    import os
-
     env = {**os.environ, **ENV_THREADS}
     return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
