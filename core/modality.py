@@ -128,9 +128,10 @@ class Modality(ABC):
     def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         """Write a PNG overview of items (sample grid, spectrogram grid, or text examples)."""
 
-    def set_statistics(self, X: Any) -> dict[str, float]:
-        """Diversity statistics of a set of items in this modality's own terms (text: distinct-n,
-        self-BLEU), reported for the real, candidate and kept sets; none by default."""
+    def set_statistics(self, X: Any, *, real: Any = None) -> dict[str, float]:
+        """Diversity and fluency statistics of a set of items in this modality's own terms (text:
+        distinct-n, self-BLEU, known-word share and bigram perplexity against ``real``), reported for the
+        real, candidate and kept sets; none by default."""
         return {}
 
     def item_text(self, X: Any) -> list[str] | None:

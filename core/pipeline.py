@@ -408,10 +408,12 @@ class Augmenter:
         if keep.sum() > 5:
             out["kept"] = embedding_metrics(real, emb[keep])
             out["within_class_diversity"]["kept"] = _mean(within_class_diversity(emb[keep], y[keep]))
-        stats = {"real": self.modality.set_statistics(self.data_.X), "candidates": self.modality.set_statistics(X)}
+        real_X = self.data_.X
+        stats = {"real": self.modality.set_statistics(real_X, real=real_X),
+                 "candidates": self.modality.set_statistics(X, real=real_X)}
         if stats["real"]:
             if keep.any():
-                stats["kept"] = self.modality.set_statistics(take(X, np.flatnonzero(keep)))
+                stats["kept"] = self.modality.set_statistics(take(X, np.flatnonzero(keep)), real=real_X)
             out["set_statistics"] = stats
         # The same diversity in the generator's own input space (pixels in [-1, 1], normalised
         # spectrograms), where mode collapse shows most plainly; for models with such a space.

@@ -115,7 +115,9 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     stats = result.metrics.get("set_statistics")
     if stats:
         names = list(stats["real"])
-        lines += ["Diversity of the items themselves (higher distinct-n, lower self-BLEU = more varied):", "",
+        lines += ["The items themselves (higher distinct-n, lower self-BLEU = more varied; text: known-words = share of "
+                  "sentences made only of known words, perplexity of a word bigram model fitted on the real sentences, "
+                  "held-out for the real set = the reference):", "",
                   "| set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         lines += [f"| {key} | " + " | ".join(f"{v[n]:.3f}" for n in names) + " |" for key, v in stats.items()]
         lines.append("")
