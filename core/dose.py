@@ -11,7 +11,8 @@ Honesty rules, each a guard against a known way for such a check to flatter synt
 * The generator saw every real item, so a synthetic item attributed to a held-out real item (its
   nearest real item of the class, see :mod:`imagina.core.valuation`) is left out of that split, and
   so is every synthetic item that lies nearer to a held-out item than that item's nearest training
-  item (:func:`echoes`): a generator that had not seen it could not have placed a sample that close.
+  item (:func:`echoes`), in the probe's own feature space and in the screen's embedding space: a
+  generator that had not seen it could not have placed a sample that close.
   Without this second rule the lift grew with the dose on MNIST, FSDD and TREC outputs while
   independent classifiers lost accuracy (benchmarks/experiments/probe_calibration.py).
 * The real-only probe gets its best validated setting: its feature family (when the modality offers
@@ -176,23 +177,21 @@ def _probe_accuracy(features, c: float | tuple[str, float], X_train: Any, y_trai
     return float((model.predict(X_test) == y_test).mean())
 
 
-def echoes(real_emb: np.ndarray, syn_emb: np.ndarray, train: np.ndarray, test: np.ndarray, *,
-           chunk: int = 1024) -> np.ndarray:
+def echoes(real_emb: Any, syn_emb: Any, train: np.ndarray, test: np.ndarray, *, chunk: int = 512) -> np.ndarray:
     """Bool mask (m,): synthetic items nearer to some held-out real item than that item's nearest
     training real item is. A generator that saw the held-out item can place a sample that close to it;
     one that had not seen it would be no nearer than the real items it was trained on, so such samples
-    are echoes of held-out items and must not count for them."""
-    import torch
+    are echoes of held-out items and must not count for them. ``real_emb`` (n, d) and ``syn_emb``
+    (m, d) may be dense or scipy-sparse (TF-IDF); memory is O(chunk · (n + m))."""
+    from sklearn.metrics.pairwise import euclidean_distances
 
-    out = np.zeros(len(syn_emb), dtype=bool)
-    if not len(syn_emb) or not len(test) or not len(train):
+    out = np.zeros(syn_emb.shape[0], dtype=bool)
+    if not syn_emb.shape[0] or not len(test) or not len(train):
         return out
-    R = torch.as_tensor(np.asarray(real_emb, dtype=np.float32))
-    S = torch.as_tensor(np.asarray(syn_emb, dtype=np.float32))
     for s in range(0, len(test), chunk):
-        v = R[test[s : s + chunk]]
-        radius = torch.cdist(v, R[train]).min(dim=1).values                     # (b,)
-        out |= (torch.cdist(v, S) < radius[:, None]).any(dim=0).numpy()
+        v = real_emb[test[s : s + chunk]]
+        radius = euclidean_distances(v, real_emb[train]).min(axis=1)                 # (b,)
+        out |= (euclidean_distances(v, syn_emb) < radius[:, None]).any(axis=0)
     return out
 
 
@@ -210,8 +209,9 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     syn_X, syn_y : the screened synthetic items (m) and labels, **best first** within each class.
     attribution : ndarray of shape (m,): index into the real items of each synthetic item's nearest
         real item (it is left out of every split in which that real item is held out).
-    embeddings : optional ``(real_emb (n, d), syn_emb (m, d))`` in the screen's space: then every
-        synthetic item that :func:`echoes` a held-out item is left out of that split too.
+    embeddings : optional ``(real_emb (n, d), syn_emb (m, d))`` in the screen's space. A synthetic item
+        that :func:`echoes` a held-out item in the probe's feature space, or in this space, is left out
+        of that split too.
     """
     cfg = config or DoseConfig()
     start = time.perf_counter()
@@ -247,13 +247,29 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     features = families[family]
     real_acc = base[(family, best_c)]
 
+    cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def echo_mask(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        """Echoes of the held-out items ``te`` in the probe's own feature space (fitted on ``tr``) and,
+        when given, in the screen's embedding space; computed once per split."""
+        from sklearn.base import clone
+
+        key = (hash(tr.tobytes()), hash(te.tobytes()))
+        if key not in cache:
+            space = clone(features).fit(take(real_X, tr), real_y[tr])
+            mask = echoes(space.transform(real_X), space.transform(syn_X), tr, te) if len(syn_y) else np.zeros(0, bool)
+            if embeddings is not None:
+                mask |= echoes(np.asarray(embeddings[0]), np.asarray(embeddings[1]), tr, te)
+            cache[key] = mask
+        return cache[key]
+
     def lifts(ratio: float, pairs: list, real_acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per split: probe accuracy with ``ratio`` synthetic items per real item, and its lift."""
         accs = []
         for tr, te in pairs:
             held = np.zeros(len(real_y) + 1, dtype=bool)  # the last entry answers for attribution -1
             held[te] = True
-            echo = echoes(*embeddings, tr, te) if embeddings is not None else np.zeros(len(syn_y), dtype=bool)
+            echo = echo_mask(tr, te)
             chosen = []
             for c in classes:
                 allowed = np.flatnonzero((syn_y == c) & ~held[attribution] & ~echo)
