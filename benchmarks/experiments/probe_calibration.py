@@ -59,8 +59,12 @@ def main() -> None:
         by_path = {str(Path(src).resolve()): x for part in parts for src, x in zip(part.sources, part.X)}
         X = np.stack([by_path[str(q.resolve())] for q in paths])
     else:  # text: the sentences of samples/samples.csv, by row
-        rows_csv = list(csv.DictReader(open(out / "samples" / "samples.csv")))
-        X = [rows_csv[int(r["path"].split("#row=")[1]) - 1]["text"] for r in rows]
+        tables: dict[str, list] = {}
+        X = []
+        for r in rows:  # "samples/samples.csv#row=3" or "reserve/samples.csv#row=3"
+            name, row = r["path"].split("#row=")
+            table = tables.setdefault(name, list(csv.DictReader(open(out / name))))
+            X.append(table[int(row) - 1]["text"])
     value = np.asarray([float(r.get("value") or "nan") for r in rows])
     shapley = np.asarray([float(r.get("knn_shapley") or "nan") for r in rows])
     order = np.lexsort((-np.nan_to_num(shapley, nan=-np.inf), -np.nan_to_num(value, nan=-np.inf), labels))  # augment's ranking
