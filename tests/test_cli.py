@@ -185,3 +185,16 @@ def test_a_short_run_is_loud_even_under_quiet(tmp_path):
     record = json.loads((out / "run.json").read_text())
     assert record["warnings"] and record["warnings"][0] in (out / "report.md").read_text()
     assert (out / "samples").is_dir()
+
+
+@pytest.mark.slow
+def test_evaluate_audio_on_class_folders_runs_to_the_end(tmp_path):
+    from audio_factories import write_dataset
+
+    train = write_dataset(tmp_path / "train", n_per_class=4, seconds=0.3)
+    test = write_dataset(tmp_path / "test", n_per_class=3, seconds=0.4)
+    out = tmp_path / "o"
+    proc = run_cli("evaluate", "audio", "--data", train, "--test", test, "--smoke", "--quiet", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["evaluation"]["sizes"]["test"] == 6 and "real" in record["evaluation"]["conditions"]

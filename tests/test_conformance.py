@@ -201,3 +201,52 @@ def test_screen_does_not_depend_on_chunk_size(name):
     np.testing.assert_array_equal(a.keep, b.keep)
     for k in a.scores:
         np.testing.assert_allclose(a.scores[k], b.scores[k], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the load contract
+def _write_class_folders(name: str, root):
+    """A source of class folders with 4 distinct items per class and one exact duplicate."""
+    import shutil
+
+    if name == "image":
+        from PIL import Image
+
+        X, y = make_images(n_per_class=4)
+        for i, (img, label) in enumerate(zip(X, y)):
+            (root / str(label)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img[..., 0]).save(root / str(label) / f"{i}.png")
+        first = next(root.glob("*/0.png"))
+    elif name == "text":
+        from text_factories import make_texts
+
+        X, y = make_texts(per_class=4)
+        for i, (text, label) in enumerate(zip(X, y)):
+            (root / str(label)).mkdir(parents=True, exist_ok=True)
+            (root / str(label) / f"{i}.txt").write_text(f"{text} number {i}", encoding="utf-8")
+        first = sorted(root.glob("*/*.txt"))[0]
+    else:
+        from audio_factories import write_dataset
+
+        write_dataset(root, n_per_class=4)
+        first = sorted(root.glob("*/*.wav"))[0]
+    shutil.copy(first, first.with_name("copy_of_" + first.name))
+    return root
+
+
+@pytest.mark.parametrize("name", ["image", "text", "audio"])
+def test_load_means_the_same_in_every_modality(name, tmp_path):
+    from imagina.core.registry import get_modality
+
+    modality = get_modality(name)
+    src = str(_write_class_folders(name, tmp_path / "data"))
+    clean = modality.load(src)
+    raw = modality.load(src, clean=False)
+    assert len(raw) == len(clean) + 1  # the duplicate: dropped by cleaning, kept without
+    assert all(isinstance(v, str) for v in clean.y.tolist())  # labels are strings everywhere
+    # per_class draws after cleaning, the same items for the same seed
+    drawn = modality.load(src, per_class=2, seed=3)
+    counts = {c: int((drawn.y == c).sum()) for c in np.unique(clean.y)}
+    assert set(counts.values()) == {2}
+    assert modality.load(src, per_class=2, seed=3).sources == drawn.sources
+    # a source without splits is used whole whatever split asks
+    assert len(modality.load(src, split="test")) == len(clean)
