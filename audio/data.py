@@ -25,7 +25,14 @@ from tqdm.auto import tqdm
 
 from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
 from imagina.core.modality import LabeledData
-from imagina.core.preprocessing import CleaningReport, content_key, duplicate_of, resolve_split, valid_unicode, visible_files
+from imagina.core.preprocessing import (
+    CleaningReport,
+    content_key,
+    duplicate_of,
+    resolve_split,
+    valid_unicode,
+    visible_files,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -101,9 +101,10 @@ def spectrogram_grid(path: Path, X: np.ndarray, y: np.ndarray, *, sample_rate: i
                      per_row: int = 8) -> None:
     """A PNG grid of log-mel spectrograms (dB): one row per class (label on the left), up to
     ``per_row`` clips each. ``X``: (n, T) float waveforms."""
-    from imagina.core.export import new_figure
     import torch
     import torchaudio
+
+    from imagina.core.export import new_figure
 
     X = np.asarray(X, dtype=np.float32)
     classes = list(np.unique(y))

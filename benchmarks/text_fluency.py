@@ -42,7 +42,14 @@ import numpy as np
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.core.runtime import limit_threads
 from imagina.text.modality import TextModality
-from imagina.text.sanity import BigramLM, TextSanityConfig, distinct_n, fluency_statistics, known_words, self_bleu
+from imagina.text.sanity import (
+    BigramLM,
+    TextSanityConfig,
+    distinct_n,
+    fluency_statistics,
+    known_words,
+    self_bleu,
+)
 
 logger = logging.getLogger("text_fluency")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -560,11 +560,10 @@ def standard_baseline(features: Any, train: LabeledData, test: LabeledData) -> d
     cross-validation on ``train``: a plain, well-tuned model that real-only accuracy is read against."""
     import warnings
 
+    from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
-
-    from sklearn.base import clone
 
     from imagina.core.valuation import stratified_subsample
 

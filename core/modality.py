@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from imagina.core.errors import InvalidInputError
 from imagina.core.preprocessing import CleaningReport
+
 
 def take(X: Any, index: Sequence[int] | np.ndarray) -> Any:
     """Index items whether they are an array (images, waveforms) or a list (texts)."""

@@ -7,8 +7,8 @@ from imagina.core.metrics import (
     embedding_metrics,
     frechet_distance,
     mean_pairwise_distance,
-    precision_recall,
     prdc,
+    precision_recall,
 )
 from imagina.core.neighbors import ball_stats, count_within, knn, kth_neighbour_radius
 

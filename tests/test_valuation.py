@@ -11,7 +11,14 @@ from sklearn.preprocessing import StandardScaler
 
 from imagina.core.dose import DoseConfig, corrected_interval, recommend_dose
 from imagina.core.errors import InvalidInputError
-from imagina.core.valuation import ValuationConfig, knn_marginal, knn_shapley, probe_influence, stratified_folds, value_candidates
+from imagina.core.valuation import (
+    ValuationConfig,
+    knn_marginal,
+    knn_shapley,
+    probe_influence,
+    stratified_folds,
+    value_candidates,
+)
 
 
 def _brute_force_shapley(train, train_y, v, vy, k):

@@ -19,7 +19,15 @@ from imagina.text.embed import TextEmbedder, text_embedder
 from imagina.text.evaluate import TextEvalTask
 from imagina.text.export import preview, write_items
 from imagina.text.model import ConditionalSeqVAE, SeqVAEConfig
-from imagina.text.sanity import BigramLM, TextSanityConfig, distinct_n, fluency_statistics, known_words, self_bleu, text_sanity
+from imagina.text.sanity import (
+    BigramLM,
+    TextSanityConfig,
+    distinct_n,
+    fluency_statistics,
+    known_words,
+    self_bleu,
+    text_sanity,
+)
 
 logger = logging.getLogger(__name__)
 

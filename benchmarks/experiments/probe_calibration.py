@@ -36,7 +36,7 @@ def main() -> None:
     from sklearn.preprocessing import StandardScaler
 
     from imagina.core.dose import DoseConfig, recommend_dose
-    from imagina.core.modality import concat, get_modality
+    from imagina.core.modality import get_modality
     from imagina.core.neighbors import knn
 
     modality = get_modality(args.modality)
