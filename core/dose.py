@@ -204,7 +204,8 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     ----------
     features : an unfitted scikit-learn transformer from items to a feature matrix, or a dict of
         them by name (the modality's :meth:`~imagina.core.modality.Modality.probe_features`); a
-        logistic regression follows it. With several, the one best on real data alone is used.
+        logistic regression or, on dense features, an RBF-kernel SVM follows it: the family and
+        classifier best on real data alone are used.
     real_X, real_y : the real items (n) and labels.
     syn_X, syn_y : the screened synthetic items (m) and labels, **best first** within each class.
     attribution : ndarray of shape (m,): index into the real items of each synthetic item's nearest
@@ -252,8 +253,6 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     def echo_mask(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
         """Echoes of the held-out items ``te`` in the probe's own feature space (fitted on ``tr``) and,
         when given, in the screen's embedding space; computed once per split."""
-        from sklearn.base import clone
-
         key = (hash(tr.tobytes()), hash(te.tobytes()))
         if key not in cache:
             space = clone(features).fit(take(real_X, tr), real_y[tr])
