@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from imagina.core.errors import InvalidInputError, check_float, check_int
 from imagina.core.modality import concat, take
@@ -197,7 +198,7 @@ def echoes(real_emb: Any, syn_emb: Any, train: np.ndarray, test: np.ndarray, *, 
 
 def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y: np.ndarray, attribution: np.ndarray,
                    config: DoseConfig | None = None, *,
-                   embeddings: tuple[np.ndarray, np.ndarray] | None = None) -> Recommendation:
+                   embeddings: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = False) -> Recommendation:
     """Choose how many synthetic items per class to add, by the cross-validated lift of a probe.
 
     Parameters
@@ -213,6 +214,7 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     embeddings : optional ``(real_emb (n, d), syn_emb (m, d))`` in the screen's space. A synthetic item
         that :func:`echoes` a held-out item in the probe's feature space, or in this space, is left out
         of that split too.
+    progress : show a tqdm bar over the probe fits.
     """
     cfg = config or DoseConfig()
     start = time.perf_counter()
@@ -241,7 +243,16 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         tr0 = pairs[0][0]
         if not sparse.issparse(clone(f).fit_transform(take(real_X, tr0[:50]))):  # kernels on dense features only
             settings[name] += [("rbf-svm", c) for c in cfg.svm_cs]
-    base = {(name, s): np.array([_probe_accuracy(families[name], s, take(real_X, tr), real_y[tr], take(real_X, te), real_y[te])
+    ratios = sorted({float(r) for r in cfg.ratios if r > 0})
+    n_fits = len(pairs) * (sum(map(len, settings.values())) + len(ratios) + 2)
+    bar = tqdm(total=n_fits, desc="choosing the dose", disable=not progress)
+
+    def fit(*args: Any) -> float:
+        acc = _probe_accuracy(*args)
+        bar.update()
+        return acc
+
+    base = {(name, s): np.array([fit(families[name], s, take(real_X, tr), real_y[tr], take(real_X, te), real_y[te])
                                  for tr, te in pairs]) for name in families for s in settings[name]}
     # the strongest real-only model (a tie goes to the linear probe, then to the milder regularisation)
     family, best_c = max(base, key=lambda k: (round(base[k].mean(), 9), k[1][0] == "logistic", -abs(math.log10(k[1][1]))))
@@ -276,10 +287,9 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
             idx = np.asarray(sorted(chosen), dtype=np.int64)
             X_train = concat([take(real_X, tr), take(syn_X, idx)]) if len(idx) else take(real_X, tr)
             y_train = np.concatenate([real_y[tr], syn_y[idx]])
-            accs.append(_probe_accuracy(features, best_c, X_train, y_train, take(real_X, te), real_y[te]))
+            accs.append(fit(features, best_c, X_train, y_train, take(real_X, te), real_y[te]))
         return np.asarray(accs), np.asarray(accs) - real_acc
 
-    ratios = sorted({float(r) for r in cfg.ratios if r > 0})
     trials = []
     for ratio in ratios:
         accs, diffs = lifts(ratio, pairs, real_acc)
@@ -291,11 +301,12 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     best = dict(max(trials, key=lambda t: t["lift"])) if trials else None
     if best is not None and len(syn_y):  # the chosen dose, measured again on splits the choice did not see
         fresh = splits(real_y, cfg.folds, cfg.repeats, cfg.seed + 1)
-        fresh_real = np.array([_probe_accuracy(features, best_c, take(real_X, tr), real_y[tr], take(real_X, te), real_y[te])
+        fresh_real = np.array([fit(features, best_c, take(real_X, tr), real_y[tr], take(real_X, te), real_y[te])
                                for tr, te in fresh])
         _, diffs = lifts(best["ratio"], fresh, fresh_real)
         best["lift"], best["low"], best["high"] = corrected_interval(
             diffs, float(np.mean([len(te) / len(real_y) for _, te in fresh])), cfg.confidence)
+    bar.close()
     available = {str(c): int((syn_y == c).sum()) for c in classes}
     if best is not None and best["low"] > 0:
         ratio = best["ratio"]

@@ -350,7 +350,7 @@ class Augmenter:
         t = time.perf_counter()
         nearest, _ = attribute(self.real_embeddings_, self.data_.y, emb[order], y[order])
         rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, cfg.dose,
-                             embeddings=(self.real_embeddings_, emb[order]))
+                             embeddings=(self.real_embeddings_, emb[order]), progress=self.progress)
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec
 
