@@ -24,12 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from imagina.core.dose import recommend_dose
 from imagina.core.errors import InvalidInputError, check_float, check_int
 from imagina.core.modality import LabeledData, Modality, take
 from imagina.core.pipeline import AugmentConfig, Augmenter, AugmentResult
 from imagina.core.screening import Screen, ScreenConfig
-from imagina.core.valuation import attribute
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +115,7 @@ def auto_augment(modality: Modality, data: LabeledData, config: AugmentConfig | 
     # the winner's verdict, estimated again on splits the choice did not see
     dose = replace(base.dose, seed=base.dose.seed + 1)  # type: ignore[union-attr]
     kept = result.order if result.order is not None else np.zeros(0, dtype=np.int64)
-    nearest, _ = attribute(augmenter.real_embeddings_, data.y, result.embeddings[kept], result.labels[kept])
-    rec = recommend_dose(modality.probe_features(data.meta), data.X, data.y, take(result.candidates, kept),
-                         result.labels[kept], nearest, dose, embeddings=(augmenter.real_embeddings_, result.embeddings[kept]))
+    rec = augmenter._recommend(result.candidates, result.labels, result.embeddings, kept, dose)
     result.recommendation = rec
     augmenter.log_warnings = True
     result.warnings = augmenter._warnings(np.unique(data.y), result.labels, result.screen,

@@ -341,15 +341,17 @@ class Augmenter:
         shapley = np.nan_to_num(result.scores["knn_shapley"][kept], nan=-np.inf)
         return kept[np.lexsort((-shapley, -value, y[kept]))]
 
-    def _recommend(self, X: Any, y: np.ndarray, emb: np.ndarray, order: np.ndarray) -> Recommendation | None:
-        """The dose and verdict for the kept candidates (None without a dose config or a probe)."""
-        cfg = self.config
-        features = self.modality.probe_features(self.data_.meta) if cfg.dose is not None else None
+    def _recommend(self, X: Any, y: np.ndarray, emb: np.ndarray, order: np.ndarray,
+                   dose: DoseConfig | None = None) -> Recommendation | None:
+        """The dose and verdict for the kept candidates ``order`` (None without a dose config or a
+        probe); ``dose`` overrides the config's (``--auto`` re-estimates on other splits)."""
+        dose = dose or self.config.dose
+        features = self.modality.probe_features(self.data_.meta) if dose is not None else None
         if features is None:
             return None
         t = time.perf_counter()
         nearest, _ = attribute(self.real_embeddings_, self.data_.y, emb[order], y[order])
-        rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, cfg.dose,
+        rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, dose,
                              embeddings=(self.real_embeddings_, emb[order]), progress=self.progress)
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec
