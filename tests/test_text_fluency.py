@@ -65,14 +65,25 @@ def test_heldout_perplexity_and_fluency_statistics():
 
 def test_word_list_from_wordfreq(monkeypatch):
     fake = types.ModuleType("wordfreq")
-    fake.top_n_list = lambda lang, n: ["The", "river", "bridge"][:n]
+    fake.top_n_list = lambda lang, n: ["The", "river", "bridge", "don't"][:n]
     monkeypatch.setitem(sys.modules, "wordfreq", fake)
     assert known_words(["a cat"], word_list=2) == {"a", "cat", "the", "river"}
     res = text_sanity(["what is a river ?", "what is a bridge ?"], np.array(["x", "x"]),
                       real=LabeledData(REAL, np.array(["x"] * 4)), config=TextSanityConfig(word_list=2))
     assert res.reasons[0] is None and res.reasons[1].startswith("invented words")
+    assert "don't" not in known_words([], word_list=4)  # the checks split it: no one word
+
+    class Spelling:  # a generator whose decoder may spell the list's first 3 words
+        config = types.SimpleNamespace(word_list=3)
+
+        def log_likelihood(self, X, y):
+            return np.zeros(len(X))
+
+    res = text_sanity(["what is a river ?", "what is a bridge ?"], np.array(["x", "x"]), generator=Spelling(),
+                      real=LabeledData(REAL, np.array(["x"] * 4)))
+    assert res.reasons == [None, None]
     monkeypatch.setitem(sys.modules, "wordfreq", None)  # not installed
-    with pytest.raises(MissingDependencyError, match="pip install wordfreq"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'imagina\[wordlist\]'"):
         known_words(REAL, word_list=10)
     with pytest.raises(InvalidInputError, match="`word_list` must be an int >= 0"):
         TextSanityConfig(word_list=-1)

@@ -93,6 +93,62 @@ def test_whole_words_decoding_spells_only_training_words(fitted, corpus):
     assert texts == fitted.sample(6, "HUM", seed=3, whole_words=True)[0]
 
 
+def test_no_repeat_ngram_blocks_repeated_bigrams(fitted):
+    z = torch.randn(40, TINY_VAE["latent_dim"], generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(40, dtype=torch.long)
+    pad, eos = fitted.tokenizer_.pad_id, fitted.tokenizer_.eos_id
+
+    def bigram_repeats(block, trie=None):
+        rows = fitted._decode(z, y, torch.Generator().manual_seed(0), temperature=1.0, top_k=0, top_p=1.0,
+                              max_len=16, greedy=True, trie=trie, no_repeat_ngram=block)
+        count = 0
+        for r in rows:
+            seq = [t for t in r if t not in (pad, eos)]
+            pairs = list(zip(seq[:-1], seq[1:]))
+            count += len(pairs) - len(set(pairs))
+        return count
+
+    for trie in (None, fitted._word_trie()):
+        assert bigram_repeats(0, trie) > 0  # the barely trained decoder stutters (arg-max loops)...
+        assert bigram_repeats(2, trie) == 0  # ...and the block stops it
+    a = fitted.sample(8, "LOC", seed=2, no_repeat_ngram=2)[0]
+    assert a == fitted.sample(8, "LOC", seed=2, no_repeat_ngram=2)[0]
+
+
+def test_block_repeats_keeps_a_row_with_nothing_else():
+    from imagina.text.model import _block_repeats
+
+    logits = torch.tensor([[0.0, -float("inf"), -float("inf")], [0.0, 0.0, 0.0]])
+    prefix = torch.tensor([[0, 0], [0, 0]])  # "BOS 0 0": the next 0 would repeat (0, 0)
+    _block_repeats(logits, prefix, torch.tensor([False, False]), 2)
+    assert logits[0, 0] == 0.0  # its only token stays
+    assert logits[1].tolist() == [-float("inf"), 0.0, 0.0]
+
+
+def test_word_list_opens_english_words_to_the_decoder(corpus, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("wordfreq")
+    fake.top_n_list = lambda lang, n: ["the", "lighthouse", "don't"][:n]
+    monkeypatch.setitem(sys.modules, "wordfreq", fake)
+    X, y = corpus
+    vae = ConditionalSeqVAE(SeqVAEConfig(**{**TINY_VAE, "word_list": 3}), device="cpu", seed=1).fit(X, y, progress=False)
+    tok = vae.tokenizer_
+    trie = vae._word_trie()
+    node = 0
+    for t in tok.word_token_ids(["lighthouse"])[0]:
+        assert t in trie.allowed(node).tolist()
+        node = trie.advance(node, t)
+    assert trie.is_end[node]  # a word of the list the corpus lacks may be spelt whole
+    plain = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu", seed=1).fit(X, y, progress=False)
+    assert len(trie) > len(plain._word_trie())
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # asked for but not installed: one clear line
+    vae._trie = None
+    with pytest.raises(Exception, match=r"pip install 'imagina\[wordlist\]'"):
+        vae.sample(2)
+
+
 def test_sample_same_seed_same_output_across_fits(corpus):
     X, y = corpus
     a = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu", seed=2).fit(X, y, progress=False)
@@ -176,6 +232,8 @@ def test_collapse_is_detected_and_reported(corpus, caplog):
         ({"word_dropout": 1.5}, r"`word_dropout` must be a number >= 0.0 and <= 1.0"),
         ({"encoder": "transformer", "embed_dim": 30, "transformer_heads": 4}, r"divisible"),
         ({"whole_words": "yes"}, r"`whole_words` must be true or false; got 'yes'"),
+        ({"no_repeat_ngram": -1}, r"`no_repeat_ngram` must be an int >= 0"),
+        ({"word_list": -1}, r"`word_list` must be an int >= 0"),
     ],
 )
 def test_config_validation(kwargs, match):

@@ -29,6 +29,7 @@ from imagina.core.generator import Generator, seeded_config
 from imagina.core.preprocessing import encode_labels
 from imagina.core.runtime import derive_seed, resolve_device, seeded
 from imagina.core.training import StepContext, Trainer, TrainerConfig, TrainingTask
+from imagina.text.sanity import english_words
 from imagina.text.tokenizer import TextTokenizer
 from imagina.text.word_trie import WordTrie
 
@@ -57,7 +58,11 @@ class SeqVAEConfig:
     Sampling defaults: ``sample_method``, ``noise_scale`` (for 'around'), ``temperature``, ``top_k``
     (0 = off), ``top_p`` (1 = off), ``whole_words`` (decode only words that occur in the training
     sentences, :class:`~imagina.text.word_trie.WordTrie`; on by default, since a small-data subword
-    decoder otherwise glues pieces into non-words that a reader, and the text checks, reject).
+    decoder otherwise glues pieces into non-words that a reader, and the text checks, reject),
+    ``no_repeat_ngram`` (no token n-gram twice in a sentence; 0 = off), ``word_list`` (with
+    ``whole_words``, also the ``word_list`` most frequent English words of ``wordfreq``, the optional
+    ``imagina[wordlist]`` extra, spelt from the data's subword pieces: a sentence may then hold a word
+    the data lacks only when it is a real word; 0 = off).
 
     The defaults (800 steps, dropout 0.3, word dropout 0.4, BPE of up to 2000 tokens with merges of
     frequency 1 -- close to whole words on small corpora --, 'around' with noise 1.0 at temperature
@@ -99,6 +104,8 @@ class SeqVAEConfig:
     top_k: int = 0
     top_p: float = 0.9
     whole_words: bool = True
+    no_repeat_ngram: int = 0
+    word_list: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -131,6 +138,8 @@ class SeqVAEConfig:
         check_float("temperature", self.temperature, minimum=1e-3)
         check_int("top_k", self.top_k, minimum=0)
         check_float("top_p", self.top_p, minimum=1e-3, maximum=1.0)
+        check_int("no_repeat_ngram", self.no_repeat_ngram, minimum=0)
+        check_int("word_list", self.word_list, minimum=0)
         for name in ("lowercase", "whole_words"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"`{name}` must be true or false; got {getattr(self, name)!r}.")
@@ -471,6 +480,7 @@ class ConditionalSeqVAE(Generator):
         noise_scale: float | None = None,
         real: tuple[Sequence[str], Any] | None = None,
         whole_words: bool | None = None,
+        no_repeat_ngram: int | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """Generate ``n`` sentences.
 
@@ -490,6 +500,9 @@ class ConditionalSeqVAE(Generator):
             Real sentences for 'around' / 'interpolate' instead of the training sentences kept in the model.
         whole_words : bool, optional
             Spell only words of the training sentences (default: ``config.whole_words``).
+        no_repeat_ngram : int, optional
+            No token n-gram of this length twice in one sentence (0 = off; default:
+            ``config.no_repeat_ngram``).
 
         Returns
         -------
@@ -506,6 +519,7 @@ class ConditionalSeqVAE(Generator):
         max_len = check_int("max_len", cfg.max_len if max_len is None else max_len, minimum=2)
         noise = check_float("noise_scale", cfg.noise_scale if noise_scale is None else noise_scale, minimum=0.0)
         trie = self._word_trie() if (cfg.whole_words if whole_words is None else whole_words) else None
+        block = check_int("no_repeat_ngram", cfg.no_repeat_ngram if no_repeat_ngram is None else no_repeat_ngram, minimum=0)
         seed = cfg.seed if seed is None else seed
         index = self.resolve_labels(n, labels)
         rng = torch.Generator().manual_seed(derive_seed(seed, "seqvae-sample"))
@@ -513,7 +527,8 @@ class ConditionalSeqVAE(Generator):
         texts: list[str] = []
         for s in range(0, n, 512):
             rows = self._decode(z[s : s + 512], torch.as_tensor(index[s : s + 512]), rng, temperature=temperature,
-                                top_k=top_k, top_p=top_p, max_len=max_len, greedy=greedy, trie=trie)
+                                top_k=top_k, top_p=top_p, max_len=max_len, greedy=greedy, trie=trie,
+                                no_repeat_ngram=block)
             texts.extend(self.tokenizer_.decode_batch(rows))
         return texts, self.classes_[index]
 
@@ -557,15 +572,22 @@ class ConditionalSeqVAE(Generator):
     def _word_trie(self) -> WordTrie:
         if self._trie is None:
             tok = self.tokenizer_
-            self._trie = WordTrie(tok.word_token_ids(self.train_texts_), eos_id=tok.eos_id,
+            words = tok.word_token_ids(self.train_texts_)
+            if self.config.word_list:  # English words the data lacks, spelt from the data's subword pieces
+                words += tok.word_token_ids(english_words(self.config.word_list))
+            self._trie = WordTrie(words, eos_id=tok.eos_id,
                                   exclude=(tok.pad_id, tok.bos_id, tok.unk_id, tok.eos_id))
         return self._trie
 
     @torch.no_grad()
     def _decode(self, z: torch.Tensor, y: torch.Tensor, rng: torch.Generator, *, temperature: float, top_k: int,
-                top_p: float, max_len: int, greedy: bool, trie: WordTrie | None = None) -> list[list[int]]:
+                top_p: float, max_len: int, greedy: bool, trie: WordTrie | None = None,
+                no_repeat_ngram: int = 0) -> list[list[int]]:
         """Autoregressive batched decoding; token choice on the CPU with ``rng`` (reproducible). With a
-        ``trie`` every row spells only the trie's words (the others' logits are masked)."""
+        ``trie`` every row spells only the trie's words (the others' logits are masked). With
+        ``no_repeat_ngram`` = n a row never takes a token that would repeat one of its n-grams (a small
+        decoder otherwise stutters: "the rating system system", "is is"); a row left with no token may
+        end."""
         net, tok = self.network_, self.tokenizer_
         device = self._device()
         B = len(z)
@@ -584,6 +606,8 @@ class ConditionalSeqVAE(Generator):
             if trie is not None:  # finished rows keep every token open (their choice is replaced by PAD)
                 allowed = trie.mask(nodes, logits.shape[1]) | done[:, None]
                 logits = logits.masked_fill(~allowed, -float("inf"))
+            if no_repeat_ngram and t + 1 >= no_repeat_ngram:
+                _block_repeats(logits, out[:, :t], done, no_repeat_ngram)
             nxt = _choose(logits, rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
             nxt = torch.where(done, torch.full_like(nxt, tok.pad_id), nxt)
             if trie is not None:
@@ -607,7 +631,8 @@ class ConditionalSeqVAE(Generator):
         rng = torch.Generator().manual_seed(derive_seed(seed, "seqvae-interpolate"))
         cfg = self.config
         rows = self._decode(z, y, rng, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                            max_len=cfg.max_len, greedy=greedy, trie=self._word_trie() if cfg.whole_words else None)
+                            max_len=cfg.max_len, greedy=greedy, trie=self._word_trie() if cfg.whole_words else None,
+                            no_repeat_ngram=cfg.no_repeat_ngram)
         return self.tokenizer_.decode_batch(rows)
 
     # ----------------------------------------------------------------- persistence
@@ -638,6 +663,24 @@ class ConditionalSeqVAE(Generator):
         self.diagnostics_ = preprocessor.get("diagnostics")
         self.collapsed_ = None if self.diagnostics_ is None else bool(self.diagnostics_["collapsed"])
         self.history_ = preprocessor.get("history")
+
+
+def _block_repeats(logits: torch.Tensor, prefix: torch.Tensor, done: torch.Tensor, n: int) -> None:
+    """Mask in place, per unfinished row of logits (B, V), the tokens that would complete an n-gram
+    already in the row's ``prefix`` (B, t) (BOS counts as the first token); a row that would have no
+    token left keeps its logits (a repeat beats a half-spelt word)."""
+    rows = prefix.tolist()
+    for i, seq in enumerate(rows):
+        if done[i]:
+            continue
+        seq = [-1, *seq]  # BOS
+        tail = tuple(seq[len(seq) - n + 1 :]) if n > 1 else ()
+        banned = [seq[j + n - 1] for j in range(len(seq) - n + 1) if tuple(seq[j : j + n - 1]) == tail]
+        if banned:
+            row = logits[i].clone()
+            logits[i, banned] = -float("inf")
+            if not bool(torch.isfinite(logits[i]).any()):
+                logits[i] = row
 
 
 def _choose(logits: torch.Tensor, rng: torch.Generator, *, temperature: float, top_k: int, top_p: float,

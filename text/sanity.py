@@ -50,8 +50,9 @@ class TextSanityConfig:
         pieces into non-words, and a kept sentence should read as the user's language. The sequence
         VAE decodes whole words by default (``SeqVAEConfig.whole_words``), so the check costs it little.
     word_list : also count as known the ``word_list`` most frequent English words of the ``wordfreq``
-        package (an optional dependency: ``pip install wordfreq``); 0 (the default) knows only the words
-        of the real sentences.
+        package (the optional extra ``imagina[wordlist]``); 0 (the default) knows only the words of the
+        real sentences. A generator whose own ``word_list`` is larger (``SeqVAEConfig.word_list``) has
+        its list accepted too, since its decoder may spell those words.
     """
 
     min_words: int = 3
@@ -161,7 +162,9 @@ def text_sanity(
         loose = set(normalized_key(t) for t in real.X)
         overlap, _ = ngram_overlap(texts, list(real.X), n=cfg.ngram)
         scores["ngram_overlap"] = overlap
-        lexicon = known_words(real.X, word_list=cfg.word_list)
+        # The generator may spell the English words its own ``word_list`` opened to it.
+        spelled = getattr(getattr(generator, "config", None), "word_list", 0)
+        lexicon = known_words(real.X, word_list=max(cfg.word_list, spelled if isinstance(spelled, int) else 0))
         new_words = np.array([_new_word_share(t, lexicon) for t in texts])
         scores["new_words"] = new_words
         for i, t in enumerate(texts):
@@ -203,15 +206,30 @@ def known_words(texts: Sequence[str], *, word_list: int = 0) -> set[str]:
     """Lowercased words (``\\w+`` runs) of ``texts``, plus the ``word_list`` most frequent English words
     of ``wordfreq`` (optional dependency) when ``word_list`` > 0."""
     lexicon = {w for t in texts for w in _words(t)}
-    if word_list:
-        try:
-            from wordfreq import top_n_list
-        except ImportError:
-            raise MissingDependencyError(
-                "`word_list` > 0 needs the `wordfreq` package (its English word list ships in the wheel): "
-                "pip install wordfreq") from None
-        lexicon.update(w.lower() for w in top_n_list("en", word_list))
+    lexicon.update(english_words(word_list))
     return lexicon
+
+
+_WORD = re.compile(r"\w+")
+
+
+def english_words(n: int) -> list[str]:
+    """The ``n`` most frequent English words of ``wordfreq`` (the optional ``wordlist`` extra), lowercased,
+    in frequency order, keeping only single ``\\w+`` runs (an entry such as "don't" is no one word to
+    the checks, which split it); [] for ``n`` = 0.
+
+    ``wordfreq``'s code is Apache-2.0 and its word lists CC-BY-SA 4.0 (with SUBTLEX and Google Books
+    credits): imagina ships none of its data and only asks whether a word is on the list.
+    """
+    check_int("word_list", n, minimum=0)
+    if not n:
+        return []
+    try:
+        from wordfreq import top_n_list
+    except ImportError:
+        raise MissingDependencyError(
+            "`word_list` > 0 needs the optional `wordfreq` package: pip install 'imagina[wordlist]'") from None
+    return [w for w in (w.lower() for w in top_n_list("en", n)) if _WORD.fullmatch(w)]
 
 
 class BigramLM:
