@@ -4,7 +4,16 @@ A fast probe classifier (the modality's :meth:`~imagina.core.modality.Modality.p
 followed by a logistic regression) is trained on the real training part of repeated stratified
 splits of the user's real data, alone and with ``ratio × (real items of the class)`` synthetic items
 per class, and scored on the split's held-out real items. The dose is the ratio whose mean lift over
-real-only is largest; the verdict is "use" only when the lower end of its interval is above zero.
+the reference arm is largest; the verdict is "use" only when the lower end of its interval is above zero.
+
+The reference arm is not the real items alone but the real items **with the modality's classical
+augmentation** (:meth:`~imagina.core.modality.Modality.classical_views`: TrivialAugmentWide, EDA
+edits, shift / speed / noise) at its best number of views per item on the same splits (0 included):
+a user who has classical augmentation gains nothing from synthetic items that only match it, and
+on unseen data sets with independent classifiers, imagined items that beat real-only often lost to
+classical augmentation. The synthetic arms add the dose on top of that reference, so "use" means
+"use with classical augmentation; it adds this much", and "don't use" may say "classical augmentation
+alone does better".
 
 Honesty rules, each a guard against a known way for such a check to flatter synthetic data:
 
@@ -32,6 +41,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,6 +67,8 @@ class DoseConfig:
     probe_cs : inverse regularisation strengths of the logistic-regression probes.
     svm_cs : C of the RBF-kernel SVM probes (on dense features): a non-linear cheap model, so that a lift
         that only a linear model on simple features sees does not pass for one.
+    classical : classical views per real item tried for the reference arm (0, real only, is always
+        tried; empty: compare with real only). Used when the caller passes ``views``.
     max_real : at most this many real items (a stratified random subset) take part in the splits:
         with thousands of real items a synthetic dose rarely matters, and the probe's cost grows with them.
     seed : seed of the splits and of the subset.
@@ -69,6 +81,7 @@ class DoseConfig:
     probe_cs: tuple[float, ...] = (0.1, 1.0, 10.0)
     svm_cs: tuple[float, ...] = (1.0, 10.0)
     max_real: int = 2000
+    classical: tuple[int, ...] = (1, 2, 4)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -86,6 +99,8 @@ class DoseConfig:
         for c in self.svm_cs:
             check_float("svm_cs", c, minimum=1e-6)
         check_int("max_real", self.max_real, minimum=10)
+        for v in self.classical:
+            check_int("classical", v, minimum=0)
         check_int("seed", self.seed, minimum=0)
 
 
@@ -97,8 +112,11 @@ class Recommendation:
     ratio, share : the chosen dose (synthetic per real item) and the share of synthetic items it
         makes in the training set (ratio / (1 + ratio)); 0 when the verdict is "don't use".
     per_class : synthetic items to add per class (what ``samples/`` holds).
-    lift, interval : mean cross-validated accuracy lift of the probe over real only at the best dose
-        tried (the chosen one when the verdict is "use"), and its ``confidence`` interval (fractions).
+    lift, interval : mean cross-validated accuracy lift of the probe over the reference arm (real items
+        plus ``classical_views`` classical views per item) at the best dose tried (the chosen one when the
+        verdict is "use"), and its ``confidence`` interval (fractions).
+    classical_views, classical_lift, classical_interval : the reference arm's classical views per real
+        item (0: real only was best) and its lift over real only, with interval.
     message : the verdict in words.
     trials : every dose tried: ratio, share, mean lift, interval, probe accuracy.
     """
@@ -115,6 +133,10 @@ class Recommendation:
     confidence: float
     real_accuracy: float
     trials: list[dict[str, float]] = field(default_factory=list)
+    classical_views: int = 0
+    classical_lift: float = 0.0
+    classical_interval: tuple[float, float] = (0.0, 0.0)
+    classical_trials: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -124,14 +146,22 @@ class Recommendation:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["interval"] = list(self.interval)
+        out["classical_interval"] = list(self.classical_interval)
         return out
 
     def to_markdown(self) -> str:
         lines = [f"**Verdict: {self.verdict}.** {self.message}", "",
                  f"Probe: {self.probe}; {self.splits} cross-validation splits of the real data; "
                  f"{100 * self.confidence:.0f} % intervals (corrected resampled t). Real only: "
-                 f"{100 * self.real_accuracy:.2f} % probe accuracy.", "",
-                 "| synthetic per real item | share of training set | lift (points) | interval |", "|---|---|---|---|"]
+                 f"{100 * self.real_accuracy:.2f} % probe accuracy.", ""]
+        if self.classical_trials:
+            lines += ["| classical views per real item | lift over real only (points) | interval |", "|---|---|---|"]
+            for t in self.classical_trials:
+                mark = " ← reference" if t["views"] == self.classical_views else ""
+                lines.append(f"| {t['views']:g}{mark} | {100 * t['lift']:+.2f} | [{100 * t['low']:+.2f}, {100 * t['high']:+.2f}] |")
+            lines += ["", f"Synthetic items are added on top of the reference ({self.classical_views} classical "
+                          f"view(s) per real item); lifts below are over it.", ""]
+        lines += ["| synthetic per real item | share of training set | lift (points) | interval |", "|---|---|---|---|"]
         for t in self.trials:
             mark = " ← chosen" if self.use and t["ratio"] == self.ratio else ""
             lines.append(f"| {t['ratio']:g}{mark} | {100 * t['share']:.0f} % | {100 * t['lift']:+.2f} | "
@@ -198,7 +228,8 @@ def echoes(real_emb: Any, syn_emb: Any, train: np.ndarray, test: np.ndarray, *, 
 
 def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y: np.ndarray, attribution: np.ndarray,
                    config: DoseConfig | None = None, *,
-                   embeddings: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = False) -> Recommendation:
+                   embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+                   views: Callable[[Any, int, int], Any] | None = None, progress: bool = False) -> Recommendation:
     """Choose how many synthetic items per class to add, by the cross-validated lift of a probe.
 
     Parameters
@@ -214,6 +245,11 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     embeddings : optional ``(real_emb (n, d), syn_emb (m, d))`` in the screen's space. A synthetic item
         that :func:`echoes` a held-out item in the probe's feature space, or in this space, is left out
         of that split too.
+    views : optional ``views(X, n_views, seed)`` returning ``n_views`` classical views of every item of
+        ``X`` (n), view-major (item ``i`` of view ``v`` at ``v·n + i``): the modality's
+        :meth:`~imagina.core.modality.Modality.classical_views`. With it, the reference arm is the real
+        items plus their best number of views (``config.classical``, 0 included); views of held-out
+        items never train.
     progress : show a tqdm bar over the probe fits.
     """
     cfg = config or DoseConfig()
@@ -244,7 +280,13 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         if not sparse.issparse(clone(f).fit_transform(take(real_X, tr0[:50]))):  # kernels on dense features only
             settings[name] += [("rbf-svm", c) for c in cfg.svm_cs]
     ratios = sorted({float(r) for r in cfg.ratios if r > 0})
-    n_fits = len(pairs) * (sum(map(len, settings.values())) + len(ratios) + 2)
+    counts = sorted({int(v) for v in cfg.classical if v > 0}) if views is not None else []
+    # every real item's views, made once: those of a split's training items join its training set
+    all_views = views(real_X, max(counts), cfg.seed) if counts else None
+    if all_views is None:  # the modality offers no classical views
+        counts = []
+    n = len(real_y)
+    n_fits = len(pairs) * (sum(map(len, settings.values())) + len(counts) + len(ratios) + 2)
     bar = tqdm(total=n_fits, desc="choosing the dose", disable=not progress)
 
     def fit(*args: Any) -> float:
@@ -252,12 +294,38 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         bar.update()
         return acc
 
+    def training_set(tr: np.ndarray, n_views: int, syn: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
+        """The real training items ``tr``, ``n_views`` classical views of each, and synthetic items ``syn``."""
+        parts, labels = [take(real_X, tr)], [real_y[tr]]
+        if n_views:
+            parts.append(take(all_views, (np.arange(n_views)[:, None] * n + tr[None, :]).ravel()))
+            labels.append(np.tile(real_y[tr], n_views))
+        if syn is not None and len(syn):
+            parts.append(take(syn_X, syn))
+            labels.append(syn_y[syn])
+        return (concat(parts) if len(parts) > 1 else parts[0]), np.concatenate(labels)
+
+    def accuracy(s_pairs: list, n_views: int, chosen: Callable | None = None) -> np.ndarray:
+        """Per split: the probe's accuracy on held-out real items with ``n_views`` classical views per
+        training item and the synthetic items ``chosen(tr, te)``."""
+        return np.array([fit(features, best_c, *training_set(tr, n_views, chosen(tr, te) if chosen else None),
+                             take(real_X, te), real_y[te]) for tr, te in s_pairs])
+
     base = {(name, s): np.array([fit(families[name], s, take(real_X, tr), real_y[tr], take(real_X, te), real_y[te])
                                  for tr, te in pairs]) for name in families for s in settings[name]}
     # the strongest real-only model (a tie goes to the linear probe, then to the milder regularisation)
     family, best_c = max(base, key=lambda k: (round(base[k].mean(), 9), k[1][0] == "logistic", -abs(math.log10(k[1][1]))))
     features = families[family]
     real_acc = base[(family, best_c)]
+
+    # the reference arm: real items with their best number of classical views (fewest on a tie)
+    arms = {0: real_acc} | {v: accuracy(pairs, v) for v in counts}
+    n_views = max(arms, key=lambda v: (round(arms[v].mean(), 9), -v))
+    classical_trials = []
+    for v in counts:
+        mean, low, high = corrected_interval(arms[v] - real_acc, test_share, cfg.confidence)
+        classical_trials.append({"views": v, "lift": mean, "low": low, "high": high, "accuracy": float(arms[v].mean())})
+    ref_acc = arms[n_views]
 
     cache: dict[tuple[int, int], np.ndarray] = {}
 
@@ -273,26 +341,29 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
             cache[key] = mask
         return cache[key]
 
-    def lifts(ratio: float, pairs: list, real_acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per split: probe accuracy with ``ratio`` synthetic items per real item, and its lift."""
-        accs = []
-        for tr, te in pairs:
+    def dose(ratio: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """The synthetic items a split may use at ``ratio`` per real training item of each class: best
+        first, never attributed to or echoing one of its held-out items."""
+        def chosen(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
             held = np.zeros(len(real_y) + 1, dtype=bool)  # the last entry answers for attribution -1
             held[te] = True
             echo = echo_mask(tr, te)
-            chosen = []
+            out = []
             for c in classes:
                 allowed = np.flatnonzero((syn_y == c) & ~held[attribution] & ~echo)
-                chosen.extend(allowed[: int(round(ratio * int((real_y[tr] == c).sum())))].tolist())
-            idx = np.asarray(sorted(chosen), dtype=np.int64)
-            X_train = concat([take(real_X, tr), take(syn_X, idx)]) if len(idx) else take(real_X, tr)
-            y_train = np.concatenate([real_y[tr], syn_y[idx]])
-            accs.append(fit(features, best_c, X_train, y_train, take(real_X, te), real_y[te]))
-        return np.asarray(accs), np.asarray(accs) - real_acc
+                out.extend(allowed[: int(round(ratio * int((real_y[tr] == c).sum())))].tolist())
+            return np.asarray(sorted(out), dtype=np.int64)
+        return chosen
+
+    def lifts(ratio: float, s_pairs: list, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per split: probe accuracy of the reference arm plus ``ratio`` synthetic items per real item,
+        and its lift over the reference."""
+        accs = accuracy(s_pairs, n_views, dose(ratio))
+        return accs, accs - ref
 
     trials = []
     for ratio in ratios:
-        accs, diffs = lifts(ratio, pairs, real_acc)
+        accs, diffs = lifts(ratio, pairs, ref_acc)
         mean, low, high = corrected_interval(diffs, test_share, cfg.confidence)
         trials.append({"ratio": ratio, "share": ratio / (1 + ratio), "lift": mean, "low": low, "high": high,
                        "accuracy": float(np.mean(accs))})
@@ -301,30 +372,38 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     best = dict(max(trials, key=lambda t: t["lift"])) if trials else None
     if best is not None and len(syn_y):  # the chosen dose, measured again on splits the choice did not see
         fresh = splits(real_y, cfg.folds, cfg.repeats, cfg.seed + 1)
-        fresh_real = np.array([fit(features, best_c, take(real_X, tr), real_y[tr], take(real_X, te), real_y[te])
-                               for tr, te in fresh])
-        _, diffs = lifts(best["ratio"], fresh, fresh_real)
+        _, diffs = lifts(best["ratio"], fresh, accuracy(fresh, n_views))
         best["lift"], best["low"], best["high"] = corrected_interval(
             diffs, float(np.mean([len(te) / len(real_y) for _, te in fresh])), cfg.confidence)
     bar.close()
     available = {str(c): int((syn_y == c).sum()) for c in classes}
+    reference = next((t for t in classical_trials if t["views"] == n_views), None)
+    if reference is not None:
+        over = (f"real items with classical augmentation ({n_views} view(s) per item, itself "
+                f"{100 * reference['lift']:+.2f} points [{100 * reference['low']:+.2f}, {100 * reference['high']:+.2f}] "
+                f"over real only)")
+    else:
+        over = "real items alone" + (" (classical augmentation did not help the probe)" if counts else "")
     if best is not None and best["low"] > 0:
         ratio = best["ratio"]
         per_class = {str(c): min(available[str(c)], int(round(ratio * int((real_y == c).sum())))) for c in classes}
         verdict = "use"
         message = (f"add {ratio:g} synthetic item(s) per real item ({sum(per_class.values())} in all, a "
-                   f"{100 * ratio / (1 + ratio):.0f} % share): +{100 * best['lift']:.2f} points "
+                   f"{100 * ratio / (1 + ratio):.0f} % share) to {over}: +{100 * best['lift']:.2f} points "
                    f"[{100 * best['low']:+.2f}, {100 * best['high']:+.2f}] on cross-validation of the real data.")
     else:
         ratio, per_class, verdict = 0.0, {str(c): 0 for c in classes}, "don't use"
         if best is None or not len(syn_y):
             message = "no synthetic item passed the screen, so there is nothing to add."
         else:
-            message = (f"the synthetic items did not help on this data: the best dose ({best['ratio']:g} per real item) "
-                       f"changed the probe's accuracy by {100 * best['lift']:+.2f} points "
+            message = (f"the synthetic items did not help on this data: added to {over}, the best dose "
+                       f"({best['ratio']:g} per real item) changed the probe's accuracy by {100 * best['lift']:+.2f} points "
                        f"[{100 * best['low']:+.2f}, {100 * best['high']:+.2f}] on cross-validation.")
     rec = Recommendation(verdict, ratio, ratio / (1 + ratio), per_class, best["lift"] if best else 0.0,
                          (best["low"], best["high"]) if best else (0.0, 0.0), message, probe,
-                         len(pairs), cfg.confidence, float(real_acc.mean()), trials, time.perf_counter() - start)
+                         len(pairs), cfg.confidence, float(real_acc.mean()), trials,
+                         n_views, reference["lift"] if reference else 0.0,
+                         (reference["low"], reference["high"]) if reference else (0.0, 0.0), classical_trials,
+                         time.perf_counter() - start)
     logger.info("dose: %s (%.1f s)", message, rec.seconds)
     return rec

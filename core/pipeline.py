@@ -351,8 +351,10 @@ class Augmenter:
             return None
         t = time.perf_counter()
         nearest, _ = attribute(self.real_embeddings_, self.data_.y, emb[order], y[order])
+        meta = self.data_.meta
         rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, dose,
-                             embeddings=(self.real_embeddings_, emb[order]), progress=self.progress)
+                             embeddings=(self.real_embeddings_, emb[order]), progress=self.progress,
+                             views=lambda items, n, seed: self.modality.classical_views(items, n, seed=seed, meta=meta))
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec
 

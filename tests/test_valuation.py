@@ -179,6 +179,41 @@ def test_verdict_use_when_synthetic_items_carry_the_missing_signal():
     assert "Verdict: use" in rec.to_markdown()
 
 
+def test_verdict_compares_with_classical_augmentation_not_with_real_only():
+    # Classical views here are fresh draws from the true class distributions (a perfect classical
+    # augmentation); the synthetic items are noise. The reference arm must take the views, and
+    # noise on top of them must not be recommended.
+    rng = np.random.default_rng(6)
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    real_y = np.repeat([0, 1], 30)
+    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
+
+    def views(X, n_views, seed):
+        y = real_y if len(X) == len(real_y) else np.zeros(len(X), dtype=int)
+        g = np.random.default_rng(seed + 100)
+        return np.concatenate([centres[y] + g.normal(scale=2.0, size=(len(X), 500)) for _ in range(n_views)]).astype(np.float32)
+
+    noise = rng.normal(scale=2.0, size=(400, 500)).astype(np.float32)
+    noise_y = rng.integers(0, 2, 400)
+    rec = recommend_dose(_features(), real, real_y, noise, noise_y, np.zeros(400, dtype=np.int64), views=views)
+    assert rec.classical_views == 4 and rec.classical_interval[0] > 0, rec.to_markdown()
+    assert [t["views"] for t in rec.classical_trials] == [1, 2, 4]
+    assert rec.verdict == "don't use" and "classical augmentation (4 view(s)" in rec.message
+    assert "classical views per real item" in rec.to_markdown()
+    assert rec.to_dict()["classical_interval"] == list(rec.classical_interval)
+
+
+def test_views_of_held_out_items_never_train():
+    # Random features with random labels: nothing to learn. Views that are exact copies of their
+    # items would let a held-out item's own copy train (and be memorised) if views leaked across the split.
+    rng = np.random.default_rng(7)
+    real = rng.normal(size=(60, 300)).astype(np.float32)
+    real_y = rng.integers(0, 2, 60)
+    rec = recommend_dose(_features(), real, real_y, real[:0], real_y[:0], np.zeros(0, dtype=np.int64),
+                         views=lambda X, n, seed: np.concatenate([X] * n))
+    assert all(t["lift"] < 0.15 for t in rec.classical_trials), rec.classical_trials
+
+
 def test_corrected_interval_is_wider_than_naive():
     diffs = np.array([0.02, 0.05, -0.01, 0.03, 0.04, 0.0, 0.02, 0.03, 0.01, 0.05])
     mean, low, high = corrected_interval(diffs, 0.2, 0.9)
