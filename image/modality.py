@@ -26,6 +26,7 @@ class ImageModality(Modality):
     source_help = "'digits', a .npz with arrays x and y, a folder of MNIST idx files, or a folder root/<class>/<image>"
     #: Training steps of the offline default embedder (a small CNN; a few seconds on digits).
     embedder_steps = DEFAULT_EMBEDDER_STEPS
+    packaged_embedder = "efficientnet-lite0"
     #: Whether the default embedder shows a progress bar while it trains.
     embedder_progress = False
 

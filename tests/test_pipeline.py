@@ -184,6 +184,7 @@ def test_dose_follows_the_recommendation_and_export_splits_samples_and_reserve(t
     result = Augmenter(ProbedPointModality({}), cfg, progress=False).fit(_real(12)).augment()
     rec = result.recommendation
     assert rec is not None and result.record["recommendation"]["verdict"] == rec.verdict
+    assert result.record["embedder"] == {"spec": "own"}
     per_class = {str(c): int((result.in_dose & (result.labels == c)).sum()) for c in CENTRES}
     assert per_class == rec.per_class
     assert not (result.in_dose & ~result.keep).any()

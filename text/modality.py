@@ -45,6 +45,7 @@ class TextModality(Modality):
     source_help = "a .csv, .tsv or .jsonl file, or a folder <class>/*.txt (optionally under train/ and test/)"
     #: Training steps of the offline default embedder (a word CNN).
     embedder_steps = TextEmbedder.DEFAULT_STEPS
+    packaged_embedder = "minilm"
     #: Whether the default embedder shows a progress bar while it trains.
     embedder_progress = False
     #: The text screen keeps candidates whatever the real-data classifier thinks of their label (the
