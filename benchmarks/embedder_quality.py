@@ -14,7 +14,9 @@ Arms: ``own`` (the offline default, trained on the draw), ``pretrained`` (the pa
 ``pretrained`` extra: all-MiniLM-L6-v2 for text, EfficientNet-Lite0 for images; none exists for
 speech), ``combined`` (both, each L2-normalised, concatenated: :class:`~imagina.core.embedding.CombinedEmbedder`).
 Cost: seconds to fit (train or load) and to embed the draw plus the held-out items, and the resident
-memory the arm added. Pretrained arms are skipped, with a line that says so, when the extra is absent.
+memory the arm added. A last row per data set says what ``--embedder auto``
+(:func:`~imagina.core.embedding.choose_embedder`) chooses from the draw alone, and how its choice
+fares on the held-out items against the best of the three. Pretrained arms are skipped, with a line that says so, when the extra is absent.
 
     OMP_NUM_THREADS=1 python benchmarks/embedder_quality.py --datasets mnist,cifar10,trec,cr,fsdd \\
         --markdown quality.md --json quality.jsonl
@@ -35,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagina.core.embedding import CombinedEmbedder, Embedder
+from imagina.core.embedding import CombinedEmbedder, Embedder, choose_embedder
 from imagina.core.errors import MissingDependencyError
 from imagina.core.modality import LabeledData, get_modality
 from imagina.core.runtime import limit_threads
@@ -163,6 +165,15 @@ def run_dataset(name: str, train: LabeledData, test: LabeledData, modality_name:
         both = CombinedEmbedder([own, pre])  # both parts are fitted: embedding only
         cost, z_c_tr, z_c_te = timed_embed(both, train, test, fit=False)
         emit({**base, "arm": "combined", "embedder": f"combined:{tag}", **scores(z_c_tr, train.y, z_c_te, test.y), **cost})
+        # what --embedder auto would choose from the draw alone, beside the held-out figures above
+        chosen, record = choose_embedder(
+            lambda: modality.make_embedder(seed=0, device="cpu", meta=train.meta, steps=embedder_steps), pre,
+            train.X, train.y, name=tag)
+        arms = {"own": "own", tag: "pretrained", f"combined:{tag}": "combined"}
+        held = {arms[r.get("embedder", "own")]: r["clf_heldout"] for r in rows if r["arm"] in ("own", "pretrained", "combined")
+                and r.get("embedder", "own") in arms}
+        emit({**base, "arm": "auto", "embedder": tag, "chosen": chosen, "auto_cv": record["cv_accuracy"],
+              "auto_s": record["seconds"], "chosen_heldout": held[arms[chosen]], "best_heldout": max(held.values())})
     return rows
 
 
@@ -193,7 +204,10 @@ def smoke_datasets() -> list[tuple[str, LabeledData, LabeledData, str]]:
                                   ("templates", "text", texts, labels, {}),
                                   ("tones", "audio", clips, np.repeat(["c0", "c1"], 8), {"sample_rate": 8000})]:
         even = np.arange(len(y)) % 2 == 0
-        pick = (lambda X, m: X[m] if isinstance(X, np.ndarray) else [x for x, k in zip(X, m) if k])
+
+        def pick(X, m):
+            return X[m] if isinstance(X, np.ndarray) else [x for x, k in zip(X, m) if k]
+
         out.append((name, LabeledData(pick(X, even), np.asarray(y)[even], meta=dict(meta)),
                     LabeledData(pick(X, ~even), np.asarray(y)[~even], meta=dict(meta)), mod))
     return out
@@ -203,9 +217,21 @@ def markdown(rows: list[dict]) -> str:
     lines = ["| data set | draw seed | n (draw / held-out) | arm | embedder | d | clf CV | clf held-out | 5-NN held-out | fit s | embed s | RSS added MiB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if r["arm"] == "auto":
+            continue
         lines.append(f"| {r['dataset']} | {r['draw_seed']} | {r['n_train']} / {r['n_heldout']} | {r['arm']} | {r.get('embedder', 'own')} | {r['dim']} "
                      f"| {r['clf_cv']:.3f} | {r['clf_heldout']:.3f} | {r['knn5_heldout']:.3f} | {r['fit_s']} | {r['embed_s']} "
                      f"| {r['rss_added_mb']} |")
+    auto = [r for r in rows if r["arm"] == "auto"]
+    if auto:
+        lines += ["", "`--embedder auto` (chosen by 3-fold cross-validation inside the draw; held-out accuracy of the "
+                      "label-consistency classifier in the chosen embedding against the best of the three):", "",
+                  "| data set | draw seed | chosen | CV own / pretrained / combined | held-out: chosen / best | seconds |",
+                  "|---|---|---|---|---|---|"]
+        for r in auto:
+            cv = " / ".join(f"{v:.3f}" for v in r["auto_cv"].values())
+            lines.append(f"| {r['dataset']} | {r['draw_seed']} | {r['chosen']} | {cv} | "
+                         f"{r['chosen_heldout']:.3f} / {r['best_heldout']:.3f} | {r['auto_s']} |")
     return "\n".join(lines) + "\n"
 
 

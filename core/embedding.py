@@ -252,7 +252,7 @@ def choose_embedder(own: Callable[[], Embedder], pretrained: Embedder | None, X:
             spaces[name] = fixed
             spaces[COMBINED_PREFIX + name] = np.concatenate([spaces[OWN], fixed], axis=1) / np.sqrt(2.0)
         for key, z in spaces.items():
-            acc[key].append(float(label_classifier(z[tr], y[tr]).score(z[te], y[te])))
+            acc[key].append(float((label_classifier(z[tr], y[tr]).predict(z[te]) == y[te]).mean()))
     means = {key: float(np.mean(v)) for key, v in acc.items()}
     chosen = max(means, key=lambda key: (round(means[key], 9), key == OWN))
     record = {"chosen": chosen, "cv_accuracy": means, "fold_accuracy": acc, "folds": k,

@@ -169,7 +169,12 @@ def test_embedder_quality_smoke():
     assert "tones: no packaged pretrained audio model exists; own only" in lines
     assert (("templates", "combined") in arms) == HAVE_MINILM
     assert (("digits", "combined") in arms) == HAVE_EFFICIENTNET
+    assert (("templates", "auto") in arms) == HAVE_MINILM
     for r in rows:
+        if r["arm"] == "auto":  # what --embedder auto chose, and its held-out accuracy against the best arm's
+            assert r["chosen"] in r["auto_cv"] and all(0.0 <= v <= 1.0 for v in r["auto_cv"].values())
+            assert 0.0 <= r["chosen_heldout"] <= r["best_heldout"] <= 1.0
+            continue
         assert 0.0 <= r["knn5_heldout"] <= 1.0 and 0.0 <= r["clf_heldout"] <= 1.0 and r["n_embedded"] > 0
 
 
