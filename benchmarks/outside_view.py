@@ -491,11 +491,14 @@ def markdown(result: dict) -> str:
     if rec:
         lo, hi = rec.get("interval", [float("nan")] * 2)
         measured = "; ".join(f"{clf} {res['accuracy']['diffs']['real+dose − real']['mean']:+.2f} "
-                             f"(best tried: {res['accuracy']['diffs']['best tried − real']['mean']:+.2f})"
+                             f"(best tried: {res['accuracy']['diffs']['best tried − real']['mean']:+.2f}; classical+dose − "
+                             f"real+classical: {res['accuracy']['diffs']['classical+dose − real+classical']['mean']:+.2f})"
                              for clf, res in result["classifiers"].items())
+        views = rec.get("classical_views", 0)
+        yardstick = f"real + {views} classical view(s) per item in the probe" if views else "real only"
         lines.append(f"Verdict: **{rec.get('verdict')}** (ratio {rec.get('ratio', 0):g}, share {100 * rec.get('share', 0):.0f} %); "
-                     f"predicted probe lift {100 * rec.get('lift', 0):+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}]; "
-                     f"measured real+dose − real: {measured}.")
+                     f"predicted probe lift over {yardstick} {100 * rec.get('lift', 0):+.2f} points "
+                     f"[{100 * lo:+.2f}, {100 * hi:+.2f}]; measured real+dose − real: {measured}.")
     return "\n".join(lines)
 
 
