@@ -3,9 +3,10 @@
 Both run the same conditional DCGAN (32×32, 1 channel, batch 64, hinge loss, DiffAugment, EMA) on
 random data; the plain loop has no per-step seeding, checkpoint or history logic. With
 ``--reconstruction R`` both run the image default's step (learned per-item codes, reconstruction,
-imagined codes between same-class items; R = 10 is the default of ``DCGANConfig``).
+imagined codes between same-class items; R = 10 is the default of ``DCGANConfig``); with
+``--cpu-bf16`` both run under bf16 autocast, as ``DCGANConfig`` trains on a CPU with native bf16.
 
-    python benchmarks/dcgan_step.py [--steps 60] [--threads N] [--reconstruction 10]
+    python benchmarks/dcgan_step.py [--steps 60] [--threads N] [--reconstruction 10] [--cpu-bf16]
 
 Prints images/s of both and their ratio (target >= 0.95). ``--smoke`` runs both loops for 2 steps
 of batch 8 on 64 images, once: it checks that they run, not their speed.
@@ -14,6 +15,7 @@ of batch 8 on 64 images, once: it checks that they run, not their speed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 
@@ -22,7 +24,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from imagina.core.gan import ConditionalGANTask, GANNetConfig
 from imagina.core.runtime import seeded
-from imagina.core.training import StepContext, Trainer, TrainerConfig
+from imagina.core.training import StepContext, Trainer, TrainerConfig, cpu_has_native_bf16
 from imagina.image.diffaugment import DiffAugment
 
 
@@ -35,7 +37,7 @@ def make_task(y: torch.Tensor, reconstruction: float = 0.0) -> ConditionalGANTas
     return task
 
 
-def plain_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int) -> float:
+def plain_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int, cpu_bf16: bool = False) -> float:
     """The same step written as a bare loop: one global generator, no Trainer."""
     opts = task.optimizers()
     ema = AveragedModel(task.G, multi_avg_fn=get_ema_multi_avg_fn(0.999), use_buffers=True)
@@ -44,6 +46,9 @@ def plain_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps
         def __init__(self):  # noqa: D107 - a minimal stand-in, no Trainer behind it
             self.rng = torch.Generator().manual_seed(0)
             self.device = torch.device("cpu")
+
+        def autocast(self):
+            return torch.autocast("cpu", dtype=torch.bfloat16) if cpu_bf16 and cpu_has_native_bf16() else contextlib.nullcontext()
 
         def update(self, name, loss):
             opts[name].zero_grad(set_to_none=True)
@@ -60,8 +65,8 @@ def plain_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps
     return steps * batch / (time.perf_counter() - start)
 
 
-def imagina_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int) -> float:
-    trainer = Trainer(TrainerConfig(steps=steps, batch_size=batch, device="cpu"), progress=False)
+def imagina_loop(task: ConditionalGANTask, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int, cpu_bf16: bool = False) -> float:
+    trainer = Trainer(TrainerConfig(steps=steps, batch_size=batch, device="cpu", cpu_bf16=cpu_bf16), progress=False)
     start = time.perf_counter()
     trainer.fit(task, (x, y, torch.arange(len(x))))
     return steps * batch / (time.perf_counter() - start)
@@ -74,6 +79,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--reconstruction", type=float, default=0.0, help="0: prior sampling; > 0: the image default's step")
+    p.add_argument("--cpu-bf16", action="store_true", help="both loops under bf16 autocast (the image default on a CPU with native bf16)")
     p.add_argument("--smoke", action="store_true", help="2 steps of batch 8 on 64 images, once: checks that both loops run")
     args = p.parse_args()
     if args.smoke:
@@ -87,12 +93,13 @@ def main() -> None:
     plain_loop(make_task(y, args.reconstruction), x, y, 1 if args.smoke else 5, args.batch)
     plain, ours = [], []
     for _ in range(args.repeats):
-        plain.append(plain_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch))
-        ours.append(imagina_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch))
+        plain.append(plain_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch, args.cpu_bf16))
+        ours.append(imagina_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch, args.cpu_bf16))
     best_plain, best_ours = max(plain), max(ours)
     print(json.dumps({"plain_images_per_s": round(best_plain, 1), "imagina_images_per_s": round(best_ours, 1),
                       "ratio": round(best_ours / best_plain, 3), "threads": torch.get_num_threads(),
-                      "steps": args.steps, "batch": args.batch, "reconstruction": args.reconstruction, "runs_plain": [round(v, 1) for v in plain],
+                      "steps": args.steps, "batch": args.batch, "reconstruction": args.reconstruction,
+                      "cpu_bf16": args.cpu_bf16 and cpu_has_native_bf16(), "runs_plain": [round(v, 1) for v in plain],
                       "runs_imagina": [round(v, 1) for v in ours]}, indent=2))
 
 

@@ -1,8 +1,8 @@
 """One training loop for every generator.
 
 A generator describes *what* one step does (:class:`TrainingTask`); the :class:`Trainer` owns the
-rest: seeding, device placement, bf16 autocast on CUDA, data-parallel gradient averaging under
-``torchrun``, the EMA copy of the generator, tqdm progress, loss history and atomic checkpoints
+rest: seeding, device placement, bf16 autocast on CUDA (and, if asked, on a CPU with native bf16),
+data-parallel gradient averaging under ``torchrun``, the EMA copy of the generator, tqdm progress, loss history and atomic checkpoints
 from which a killed run resumes to bit-identical weights on CPU.
 
 Determinism: every step draws its randomness from generators seeded by ``(seed, step, rank)``
@@ -40,6 +40,9 @@ class TrainerConfig:
     """Settings of the training loop shared by all generators.
 
     ``batch_size`` is per process: under ``torchrun`` with W processes one step sees W·batch_size items.
+    ``cpu_bf16`` lets :meth:`StepContext.autocast` run bf16 on a CPU with native bf16 instructions
+    (:func:`cpu_has_native_bf16`), where convolutions then take about a third less time; elsewhere
+    the CPU computes in fp32, since emulated bf16 is slower than fp32.
     """
 
     steps: int = 2000
@@ -49,6 +52,7 @@ class TrainerConfig:
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"
+    cpu_bf16: bool = False
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
@@ -80,7 +84,10 @@ class StepContext:
         return torch.randint(high, tuple(shape), generator=self.rng).to(self.device)
 
     def autocast(self):
-        """bf16 autocast on CUDA; nothing on CPU."""
+        """bf16 autocast on CUDA, and on a CPU with native bf16 when the trainer's ``cpu_bf16`` asks
+        for it; nothing otherwise."""
+        if self.device.type == "cpu" and self._trainer.config.cpu_bf16 and cpu_has_native_bf16():
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
         return autocast(self.device)
 
     def update(self, optimizer: str, loss: torch.Tensor) -> None:
@@ -265,6 +272,15 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         self.history = list(state["history"])
         return int(state["step"])
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16 or AMX), so bf16 autocast saves
+    time there instead of costing it."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN's bf16 query
+        return False
 
 
 def ema_with_warmup(decay: float) -> Callable:

@@ -45,7 +45,9 @@ class ImageModality(Modality):
         return {"drop_outliers": args.drop_outliers}
 
     def make_generator(self, *, steps: int | None, seed: int, device: str, meta: dict | None = None, **options: Any) -> ConditionalDCGAN:
-        cfg = make_config(DCGANConfig, **{"seed": seed, **({"steps": steps} if steps else {}), **options})
+        # steps the user asks for are trained as asked, not scaled to the data
+        given = {"steps": steps, "steps_per_item": None} if steps else {}
+        cfg = make_config(DCGANConfig, **{"seed": seed, **given, **options})
         return ConditionalDCGAN(cfg, device=device)
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from imagina.core.errors import check_float
 from imagina.core.gan import ConditionalGANModel, GANConfig
 from imagina.image.diffaugment import DiffAugment
 from imagina.image.preprocess import ImagePreprocessor, as_nhwc, auto_image_size
@@ -30,16 +31,32 @@ class DCGANConfig(GANConfig):
     10 images per class, samples from the prior are mostly not recognisable as their class and the
     screen rejects them; samples around the real images are, so the screen fills its budget
     (docs/history.md, `benchmarks/experiments/gan_settings.py`).
+
+    ``steps_per_item`` scales training to the data: ``steps_per_item × n`` steps for n images, kept
+    between ``steps // 2`` and ``steps`` (None trains exactly ``steps``). At 10 per item and batch 64
+    every image is seen at least 640 times; 100 images train 1,000 steps, 200 or more the full 2,000.
+    ``cpu_bf16`` (on by default here) trains in bf16 where the CPU has it natively: a third less
+    time per step (BENCHMARKS.md, "The image run").
     """
 
     image_size: int | None = None
     channels: int | None = None
     diffaugment: str = "translation,cutout"
     reconstruction: float = 10.0
+    steps_per_item: float | None = 10.0
+    cpu_bf16: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         DiffAugment(self.diffaugment)
+        if self.steps_per_item is not None:
+            check_float("steps_per_item", self.steps_per_item, minimum=0.0)
+
+    def scaled_steps(self, n: int) -> int:
+        """Training steps for ``n`` images: ``steps_per_item × n`` within [steps // 2, steps]."""
+        if self.steps_per_item is None:
+            return self.steps
+        return max(1, min(self.steps, max(self.steps // 2, round(self.steps_per_item * n))))
 
 
 class ConditionalDCGAN(ConditionalGANModel):
@@ -63,7 +80,9 @@ class ConditionalDCGAN(ConditionalGANModel):
         X = as_nhwc(X)
         size = self.config.image_size or auto_image_size(*X.shape[1:3])
         pre = ImagePreprocessor(size).fit(X)
-        return pre.transform(X), pre, {"image_size": size, "channels": X.shape[-1]}   # (n, C, S, S)
+        fixed = {"image_size": size, "channels": X.shape[-1], "steps": self.config.scaled_steps(len(X)),
+                 "steps_per_item": None}  # the saved config says how many steps were trained
+        return pre.transform(X), pre, fixed                                             # (n, C, S, S)
 
     def _decode(self, Z: np.ndarray, seed: int) -> np.ndarray:
         if len(Z) == 0:

@@ -102,3 +102,10 @@ def test_text_trec_smoke(tmp_path):
     summary = _smoke_summary("text_trec.py", "trec", tmp_path)
     assert summary["evaluation_augment"]["real"] + summary["evaluation_augment"]["validation"] == 60
     assert "real" in summary["evaluation"]["conditions"] and summary["tfidf_logreg"]["real"] > 0
+
+
+@pytest.mark.slow
+def test_image_run_smoke(tmp_path):
+    row = json.loads(_run("image_run.py", "--smoke", "--n", "40", "--threads", "1", "--out", str(tmp_path / "run"))[-1])
+    assert row["generator_steps"] == 2 and row["threads"] == "1" and row["wall_s"] > 0
+    assert row["kept"] <= row["candidates"] and set(row) >= {"generator", "embedder", "generation", "screen"}

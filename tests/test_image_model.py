@@ -140,3 +140,25 @@ def test_resize_round_trip_is_exact_on_digits():
     Z = pre.transform(X)
     assert Z.shape == (50, 1, 16, 16)
     np.testing.assert_array_equal(pre.inverse_transform(Z), X)
+
+
+def test_steps_scale_with_the_data_and_explicit_steps_are_kept(images):
+    cfg = DCGANConfig()
+    assert [cfg.scaled_steps(n) for n in (10, 100, 150, 200, 5000)] == [1000, 1000, 1500, 2000, 2000]
+    assert DCGANConfig(steps=300, steps_per_item=None).scaled_steps(10) == 300
+    X, y = images
+    gan = ConditionalDCGAN(DCGANConfig(steps=40, steps_per_item=1.0, batch_size=4, base_channels=4), device="cpu")
+    gan.fit(X[:24], y[:24], progress=False)
+    assert gan.config.steps == 24 and gan.config.steps_per_item is None  # the saved config says what was trained
+    from imagina.image.modality import MODALITY
+
+    assert MODALITY.make_generator(steps=7, seed=0, device="cpu").config.scaled_steps(1) == 7  # --steps as asked
+
+
+def test_cpu_bf16_training_is_repeatable(images):
+    """bf16 autocast (used where the CPU has it natively) keeps a seeded fit bit-repeatable."""
+    X, y = images
+    cfg = DCGANConfig(steps=3, batch_size=8, base_channels=4, cpu_bf16=True)
+    a, b = (ConditionalDCGAN(cfg, device="cpu").fit(X, y, progress=False) for _ in range(2))
+    assert all(torch.equal(v, b.generator_.state_dict()[k]) for k, v in a.generator_.state_dict().items())
+    assert np.array_equal(a.sample(5, seed=1)[0], b.sample(5, seed=1)[0])

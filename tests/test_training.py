@@ -34,14 +34,15 @@ def test_same_seed_same_weights(tmp_path):
     assert same(load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors"))
 
 
-def test_killed_run_resumes_to_identical_weights(tmp_path):
-    run(tmp_path / "full.safetensors", 8, "--ckpt", tmp_path / "ck_full")
-    killed = run(tmp_path / "never.safetensors", 8, "--ckpt", tmp_path / "ck", "--kill-at", 5, check=False)
+@pytest.mark.parametrize("precision", [(), ("--cpu-bf16",)], ids=["fp32", "cpu-bf16"])
+def test_killed_run_resumes_to_identical_weights(tmp_path, precision):
+    run(tmp_path / "full.safetensors", 8, "--ckpt", tmp_path / "ck_full", *precision)
+    killed = run(tmp_path / "never.safetensors", 8, "--ckpt", tmp_path / "ck", "--kill-at", 5, *precision, check=False)
     assert killed.returncode != 0 and not (tmp_path / "never.safetensors").exists()
     state = torch.load(tmp_path / "ck" / CHECKPOINT_NAME, weights_only=True)
     assert state["step"] == 3  # the checkpoint before the kill
     assert not [p for p in (tmp_path / "ck").iterdir() if p.name.endswith(".tmp")]
-    run(tmp_path / "resumed.safetensors", 8, "--ckpt", tmp_path / "ck")
+    run(tmp_path / "resumed.safetensors", 8, "--ckpt", tmp_path / "ck", *precision)
     assert same(load_file(tmp_path / "full.safetensors"), load_file(tmp_path / "resumed.safetensors"))
     history = [json.loads(line) for line in (tmp_path / "ck" / HISTORY_NAME).read_text().splitlines()]
     assert [h["step"] for h in history] == list(range(1, 9))
