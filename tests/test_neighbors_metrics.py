@@ -85,7 +85,7 @@ def _hard_sets():
     yield "grid", rng.integers(0, 4, size=(250, 2)).astype(np.float32), rng.integers(0, 4, size=(150, 2)).astype(np.float32)
 
 
-@pytest.mark.parametrize("chunk", [16, 37, 4096])
+@pytest.mark.parametrize("chunk", [16, 37, 128, 4096])
 def test_neighbours_equal_a_float64_brute_force_reference(chunk):
     for name, A, B in _hard_sets():
         D = _brute(A, B)
@@ -101,6 +101,45 @@ def test_neighbours_equal_a_float64_brute_force_reference(chunk):
         np.testing.assert_array_equal(s.inside, (D <= r_A[:, None]).any(0), err_msg=name)
         np.testing.assert_allclose(s.nearest_dist, D.min(1), rtol=1e-12, atol=1e-12, err_msg=name)
         np.testing.assert_allclose(D[np.arange(len(A)), s.nearest_index], D.min(1), atol=1e-12, err_msg=name)
+
+
+def test_neighbours_equal_the_reference_over_many_tiles():
+    """3,000 × 2,500 points at the default chunk: several 1024-item tiles of the symmetric pass
+    (each item's first tile through its group minima, later ones through the fold), several
+    256-row ball blocks with rows taken in radius order."""
+    rng = np.random.default_rng(7)
+    A = rng.normal(size=(3000, 16)).astype(np.float32)
+    B = (1.1 * rng.normal(size=(2500, 16)) + 0.05).astype(np.float32)
+    D = _brute(A, B)
+    r_A, r_B = kth_neighbour_radius(A, 5), kth_neighbour_radius(B, 5)
+    np.testing.assert_allclose(r_A, _kth_brute(A, 5), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(r_B, _kth_brute(B, 5), rtol=1e-12, atol=1e-12)
+    d, idx = knn(A, B, 5)
+    np.testing.assert_allclose(d, np.sort(D, axis=1)[:, :5], rtol=1e-12, atol=1e-12)
+    s = ball_stats(A, B, r_B, radii_A=r_A, nearest=True)
+    inside = D <= r_B[None]
+    np.testing.assert_array_equal(s.count, inside.sum(1))
+    np.testing.assert_array_equal(s.covered, inside.any(0))
+    np.testing.assert_array_equal(s.inside, (D <= r_A[:, None]).any(0))
+    np.testing.assert_allclose(s.nearest_dist, D.min(1), rtol=1e-12, atol=1e-12)
+
+
+def test_infinite_and_nan_radii():
+    """An infinite radius holds every point, a NaN one none (as ``<=`` says), at any chunk."""
+    rng = np.random.default_rng(8)
+    A, B = rng.normal(size=(40, 3)).astype(np.float32), rng.normal(size=(30, 3)).astype(np.float32)
+    r_B = kth_neighbour_radius(B, 2)
+    r_B[[0, 5]] = np.inf
+    r_B[7] = np.nan
+    r_A = kth_neighbour_radius(A, 2)
+    r_A[3] = np.inf
+    r_A[9] = np.nan
+    D = _brute(A, B)
+    for chunk in (16, 4096):
+        s = ball_stats(A, B, r_B, radii_A=r_A, chunk=chunk)
+        np.testing.assert_array_equal(s.count, (D <= r_B[None]).sum(1))
+        np.testing.assert_array_equal(s.covered, (D <= r_B[None]).any(0))
+        np.testing.assert_array_equal(s.inside, (D <= r_A[:, None]).any(0))
 
 
 def test_ball_boundary_counts_as_inside():
