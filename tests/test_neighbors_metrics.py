@@ -10,7 +10,7 @@ from imagina.core.metrics import (
     prdc,
     precision_recall,
 )
-from imagina.core.neighbors import ball_stats, count_within, knn, kth_neighbour_radius
+from imagina.core.neighbors import _two_smallest, ball_stats, count_within, knn, kth_neighbour_radius
 
 
 @pytest.fixture
@@ -140,6 +140,18 @@ def test_infinite_and_nan_radii():
         np.testing.assert_array_equal(s.count, (D <= r_B[None]).sum(1))
         np.testing.assert_array_equal(s.covered, (D <= r_B[None]).any(0))
         np.testing.assert_array_equal(s.inside, (D <= r_A[:, None]).any(0))
+
+
+@pytest.mark.parametrize("shape", [(5, 17), (64, 1000), (7, 33), (3, 3), (10, 2048), (4, 40)])
+def test_two_smallest_per_row(shape):
+    """Smallest, its column and second smallest of each row, with ties (half-integer values)."""
+    rng = np.random.default_rng(shape[1])
+    for D in (torch.from_numpy(rng.normal(size=shape).astype(np.float32)),
+              torch.from_numpy((np.round(rng.normal(size=shape) * 2) / 2).astype(np.float32))):
+        v, a, v2 = _two_smallest(D.clone())
+        s = torch.sort(D, 1).values
+        assert torch.equal(v, s[:, 0]) and torch.equal(v2, s[:, 1])
+        assert torch.equal(D[torch.arange(len(D)), a], v)
 
 
 def test_ball_boundary_counts_as_inside():
