@@ -16,8 +16,9 @@ sentences are measured against the draw:
   probe on the real draw), its interval and verdict; kept per class and the pass rate.
 
 Conditions: ``before`` = the defaults until issue 20 (subword decoding, ``whole_words=False``; the
-invented-word check at a half, ``max_new_words=0.5``); ``after`` = today's defaults (whole-word
-decoding, any unknown word rejected). Each run's directory (``--out``) holds the usual export; one
+invented-word check at a half, ``max_new_words=0.5``); ``whole-words`` = whole-word decoding with its
+first decoding settings (``WHOLE_WORDS_V1``: around real items, noise 1, temperature 0.8, top-p 0.9, no
+n-gram block), any unknown word rejected; ``after`` = today's defaults. Each run's directory (``--out``) holds the usual export; one
 JSON line per run goes to ``--json`` (appended, so an interrupted sweep keeps its runs) and the
 summary (mean ± sd over seeds) plus the first 20 kept sentences of the first seed to ``--markdown``.
 
@@ -54,8 +55,12 @@ from imagina.text.sanity import (
 logger = logging.getLogger("text_fluency")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = {"trec": (SHARED / "trec" / "train.tsv", 50), "cr": (SHARED / "cr" / "train.tsv", 250)}
+#: Decoding of whole-word decoding's first defaults (58b6ce3), pinned so that the condition outlives them.
+WHOLE_WORDS_V1 = {"whole_words": True, "sample_method": "around", "noise_scale": 1.0, "temperature": 0.8, "top_p": 0.9,
+                  "top_k": 0, "no_repeat_ngram": 0}
 CONDITIONS = {
     "before": ({"whole_words": False}, TextSanityConfig(max_new_words=0.5)),
+    "whole-words": (WHOLE_WORDS_V1, TextSanityConfig()),
     "after": ({}, TextSanityConfig()),
 }
 SETS = ("real", "heldout", "candidates", "kept")
@@ -176,7 +181,9 @@ def _cell(values: list[float], fmt: str) -> str:
 def summarize(rows: list[dict]) -> str:
     """Markdown: fluency per set, kept / pass rate / lift per condition, and the first seed's kept sentences."""
     lines = []
-    keys = sorted({(r["dataset"], r["condition"]) for r in rows}, key=lambda k: (k[0], k[1] != "before"))
+    order = list(CONDITIONS)
+    keys = sorted({(r["dataset"], r["condition"]) for r in rows},
+                  key=lambda k: (k[0], order.index(k[1]) if k[1] in order else len(order)))
     lines += ["| data | condition | seeds | set | n | known words (draw) | known words (draw + list) | bigram perplexity | "
               "ppl / held-out | distinct-1 | distinct-2 | distinct-2 @ real size | self-BLEU |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -202,11 +209,12 @@ def summarize(rows: list[dict]) -> str:
                      f"{_cell([r['seconds'] for r in sub], '.0f')} |")
     lift = {(r["dataset"], r["condition"], r["seed"]): r["lift"] for r in rows if r["lift"] is not None}
     for ds in sorted({k[0] for k in keys}):
-        seeds = sorted(s for d, c, s in lift if d == ds and c == "after" and (ds, "before", s) in lift)
-        if seeds:
-            diff = [100 * (lift[ds, "after", s] - lift[ds, "before", s]) for s in seeds]
-            lines += ["", f"{ds}: lift after − before, paired by seed ({', '.join(map(str, seeds))}): "
-                      + ", ".join(f"{d:+.2f}" for d in diff) + f"; mean {_cell(diff, '+.2f')} points."]
+        for base in (c for c in CONDITIONS if c != "after"):
+            seeds = sorted(s for d, c, s in lift if d == ds and c == "after" and (ds, base, s) in lift)
+            if seeds:
+                diff = [100 * (lift[ds, "after", s] - lift[ds, base, s]) for s in seeds]
+                lines += ["", f"{ds}: lift after − {base}, paired by seed ({', '.join(map(str, seeds))}): "
+                          + ", ".join(f"{d:+.2f}" for d in diff) + f"; mean {_cell(diff, '+.2f')} points."]
     for ds, cond in keys:
         sub = sorted((r for r in rows if r["dataset"] == ds and r["condition"] == cond), key=lambda r: r["seed"])
         lines += ["", f"First 20 kept sentences, {ds}, {cond}, seed {sub[0]['seed']} (as generated, not chosen):", ""]

@@ -123,6 +123,9 @@ def test_block_repeats_keeps_a_row_with_nothing_else():
     _block_repeats(logits, prefix, torch.tensor([False, False]), 2)
     assert logits[0, 0] == 0.0  # its only token stays
     assert logits[1].tolist() == [-float("inf"), 0.0, 0.0]
+    logits = torch.zeros(1, 3)
+    _block_repeats(logits, torch.tensor([[2]]), torch.tensor([False]), 2)  # "BOS 2": no bigram repeats yet...
+    assert logits[0].tolist() == [0.0, 0.0, -float("inf")]  # ...but 2 may not follow itself
 
 
 def test_word_list_opens_english_words_to_the_decoder(corpus, monkeypatch):
@@ -147,6 +150,24 @@ def test_word_list_opens_english_words_to_the_decoder(corpus, monkeypatch):
     vae._trie = None
     with pytest.raises(Exception, match=r"pip install 'imagina\[wordlist\]'"):
         vae.sample(2)
+
+
+def test_match_diversity_chooses_the_temperature_and_saves_it(corpus, tmp_path):
+    X, y = corpus
+    vae = ConditionalSeqVAE(SeqVAEConfig(**{**TINY_VAE, "match_diversity": 1.0}), device="cpu", seed=1).fit(
+        X, y, progress=False)
+    lo, hi = ConditionalSeqVAE.TEMPERATURE_RANGE
+    assert lo <= vae.temperature_ <= hi
+    assert vae.temperature_ == vae.choose_temperature(1.0)  # same seed, same pilot sets
+    # a higher target needs at least as hot a decoder
+    assert vae.choose_temperature(0.5) <= vae.choose_temperature(1.5)
+    assert vae.sample(5, seed=1)[0] == vae.sample(5, seed=1, temperature=vae.temperature_)[0]
+    vae.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu")
+    assert loaded.temperature_ == vae.temperature_
+    assert loaded.sample(7, seed=3)[0] == vae.sample(7, seed=3)[0]
+    plain = ConditionalSeqVAE(SeqVAEConfig(**TINY_VAE), device="cpu", seed=1).fit(X, y, progress=False)
+    assert plain.temperature_ == plain.config.temperature
 
 
 def test_sample_same_seed_same_output_across_fits(corpus):
@@ -234,6 +255,7 @@ def test_collapse_is_detected_and_reported(corpus, caplog):
         ({"whole_words": "yes"}, r"`whole_words` must be true or false; got 'yes'"),
         ({"no_repeat_ngram": -1}, r"`no_repeat_ngram` must be an int >= 0"),
         ({"word_list": -1}, r"`word_list` must be an int >= 0"),
+        ({"match_diversity": -0.5}, r"`match_diversity` must be a number"),
     ],
 )
 def test_config_validation(kwargs, match):
