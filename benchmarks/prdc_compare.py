@@ -5,7 +5,8 @@
 For each size n: n real and n fake items (seeded Gaussians, float32, d = 64), both arms in separate
 processes pinned to one core with one BLAS thread each (``prdc`` 0.2 holds three n×n distance
 matrices; imagina holds chunks). Prints one JSON line per arm and size with wall time, CPU time
-(steadier than wall time when other jobs share the core) and peak RSS, then a summary per size:
+(steadier than wall time when other jobs share the core), peak RSS and the machine's 1-minute load
+average when the arm started, then a summary per size:
 the speed-ups, the memory ratio and the largest absolute difference over the four metrics. ``prdc`` is optional (``pip install prdc``; never a dependency of imagina):
 without it the prdc arm is skipped with a message. ``--smoke`` runs n = 300 in seconds.
 """
@@ -58,13 +59,14 @@ def run_arm(arm: str, n: int, dim: int, k: int) -> dict:
             with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sizes
                 return compute_prdc(real, fake, nearest_k=k)
     real, fake = make_data(n, dim)
+    load = os.getloadavg()[0]  # other jobs on the machine: wall times are upper bounds when it is high
     base = peak_rss_mb()
     start, cpu = time.perf_counter(), time.process_time()
     out = compute(real, fake)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"arm": arm, "n": n, "dim": dim, "k": k, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
             "peak_rss_mb": round(peak_rss_mb(), 1),
-            "rss_before_mb": round(base, 1), **{m: float(out[m]) for m in METRICS}}
+            "rss_before_mb": round(base, 1), "load_avg_1min": round(load, 1), **{m: float(out[m]) for m in METRICS}}
 
 
 def spawn(arm: str, n: int, dim: int, k: int, core: int) -> dict | None:

@@ -11,8 +11,11 @@ original rows. Results therefore equal a float64 brute-force reference whatever 
 while the bulk of the work runs at float32 GEMM speed (at d = 64 on one core of the project's CPU,
 float64 GEMM takes 2× as long and ``torch.cdist`` without matrix multiplies 20× as long).
 
-Memory is O(chunk² + n + m): a block holds at most chunk × chunk distances (256 × chunk, or
-1024 × 1024 tiles for a set against itself) and no N×M matrix is ever held whole.
+Memory is O(chunk² + n + m): a block holds at most chunk × chunk distances (256 × chunk, about
+2^19 values when B is small, or 1024 × 1024 tiles for a set against itself) and no N×M matrix is
+ever held whole. Blocks go into reused buffers, and the work after each GEMM is a few full passes
+of fast float reductions (sign sums, minima, group minima over strided columns); boolean masks and
+index gathers only touch the rare entries these select.
 """
 
 from __future__ import annotations
@@ -306,7 +309,7 @@ def _two_smallest(D: torch.Tensor, group: int = 16) -> tuple[torch.Tensor, torch
     """Each row's smallest value, its column and the second smallest value of ``D`` (r, c), float32.
 
     Through the minima of strided column groups ({t, t + w, ...}: one vectorised pass over D,
-    where ``D.min(1)`` with indices runs 8× slower): the smallest lies in the group of smallest
+    where ``D.min(1)`` with indices runs 7× slower or more): the smallest lies in the group of smallest
     minimum, and the second smallest is the smaller of that group's second value and the other
     groups' smallest minimum. Returns ``(value, column, second)``, shapes (r,), (r,), (r,).
     """
