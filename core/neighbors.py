@@ -362,18 +362,20 @@ def ball_stats(A, B, radii_B, *, radii_A=None, nearest: bool = False, chunk: int
     rB = torch.as_tensor(np.asarray(radii_B, dtype=np.float64))
     rA = None if radii_A is None else torch.as_tensor(np.asarray(radii_A, dtype=np.float64))
     # radii² as folded into the GEMM: a NaN radius holds no pair (as ``<=`` says), so its radius²
-    # becomes -1; an infinite radius² of B becomes one that no pair reaches (all pairs are then
-    # surely inside, and the margins stay finite)
+    # becomes -1; an infinite or huge radius² of B (beyond any pair's D²) is lowered to a value
+    # still beyond every pair's D², so that all its pairs stay surely inside and the margins finite
     r2B = torch.where(torch.isnan(rB), -1.0, rB**2)
     r2A = None if rA is None else torch.where(torch.isnan(rA), -1.0, rA**2)
     order = None
     if r2A is not None and n:
         order = torch.argsort(r2A, stable=True)  # rows by radius: narrow radius ranges per block
         A, rA, r2A = A[order], rA[order], r2A[order]
-    if bool(torch.isinf(r2B).any()) and n:
-        g0 = _GemmDistances(A, B)
-        na_max = max(float(((A[s : s + 65536].double() - g0.centre) ** 2).sum(1).max()) for s in range(0, n, 65536))
-        r2B = r2B.clamp(max=2 * (na_max + g0.nb_max) + 1)  # > any pair's D² (<= 2(|a|² + |b|²))
+    if n and m:
+        centre = B.sum(0, dtype=torch.float64) / m
+        nb_max = max(float(((B[s : s + 65536].double() - centre) ** 2).sum(1).max()) for s in range(0, m, 65536))
+        if float(r2B.max()) > 4 * nb_max + 1:  # a k-NN radius² inside B is at most 4·max |b - centre|²
+            na_max = max(float(((A[s : s + 65536].double() - centre) ** 2).sum(1).max()) for s in range(0, n, 65536))
+            r2B = r2B.clamp(max=2 * (na_max + nb_max) + 1)  # > any pair's D² (<= 2(|a|² + |b|²))
     count = torch.zeros(n, dtype=torch.long)
     covered = torch.zeros(m, dtype=torch.bool)
     inside = None if r2A is None else torch.zeros(m, dtype=torch.bool)

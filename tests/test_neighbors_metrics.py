@@ -125,12 +125,13 @@ def test_neighbours_equal_the_reference_over_many_tiles():
 
 
 def test_infinite_and_nan_radii():
-    """An infinite radius holds every point, a NaN one none (as ``<=`` says), at any chunk."""
+    """An infinite (or huge) radius holds every point, a NaN one none (as ``<=`` says), at any chunk."""
     rng = np.random.default_rng(8)
     A, B = rng.normal(size=(40, 3)).astype(np.float32), rng.normal(size=(30, 3)).astype(np.float32)
     r_B = kth_neighbour_radius(B, 2)
     r_B[[0, 5]] = np.inf
     r_B[7] = np.nan
+    r_B[9] = 1e30  # finite, but its square overflows float32
     r_A = kth_neighbour_radius(A, 2)
     r_A[3] = np.inf
     r_A[9] = np.nan
