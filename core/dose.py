@@ -69,6 +69,8 @@ class DoseConfig:
         that only a linear model on simple features sees does not pass for one.
     classical : classical views per real item tried for the reference arm (0, real only, is always
         tried; empty: compare with real only). Used when the caller passes ``views``.
+    check_splits : fresh splits on which a "use" is checked with a second model family (the caller's
+        ``check``, the modality's small reference network); 0: no check.
     max_real : at most this many real items (a stratified random subset) take part in the splits:
         with thousands of real items a synthetic dose rarely matters, and the probe's cost grows with them.
     seed : seed of the splits and of the subset.
@@ -82,6 +84,7 @@ class DoseConfig:
     svm_cs: tuple[float, ...] = (1.0, 10.0)
     max_real: int = 2000
     classical: tuple[int, ...] = (1, 2, 4)
+    check_splits: int = 5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -101,6 +104,7 @@ class DoseConfig:
         check_int("max_real", self.max_real, minimum=10)
         for v in self.classical:
             check_int("classical", v, minimum=0)
+        check_int("check_splits", self.check_splits, minimum=0)
         check_int("seed", self.seed, minimum=0)
 
 
@@ -117,6 +121,8 @@ class Recommendation:
         verdict is "use"), and its ``confidence`` interval (fractions).
     classical_views, classical_lift, classical_interval : the reference arm's classical views per real
         item (0: real only was best) and its lift over real only, with interval.
+    check : when the probe said "use": the second model family's lift with the chosen dose over real
+        items alone on fresh splits (classifier, splits, lift, low, high); "use" needs it above 0.
     message : the verdict in words.
     trials : every dose tried: ratio, share, mean lift, interval, probe accuracy.
     """
@@ -137,6 +143,7 @@ class Recommendation:
     classical_lift: float = 0.0
     classical_interval: tuple[float, float] = (0.0, 0.0)
     classical_trials: list[dict[str, float]] = field(default_factory=list)
+    check: dict[str, Any] | None = None
     seconds: float = 0.0
 
     @property
@@ -161,6 +168,11 @@ class Recommendation:
                 lines.append(f"| {t['views']:g}{mark} | {100 * t['lift']:+.2f} | [{100 * t['low']:+.2f}, {100 * t['high']:+.2f}] |")
             lines += ["", f"Synthetic items are added on top of the reference ({self.classical_views} classical "
                           f"view(s) per real item); lifts below are over it.", ""]
+        if self.check:
+            c = self.check
+            lines += [f"Check with a second model family ({c['classifier']}), real items alone against real items "
+                      f"plus the dose, {c['splits']} fresh splits: {100 * c['lift']:+.2f} points "
+                      f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}].", ""]
         lines += ["| synthetic per real item | share of training set | lift (points) | interval |", "|---|---|---|---|"]
         for t in self.trials:
             mark = " ← chosen" if self.use and t["ratio"] == self.ratio else ""
@@ -229,7 +241,8 @@ def echoes(real_emb: Any, syn_emb: Any, train: np.ndarray, test: np.ndarray, *, 
 def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y: np.ndarray, attribution: np.ndarray,
                    config: DoseConfig | None = None, *,
                    embeddings: tuple[np.ndarray, np.ndarray] | None = None,
-                   views: Callable[[Any, int, int], Any] | None = None, progress: bool = False) -> Recommendation:
+                   views: Callable[[Any, int, int], Any] | None = None, check: Callable[..., tuple[float, float]] | None = None,
+                   progress: bool = False) -> Recommendation:
     """Choose how many synthetic items per class to add, by the cross-validated lift of a probe.
 
     Parameters
@@ -250,6 +263,12 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         :meth:`~imagina.core.modality.Modality.classical_views`. With it, the reference arm is the real
         items plus their best number of views (``config.classical``, 0 included); views of held-out
         items never train.
+    check : optional second model family, ``check(train_X, train_y, syn_X, syn_y, test_X, test_y, share,
+        seed) -> (accuracy without, accuracy with)`` the synthetic items (e.g.
+        :class:`~imagina.core.evaluation.ReferenceCheck`, a small neural network). When the probe says
+        "use", the chosen dose is also trained with it on ``config.check_splits`` fresh splits, and the
+        verdict stays "use" only if its mean lift is above 0: a cheap probe on hand-made features can
+        gain from items that cost a neural network accuracy.
     progress : show a tqdm bar over the probe fits.
     """
     cfg = config or DoseConfig()
@@ -375,6 +394,21 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         _, diffs = lifts(best["ratio"], fresh, accuracy(fresh, n_views))
         best["lift"], best["low"], best["high"] = corrected_interval(
             diffs, float(np.mean([len(te) / len(real_y) for _, te in fresh])), cfg.confidence)
+    checked = None
+    if best is not None and len(syn_y) and best["low"] > 0 and check is not None and cfg.check_splits:
+        chosen, diffs = dose(best["ratio"]), []
+        bar.total += min(cfg.check_splits, len(fresh))
+        bar.refresh()
+        for j, (tr, te) in enumerate(fresh[: cfg.check_splits]):
+            idx = chosen(tr, te)
+            without, with_ = check(take(real_X, tr), real_y[tr], take(syn_X, idx), syn_y[idx], take(real_X, te),
+                                   real_y[te], len(idx) / (len(tr) + len(idx)), cfg.seed + j)
+            diffs.append(with_ - without)
+            bar.update()
+        mean, low, high = corrected_interval(np.asarray(diffs), float(np.mean([len(te) / len(real_y) for _, te in fresh])),
+                                             cfg.confidence)
+        checked = {"classifier": getattr(check, "name", type(check).__name__), "splits": len(diffs),
+                   "lift": mean, "low": low, "high": high}
     bar.close()
     available = {str(c): int((syn_y == c).sum()) for c in classes}
     reference = next((t for t in classical_trials if t["views"] == n_views), None)
@@ -384,7 +418,8 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
                 f"over real only)")
     else:
         over = "real items alone" + (" (classical augmentation did not help the probe)" if counts else "")
-    if best is not None and best["low"] > 0:
+    vetoed = checked is not None and checked["lift"] <= 0
+    if best is not None and best["low"] > 0 and not vetoed:
         ratio = best["ratio"]
         per_class = {str(c): min(available[str(c)], int(round(ratio * int((real_y == c).sum())))) for c in classes}
         verdict = "use"
@@ -395,6 +430,11 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         ratio, per_class, verdict = 0.0, {str(c): 0 for c in classes}, "don't use"
         if best is None or not len(syn_y):
             message = "no synthetic item passed the screen, so there is nothing to add."
+        elif vetoed:
+            message = (f"the synthetic items help only some models: added to {over}, {best['ratio']:g} per real item "
+                       f"lifted the probe {100 * best['lift']:+.2f} points [{100 * best['low']:+.2f}, "
+                       f"{100 * best['high']:+.2f}], but a small neural network ({checked['classifier']}) trained on "
+                       f"{checked['splits']} of the same splits changed by {100 * checked['lift']:+.2f} points with them.")
         else:
             message = (f"the synthetic items did not help on this data: added to {over}, the best dose "
                        f"({best['ratio']:g} per real item) changed the probe's accuracy by {100 * best['lift']:+.2f} points "
@@ -404,6 +444,6 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
                          len(pairs), cfg.confidence, float(real_acc.mean()), trials,
                          n_views, reference["lift"] if reference else 0.0,
                          (reference["low"], reference["high"]) if reference else (0.0, 0.0), classical_trials,
-                         time.perf_counter() - start)
+                         checked, time.perf_counter() - start)
     logger.info("dose: %s (%.1f s)", message, rec.seconds)
     return rec

@@ -341,6 +341,35 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     return float((predict(model, x, batch_size=batch_size) == y).sum()) / max(1, len(x))
 
 
+class ReferenceCheck:
+    """A :func:`~imagina.core.dose.recommend_dose` ``check``: the reference classifier (a small
+    neural network, another model family than the dose's probe) trained on one split's real items
+    alone and with synthetic items at ``share`` of each batch, both scored on the split's held-out
+    real items. The task learns its inputs (sizes, vocabulary) from the split's real training items
+    only; :attr:`name` says which network it is."""
+
+    def __init__(self, task: EvalTask, *, device: torch.device | str = "cpu") -> None:
+        self.task, self.device = task, device
+        self.name = task.describe()
+
+    def __call__(self, train_X: Any, train_y: np.ndarray, syn_X: Any, syn_y: np.ndarray, test_X: Any,
+                 test_y: np.ndarray, share: float, seed: int) -> tuple[float, float]:
+        """(accuracy without, accuracy with) the synthetic items, on ``test_X``."""
+        t = copy.copy(self.task).fit(train_X, train_y)
+        lookup = {c: i for i, c in enumerate(np.unique(train_y).tolist())}
+
+        def codes(y: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor([lookup[v] for v in np.asarray(y).tolist()], dtype=torch.long)
+
+        real = (t.prepare(train_X), codes(train_y))
+        test = (t.prepare(test_X), codes(test_y))
+        syn = (t.prepare(syn_X), codes(syn_y)) if len(syn_y) else None
+        alone = train_classifier(t, len(lookup), real, seed=seed, device=self.device)
+        mixed = train_classifier(t, len(lookup), real, synthetic=syn, share=share if syn else 0.0, seed=seed,
+                                 device=self.device)
+        return accuracy(alone, *test), accuracy(mixed, *test)
+
+
 def class_recalls(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_classes: int) -> tuple[float, float, list[float]]:
     """Of ``model`` on prepared items ``x`` with class indices ``y``: (accuracy, balanced accuracy = the
     mean recall over the classes ``y`` holds, the recall of each of ``n_classes`` classes, NaN where

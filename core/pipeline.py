@@ -352,10 +352,17 @@ class Augmenter:
             return None
         t = time.perf_counter()
         nearest, _ = attribute(self.real_embeddings_, self.data_.y, emb[order], y[order])
+        from imagina.core.evaluation import ReferenceCheck
+
         meta = self.data_.meta
+        try:  # a "use" is checked with the modality's small reference network, where it has one
+            check = ReferenceCheck(self.modality.evaluation_task(meta), device=self.config.device)
+        except NotImplementedError:
+            check = None
         rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, dose,
                              embeddings=(self.real_embeddings_, emb[order]), progress=self.progress,
-                             views=lambda items, n, seed: self.modality.classical_views(items, n, seed=seed, meta=meta))
+                             views=lambda items, n, seed: self.modality.classical_views(items, n, seed=seed, meta=meta),
+                             check=check)
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec
 

@@ -8,6 +8,7 @@ from imagina.core.evaluation import (
     EvalConfig,
     EvalReport,
     EvalTask,
+    ReferenceCheck,
     accuracy,
     class_recalls,
     evaluate,
@@ -237,3 +238,15 @@ def test_standard_baseline_and_the_dose_condition():
     assert 0.5 < report.baseline["accuracy"] <= 1.0 and "logistic regression" in report.baseline["name"]
     md = report.to_markdown()
     assert "(f) real+dose" in md and "Standard baseline on the same real items" in md
+
+
+def test_reference_check_trains_alone_and_with_synthetic_items():
+    train, test = blobs(40, 0), blobs(60, 1)
+    check = ReferenceCheck(TinyTask())
+    assert check.name.startswith("linear")
+    wrong = LabeledData(train.X, 1 - train.y)  # synthetic items with every label flipped
+    without, with_wrong = check(train.X, train.y, wrong.X, wrong.y, test.X, test.y, 0.5, 0)
+    assert without > 0.85 and with_wrong < without - 0.2
+    again = check(train.X, train.y, wrong.X, wrong.y, test.X, test.y, 0.5, 0)
+    assert again == (without, with_wrong)                               # seeded
+    assert check(train.X, train.y, train.X[:0], train.y[:0], test.X, test.y, 0.0, 0)[1] == without

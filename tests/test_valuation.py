@@ -214,6 +214,45 @@ def test_views_of_held_out_items_never_train():
     assert all(t["lift"] < 0.15 for t in rec.classical_trials), rec.classical_trials
 
 
+def _signal_case():
+    rng = np.random.default_rng(6)
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    real_y = np.repeat([0, 1], 30)
+    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
+    syn_y = np.repeat([0, 1], 400)
+    syn = (centres[syn_y] + rng.normal(scale=2.0, size=(800, 500))).astype(np.float32)
+    attribution = np.array([int(np.argmin(np.linalg.norm(real - s, axis=1))) for s in syn])
+    return real, real_y, syn, syn_y, attribution
+
+
+@pytest.mark.parametrize(("without", "with_", "verdict"), [(0.80, 0.70, "don't use"), (0.70, 0.80, "use")])
+def test_a_use_needs_the_second_model_family_to_gain_too(without, with_, verdict):
+    real, real_y, syn, syn_y, attribution = _signal_case()
+    calls = []
+
+    def check(train_X, train_y, syn_X, syn_y_, test_X, test_y, share, seed):
+        # the check sees one split: disjoint real parts, synthetic items at their share of the training set
+        assert len(train_X) + len(test_X) == len(real) and not (set(map(bytes, train_X)) & set(map(bytes, test_X)))
+        assert share == pytest.approx(len(syn_X) / (len(train_X) + len(syn_X))) and 0 < share < 1
+        calls.append(seed)
+        return without, with_
+
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution, check=check)
+    assert len(calls) == DoseConfig().check_splits
+    assert rec.verdict == verdict and rec.check["lift"] == pytest.approx(with_ - without)
+    if verdict == "don't use":
+        assert "help only some models" in rec.message and sum(rec.per_class.values()) == 0
+    assert "second model family" in rec.to_markdown()
+
+
+def test_no_check_without_a_use():
+    real, real_y = _blobs(n_per_class=20, seed=4)
+    noise = np.random.default_rng(5).uniform(-3, 7, size=(300, 2)).astype(np.float32)
+    rec = recommend_dose(_features(), real, real_y, noise, np.random.default_rng(5).integers(0, 3, 300),
+                         np.zeros(300, dtype=np.int64), check=lambda *a: pytest.fail("checked a don't use"))
+    assert rec.verdict == "don't use" and rec.check is None
+
+
 def test_corrected_interval_is_wider_than_naive():
     diffs = np.array([0.02, 0.05, -0.01, 0.03, 0.04, 0.0, 0.02, 0.03, 0.01, 0.05])
     mean, low, high = corrected_interval(diffs, 0.2, 0.9)

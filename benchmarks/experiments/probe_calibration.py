@@ -32,6 +32,8 @@ def main() -> None:
     p.add_argument("--default-only", action="store_true", help="only the modality's default probe")
     p.add_argument("--classical", action="store_true",
                    help="compare with real + classical augmentation at its best number of views (augment's rule)")
+    p.add_argument("--check", action="store_true",
+                   help="check a 'use' with the modality's reference network (augment's rule)")
     args = p.parse_args()
 
     from sklearn.pipeline import make_pipeline
@@ -115,14 +117,17 @@ def main() -> None:
     for name, features in probes.items():
         views = ((lambda A, n, seed: modality.classical_views(A, n, seed=seed, meta=real.meta))
                  if args.classical else None)
+        from imagina.core.evaluation import ReferenceCheck
+
+        check = ReferenceCheck(modality.evaluation_task(real.meta)) if args.check else None
         rec = recommend_dose(features, real.X, real.y, X, labels, attribution, DoseConfig(), embeddings=space,
-                             views=views)
+                             views=views, check=check)
         results[name] = {"verdict": rec.verdict, "real": rec.real_accuracy, "probe": rec.probe,
                          "lift": round(100 * rec.lift, 2), "interval": [round(100 * v, 2) for v in rec.interval],
                          "trials": [(t["ratio"], round(100 * t["lift"], 2), round(100 * t["low"], 2)) for t in rec.trials],
                          "classical": [(t["views"], round(100 * t["lift"], 2), round(100 * t["low"], 2))
                                        for t in rec.classical_trials], "reference_views": rec.classical_views,
-                         "seconds": round(rec.seconds, 1)}
+                         "check": rec.check, "message": rec.message, "seconds": round(rec.seconds, 1)}
         print(name, json.dumps(results[name]), flush=True)
 
 
