@@ -162,9 +162,7 @@ def test_verdict_on_pure_noise_is_dont_use():
     assert len(rec.trials) == len(DoseConfig().ratios)
 
 
-def test_verdict_use_when_synthetic_items_carry_the_missing_signal():
-    # Real data: 30 items per class in 500 dimensions (a linear probe overfits them); synthetic items
-    # drawn from the true class distributions carry what the real items are too few to show.
+def _signal_case():
     rng = np.random.default_rng(6)
     centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
     real_y = np.repeat([0, 1], 30)
@@ -172,6 +170,13 @@ def test_verdict_use_when_synthetic_items_carry_the_missing_signal():
     syn_y = np.repeat([0, 1], 400)
     syn = (centres[syn_y] + rng.normal(scale=2.0, size=(800, 500))).astype(np.float32)
     attribution = np.array([int(np.argmin(np.linalg.norm(real - s, axis=1))) for s in syn])
+    return real, real_y, syn, syn_y, attribution
+
+
+def test_verdict_use_when_synthetic_items_carry_the_missing_signal():
+    # Real data: 30 items per class in 500 dimensions (a linear probe overfits them); synthetic items
+    # drawn from the true class distributions carry what the real items are too few to show.
+    real, real_y, syn, syn_y, attribution = _signal_case()
     rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution)
     assert rec.verdict == "use", rec.to_markdown()
     assert rec.lift > 0 and rec.interval[0] > 0
@@ -212,17 +217,6 @@ def test_views_of_held_out_items_never_train():
     rec = recommend_dose(_features(), real, real_y, real[:0], real_y[:0], np.zeros(0, dtype=np.int64),
                          views=lambda X, n, seed: np.concatenate([X] * n))
     assert all(t["lift"] < 0.15 for t in rec.classical_trials), rec.classical_trials
-
-
-def _signal_case():
-    rng = np.random.default_rng(6)
-    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
-    real_y = np.repeat([0, 1], 30)
-    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
-    syn_y = np.repeat([0, 1], 400)
-    syn = (centres[syn_y] + rng.normal(scale=2.0, size=(800, 500))).astype(np.float32)
-    attribution = np.array([int(np.argmin(np.linalg.norm(real - s, axis=1))) for s in syn])
-    return real, real_y, syn, syn_y, attribution
 
 
 @pytest.mark.parametrize(("without", "with_", "verdict"), [(0.80, 0.70, "don't use"), (0.70, 0.80, "use")])
