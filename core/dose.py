@@ -20,8 +20,9 @@ Honesty rules, each a guard against a known way for such a check to flatter synt
 * The generator saw every real item, so a synthetic item attributed to a held-out real item (its
   nearest real item of the class, see :mod:`imagina.core.valuation`) is left out of that split, and
   so is every synthetic item that lies nearer to a held-out item than that item's nearest training
-  item (:func:`echoes`), in the probe's own feature space and in the screen's embedding space: a
-  generator that had not seen it could not have placed a sample that close.
+  item (:func:`echoes`), in any of the modality's probe feature spaces (word and character TF-IDF
+  alike: a near-copy in one space is an echo whatever the chosen probe reads) and in the screen's
+  embedding space: a generator that had not seen it could not have placed a sample that close.
   Without this second rule the lift grew with the dose on MNIST, FSDD and TREC outputs while
   independent classifiers lost accuracy (benchmarks/experiments/probe_calibration.py).
 * The real-only probe gets its best validated setting: its feature family (when the modality offers
@@ -349,12 +350,15 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     cache: dict[tuple[int, int], np.ndarray] = {}
 
     def echo_mask(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-        """Echoes of the held-out items ``te`` in the probe's own feature space (fitted on ``tr``) and,
+        """Echoes of the held-out items ``te`` in every feature space the modality offers (each fitted
+        on ``tr``; an item near-copied in one space is an echo whatever the chosen probe reads) and,
         when given, in the screen's embedding space; computed once per split."""
         key = (hash(tr.tobytes()), hash(te.tobytes()))
         if key not in cache:
-            space = clone(features).fit(take(real_X, tr), real_y[tr])
-            mask = echoes(space.transform(real_X), space.transform(syn_X), tr, te) if len(syn_y) else np.zeros(0, bool)
+            mask = np.zeros(len(syn_y), dtype=bool)
+            for f in (families.values() if len(syn_y) else ()):
+                space = clone(f).fit(take(real_X, tr), real_y[tr])
+                mask |= echoes(space.transform(real_X), space.transform(syn_X), tr, te)
             if embeddings is not None:
                 mask |= echoes(np.asarray(embeddings[0]), np.asarray(embeddings[1]), tr, te)
             cache[key] = mask
