@@ -91,7 +91,8 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
     p.add_argument("--oversample", type=float, default=None,
                    help=f"candidates generated per kept item (default {defaults.oversample:g})")
     p.add_argument("--steps", type=int, default=None,
-                   help=f"training steps of the generator only (default {modality.default_steps}); see --embedder-steps")
+                   help=f"training steps of the generator only (default {modality.default_steps}{modality.steps_note}); "
+                        "see --embedder-steps")
     p.add_argument("--real-per-class", type=int, default=None,
                    help="use only this many real items per class, drawn after cleaning (default: all)")
     _embedder_args(p, modality)

@@ -92,6 +92,8 @@ class Modality(ABC):
     source_help: str = "a path"
     #: The generator's default training steps (read from its config class: one home per default).
     default_steps: int
+    #: How the default steps adapt to the data, for the CLI's help ("" where they do not).
+    steps_note: str = ""
     #: Training steps of the offline default embedder.
     embedder_steps: int
     #: Whether the default embedder shows a progress bar while it trains.

@@ -22,6 +22,8 @@ class ImageModality(Modality):
     name = "image"
     run_cost = "about 2 minutes on digits"
     default_steps = DCGANConfig().steps
+    steps_note = (f" at most: {DCGANConfig().steps_per_item:g} per image, never below half, "
+                  "when --steps is not given")
     #: What ``--data`` accepts, for the CLI's help.
     source_help = "'digits', a .npz with arrays x and y, a folder of MNIST idx files, or a folder root/<class>/<image>"
     #: Training steps of the offline default embedder (a small CNN; a few seconds on digits).

@@ -103,7 +103,8 @@ def test_help_states_every_default(modality):
 
 def test_help_states_the_generator_steps_and_the_cost():
     text = run_cli("augment", "image", "--help").stdout
-    assert "training steps of the generator only (default 2000)" in " ".join(text.split())
+    assert ("training steps of the generator only (default 2000 at most: 10 per image, never below half, "
+            "when --steps is not given)") in " ".join(text.split())
     assert "A default run trains the generator 2000 steps and the embedder 300" in " ".join(text.split())
 
 

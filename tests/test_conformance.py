@@ -154,7 +154,7 @@ def test_api_default_equals_cli_default(name):
     assert modality.default_steps == type(cli).config_class().steps
     augment = parser._subparsers._group_actions[0].choices["augment"]
     text = " ".join(augment._subparsers._group_actions[0].choices[name].format_help().split())
-    assert f"(default {modality.default_steps})" in text
+    assert f"(default {modality.default_steps}{modality.steps_note})" in text
 
 
 def _tiny_data(name):
