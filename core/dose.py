@@ -257,7 +257,7 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     attribution : ndarray of shape (m,): index into the real items of each synthetic item's nearest
         real item (it is left out of every split in which that real item is held out).
     embeddings : optional ``(real_emb (n, d), syn_emb (m, d))`` in the screen's space. A synthetic item
-        that :func:`echoes` a held-out item in the probe's feature space, or in this space, is left out
+        that :func:`echoes` a held-out item in any probe feature space, or in this space, is left out
         of that split too.
     views : optional ``views(X, n_views, seed)`` returning ``n_views`` classical views of every item of
         ``X`` (n), view-major (item ``i`` of view ``v`` at ``v·n + i``): the modality's
@@ -287,7 +287,12 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         embeddings = (np.asarray(embeddings[0])[subset], embeddings[1]) if embeddings is not None else None
     classes = np.unique(real_y)
     pairs = splits(real_y, cfg.folds, cfg.repeats, cfg.seed)
-    test_share = float(np.mean([len(te) / len(real_y) for _, te in pairs]))
+
+    def held_share(s_pairs: list) -> float:
+        """Mean share of the real items held out per split (the interval's n_test / n)."""
+        return float(np.mean([len(te) / len(real_y) for _, te in s_pairs]))
+
+    test_share = held_share(pairs)
 
     # The real-only probe gets its best setting on these splits; the synthetic arms reuse it.
     from scipy import sparse
@@ -396,8 +401,7 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
     if best is not None and len(syn_y):  # the chosen dose, measured again on splits the choice did not see
         fresh = splits(real_y, cfg.folds, cfg.repeats, cfg.seed + 1)
         _, diffs = lifts(best["ratio"], fresh, accuracy(fresh, n_views))
-        best["lift"], best["low"], best["high"] = corrected_interval(
-            diffs, float(np.mean([len(te) / len(real_y) for _, te in fresh])), cfg.confidence)
+        best["lift"], best["low"], best["high"] = corrected_interval(diffs, held_share(fresh), cfg.confidence)
     checked = None
     if best is not None and len(syn_y) and best["low"] > 0 and check is not None and cfg.check_splits:
         chosen, diffs = dose(best["ratio"]), []
@@ -409,8 +413,7 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
                                    real_y[te], len(idx) / (len(tr) + len(idx)), cfg.seed + j)
             diffs.append(with_ - without)
             bar.update()
-        mean, low, high = corrected_interval(np.asarray(diffs), float(np.mean([len(te) / len(real_y) for _, te in fresh])),
-                                             cfg.confidence)
+        mean, low, high = corrected_interval(np.asarray(diffs), held_share(fresh), cfg.confidence)
         checked = {"classifier": getattr(check, "name", type(check).__name__), "splits": len(diffs),
                    "lift": mean, "low": low, "high": high}
     bar.close()

@@ -241,8 +241,9 @@ def choose_embedder(own: Callable[[], Embedder], pretrained: Embedder | None, X:
 
     start = time.perf_counter()
     y = np.asarray(y)
-    k = max(2, min(folds, int(np.unique(y, return_counts=True)[1].min())))
-    if int(np.unique(y, return_counts=True)[1].min()) < 2:
+    smallest = int(np.unique(y, return_counts=True)[1].min())
+    k = max(2, min(folds, smallest))
+    if smallest < 2:
         raise InvalidInputError("`embedder` 'auto' needs at least 2 real items per class to cross-validate.")
     fixed = _unit(pretrained.fit(X, y).embed(X)) if pretrained is not None else None
     acc: dict[str, list[float]] = {OWN: []} | ({name: [], COMBINED_PREFIX + name: []} if fixed is not None else {})
