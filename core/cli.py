@@ -61,9 +61,12 @@ def _output(p: argparse.ArgumentParser) -> None:
 
 def _embedder_args(p: argparse.ArgumentParser, modality) -> None:
     p.add_argument("--embedder", default=None,
-                   help="own (default: a small network trained on the real data) | minilm | efficientnet-lite0[@SIZE] "
+                   help="own (a small network trained on the real data, offline) | minilm | efficientnet-lite0[@SIZE] "
                         "(pip install \"imagina[pretrained]\") | combined:<name> | a local model path | auto (own, packaged or "
-                        "combined, whichever cross-validates best on the real items; costs 3 extra trainings of the own one)")
+                        "combined, whichever cross-validates best on the real items; costs 3 extra trainings of the own one "
+                        "and, when a pretrained one wins, its embedding of every candidate). Default: "
+                        f"{modality.default_embedder()} (auto where the pretrained extra is installed and {modality.name} "
+                        "has a packaged model, else own)")
     p.add_argument("--embedder-steps", type=int, default=None,
                    help=f"training steps of the default embedder (default {modality.embedder_steps})")
 

@@ -26,6 +26,19 @@ def take(X: Any, index: Sequence[int] | np.ndarray) -> Any:
     return [X[i] for i in index.tolist()]
 
 
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (a None in ``sys.modules`` blocks it)."""
+    import importlib.util
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def concat(parts: Sequence[Any]) -> Any:
     """Concatenate item collections of one kind (arrays or lists)."""
     if all(isinstance(p, np.ndarray) for p in parts):
@@ -103,6 +116,9 @@ class Modality(ABC):
     #: Short name of the packaged pretrained embedder (the ``pretrained`` extra) that ``--embedder auto``
     #: weighs against the own one; None where no packaged model exists.
     packaged_embedder: str | None = None
+    #: Modules the packaged embedder needs (those of the ``pretrained`` extra): where all of them are
+    #: installed, the default embedder is ``"auto"`` (see :meth:`default_embedder`).
+    packaged_modules: tuple[str, ...] = ()
 
     @abstractmethod
     def load(self, source: str, **options: Any) -> LabeledData:
@@ -118,21 +134,44 @@ class Modality(ABC):
         """The offline default embedder (trained ``steps`` steps, the modality's default when None, with a
         progress bar when ``progress``), or a pretrained one from a local path or name."""
 
+    def default_embedder(self) -> str:
+        """The embedder used when none is named: ``"auto"`` where this modality has a packaged pretrained
+        embedder and the ``pretrained`` extra that ships it is installed, else ``"own"``.
+
+        Installing the extra is the user's opt-in to outside knowledge; ``auto`` still keeps the own,
+        offline embedder unless the packaged or the combined one cross-validates better on the real items
+        (issue 18: "the default when the extra is installed only if cross-validation says it screens
+        better"). The check imports nothing: it costs microseconds and loads no weights."""
+        from imagina.core.embedding import AUTO, OWN
+
+        if self.packaged_embedder is None or not self.packaged_modules:
+            return OWN
+        return AUTO if all(_importable(m) for m in self.packaged_modules) else OWN
+
     def fit_embedder(self, X: Any, y: np.ndarray, *, spec: str | None, seed: int, device: str,
                      meta: dict | None = None, progress: bool | None = None) -> tuple[Any, dict | None]:
         """The embedder ``spec`` names (see :meth:`make_embedder`), fitted on ``X, y``, and how it was chosen.
 
-        ``spec="auto"`` picks by cross-validation (:func:`~imagina.core.embedding.choose_embedder`)
-        among the own embedder, :attr:`packaged_embedder` and both combined; where this modality has no
-        packaged model or the ``pretrained`` extra is missing, it takes the own embedder, and the record
-        says why. Returns ``(embedder, record)``; the record is None unless ``spec`` was "auto"."""
+        ``spec=None`` takes :meth:`default_embedder`. ``spec="auto"`` picks by cross-validation
+        (:func:`~imagina.core.embedding.choose_embedder`) among the own embedder, :attr:`packaged_embedder`
+        and both combined; where this modality has no packaged model or the ``pretrained`` extra is
+        missing, it takes the own embedder, and the record says why; so does an ``auto`` by default on
+        data with a class of one item (nothing to cross-validate), where a named ``auto`` is an error.
+        Returns ``(embedder, record)``; the record is None unless ``auto`` was asked for or defaulted to.
+        """
         from imagina.core.embedding import AUTO, OWN, choose_embedder
         from imagina.core.errors import MissingDependencyError
 
+        by_default = spec is None
+        if by_default:
+            spec = self.default_embedder()
         record = None
         if spec == AUTO:
+            smallest = int(np.unique(np.asarray(y), return_counts=True)[1].min()) if len(y) else 0
             if self.packaged_embedder is None:
                 spec, record = OWN, {"chosen": OWN, "reason": f"no packaged pretrained embedder exists for {self.name}"}
+            elif by_default and smallest < 2:
+                spec, record = OWN, {"chosen": OWN, "reason": "a class has one real item: nothing to cross-validate"}
             else:
                 try:
                     spec, record = choose_embedder(
@@ -141,6 +180,8 @@ class Modality(ABC):
                         X, y, seed=seed, name=self.packaged_embedder)
                 except MissingDependencyError as err:
                     spec, record = OWN, {"chosen": OWN, "reason": str(err)}
+            if by_default:
+                record["default"] = True
         embedder = self.make_embedder(seed=seed, device=device, pretrained=spec, meta=meta, progress=progress)
         return embedder.fit(X, y), record
 

@@ -45,10 +45,12 @@ class AugmentConfig:
         at most ``max_oversample × per_class`` candidates (generic 10; 1 or ``top_up_rounds=0``:
         no top-up).
     steps : generator training steps (None: the modality's default).
-    embedder : None or "own" (the offline default, trained on the data), "minilm", "efficientnet-lite0[@SIZE]"
-        (the ``pretrained`` extra's packaged weights), "combined:<name>" (the default and a pretrained one,
+    embedder : "own" (a small network trained on the data, offline), "minilm", "efficientnet-lite0[@SIZE]"
+        (the ``pretrained`` extra's packaged weights), "combined:<name>" (the own and a pretrained one,
         each L2-normalised, concatenated), a local model path, or "auto" (the one of own / packaged /
-        combined whose label consistency cross-validates best on the real items; own without the extra).
+        combined whose label consistency cross-validates best on the real items). None: "auto" where the
+        ``pretrained`` extra ships this modality's packaged model, else "own"
+        (:meth:`~imagina.core.modality.Modality.default_embedder`).
     screen : the screen's thresholds (generic: :class:`ScreenConfig`'s defaults).
     valuation : how candidates are valued by what they do to held-out real items
         (:mod:`imagina.core.valuation`); a candidate that hurts is rejected as "harmful". None: no valuation.
@@ -280,7 +282,8 @@ class Augmenter:
         record = {
             "modality": self.modality.name,
             "config": asdict(cfg),
-            "embedder": {"spec": cfg.embedder or "own", **({"auto": self.embedder_choice_} if self.embedder_choice_ else {})},
+            "embedder": {"spec": cfg.embedder or self.modality.default_embedder(),
+                         **({"auto": self.embedder_choice_} if self.embedder_choice_ else {})},
             "generator": {"model": self.generator_.registry_name, "config": asdict(self.generator_.config),
                           "diagnostics": self.generator_.diagnostics()},
             "seed": cfg.seed,

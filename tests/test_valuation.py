@@ -239,6 +239,28 @@ def test_a_use_needs_the_second_model_family_to_gain_too(without, with_, verdict
     assert "second model family" in rec.to_markdown()
 
 
+def test_the_check_trains_on_the_reference_arm_and_the_message_promises_the_cautious_lift():
+    real, real_y, syn, syn_y, attribution = _signal_case()
+    seen = []
+
+    def check(train_X, train_y, syn_X, syn_y_, test_X, test_y, share, seed):
+        seen.append((len(train_X), len(real) - len(test_X)))  # (training items, real training items)
+        return 0.70, 0.71
+
+    def views(X, n, seed):  # jittered copies: classical views of each item, view-major
+        return np.concatenate([X + np.random.default_rng(seed + v).normal(0, 0.05, X.shape).astype(X.dtype)
+                               for v in range(n)])
+
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution, views=views, check=check)
+    assert rec.verdict == "use", rec.message
+    assert all(n == (1 + rec.classical_views) * n_real for n, n_real in seen), (seen, rec.classical_views)
+    assert rec.check["lift"] == pytest.approx(0.01) and rec.check["lift"] < rec.lift
+    assert rec.expected == {"lift": rec.check["lift"], "low": rec.check["low"], "high": rec.check["high"],
+                            "source": rec.check["classifier"]}
+    assert "expected +1.00 points" in rec.message and "more cautious" in rec.message
+    assert rec.to_dict()["expected"]["source"] == rec.check["classifier"]
+
+
 def test_no_check_without_a_use():
     real, real_y = _blobs(n_per_class=20, seed=4)
     noise = np.random.default_rng(5).uniform(-3, 7, size=(300, 2)).astype(np.float32)

