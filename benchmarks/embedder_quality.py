@@ -173,6 +173,7 @@ def run_dataset(name: str, train: LabeledData, test: LabeledData, modality_name:
         held = {arms[r.get("embedder", "own")]: r["clf_heldout"] for r in rows if r["arm"] in ("own", "pretrained", "combined")
                 and r.get("embedder", "own") in arms}
         emit({**base, "arm": "auto", "embedder": tag, "chosen": chosen, "auto_cv": record["cv_accuracy"],
+              "auto_folds": record["fold_accuracy"],
               "auto_s": record["seconds"], "chosen_heldout": held[arms[chosen]], "best_heldout": max(held.values())})
     return rows
 

@@ -498,7 +498,11 @@ def markdown(result: dict) -> str:
         yardstick = f"real + {views} classical view(s) per item in the probe" if views else "real only"
         lines.append(f"Verdict: **{rec.get('verdict')}** (ratio {rec.get('ratio', 0):g}, share {100 * rec.get('share', 0):.0f} %); "
                      f"predicted probe lift over {yardstick} {100 * rec.get('lift', 0):+.2f} points "
-                     f"[{100 * lo:+.2f}, {100 * hi:+.2f}]; measured real+dose − real: {measured}.")
+                     f"[{100 * lo:+.2f}, {100 * hi:+.2f}]"
+                     + (f"; expected (the message's, from {rec['expected']['source']}) {100 * rec['expected']['lift']:+.2f} "
+                        f"[{100 * rec['expected']['low']:+.2f}, {100 * rec['expected']['high']:+.2f}]" if rec.get("expected") else "")
+                     + (f"; check {100 * rec['check']['lift']:+.2f}" if rec.get("check") else "")
+                     + f"; measured real+dose − real: {measured}.")
     return "\n".join(lines)
 
 

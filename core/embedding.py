@@ -220,6 +220,14 @@ def _unit(z: np.ndarray) -> np.ndarray:
     return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
+def auto_choice(fold_accuracy: dict[str, list[float]]) -> str:
+    """The rule of :func:`choose_embedder`: of the embeddings more accurate than ``"own"`` on every fold,
+    the one with the best mean; ``"own"`` when none is (the fold lists are paired: same folds, same order)."""
+    own = fold_accuracy[OWN]
+    beats = [k for k, v in fold_accuracy.items() if k != OWN and all(a > b for a, b in zip(v, own, strict=True))]
+    return max(beats, key=lambda k: (round(float(np.mean(fold_accuracy[k])), 9), k)) if beats else OWN
+
+
 def choose_embedder(own: Callable[[], Embedder], pretrained: Embedder | None, X: Any, y: np.ndarray, *,
                     folds: int = 3, seed: int = 0, name: str = "pretrained") -> tuple[str, dict[str, Any]]:
     """Which embedding screens best on these items: ``"own"``, ``name`` or ``"combined:" + name``.
@@ -229,8 +237,11 @@ def choose_embedder(own: Callable[[], Embedder], pretrained: Embedder | None, X:
     embedder is trained anew on each fold's training part only, so that it is judged on items it has
     not seen: fitted on all of them, it would look perfect. The pretrained embedding needs no training
     and is computed once; the combined one is built from the two as :class:`CombinedEmbedder` builds it.
-    A tie goes to the cheaper, offline own embedder. Returns the chosen spec and a record: mean
-    accuracy per candidate, per-fold accuracies, folds, seconds.
+    A pretrained or combined embedding replaces the own one only if it is more accurate **on every
+    fold** (the best mean among those that are): a difference that does not hold fold by fold is noise,
+    and it would cost a pass of the pretrained network over every candidate (on scikit-learn's digits,
+    combined beat own by 0.2 points on the mean, lost on one fold, and added 110 CPU seconds). Returns
+    the chosen spec and a record: mean accuracy per candidate, per-fold accuracies, folds, seconds.
     """
     import time
 
@@ -255,7 +266,7 @@ def choose_embedder(own: Callable[[], Embedder], pretrained: Embedder | None, X:
         for key, z in spaces.items():
             acc[key].append(float((label_classifier(z[tr], y[tr]).predict(z[te]) == y[te]).mean()))
     means = {key: float(np.mean(v)) for key, v in acc.items()}
-    chosen = max(means, key=lambda key: (round(means[key], 9), key == OWN))
+    chosen = auto_choice(acc)
     record = {"chosen": chosen, "cv_accuracy": means, "fold_accuracy": acc, "folds": k,
               "seconds": round(time.perf_counter() - start, 2)}
     logger.info("embedder auto: %s (cross-validated label consistency %s)", chosen,

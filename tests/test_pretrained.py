@@ -291,6 +291,18 @@ def test_auto_picks_the_embedding_that_separates_held_out_items():
     assert record["cv_accuracy"]["own"] > record["cv_accuracy"]["packaged"] + 0.3
 
 
+def test_auto_leaves_own_only_for_an_embedding_that_wins_on_every_fold():
+    from imagina.core.embedding import auto_choice
+
+    own = [0.90, 0.90, 0.90]
+    # a better mean that loses one fold is noise: own stays (no pretrained pass over every candidate)
+    assert auto_choice({"own": own, "packaged": [0.97, 0.97, 0.89], "combined:packaged": [0.90, 0.95, 0.95]}) == "own"
+    # of those that win every fold, the best mean
+    assert auto_choice({"own": own, "packaged": [0.91, 0.91, 0.91], "combined:packaged": [0.99, 0.93, 0.92]}) \
+        == "combined:packaged"
+    assert auto_choice({"own": own}) == "own"
+
+
 def test_auto_ties_go_to_the_own_embedder():
     from imagina.core.embedding import choose_embedder
 

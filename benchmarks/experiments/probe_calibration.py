@@ -127,7 +127,8 @@ def main() -> None:
                          "trials": [(t["ratio"], round(100 * t["lift"], 2), round(100 * t["low"], 2)) for t in rec.trials],
                          "classical": [(t["views"], round(100 * t["lift"], 2), round(100 * t["low"], 2))
                                        for t in rec.classical_trials], "reference_views": rec.classical_views,
-                         "check": rec.check, "message": rec.message, "seconds": round(rec.seconds, 1)}
+                         "check": rec.check, "expected": rec.expected, "message": rec.message,
+                         "seconds": round(rec.seconds, 1)}
         print(name, json.dumps(results[name]), flush=True)
 
 
