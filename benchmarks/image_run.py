@@ -1,14 +1,17 @@
 """Wall time by phase of a default image run on N images of 32×32 (issue 19, point 3).
 
-    python benchmarks/image_run.py [--n 100] [--seed 0] [--threads 1] [--data DIR] [--pythonpath DIR]
+    python benchmarks/image_run.py [--n 100] [--seed 0] [--threads 1] [--blas-threads 1] [--data DIR] [--pythonpath DIR]
                                    [--out /tmp/imagina-image-run]
 
 Runs ``imagina augment image`` with defaults on ``n // 10`` images per class of MNIST (28×28, resized
 to 32×32 by the generator) when ``../shared/data/mnist`` is there, else on generated 32×32 images of
 ten classes (a bar at a class's angle, with noise), and prints one JSON line: the wall time, the
-phases from run.json (generator, embedder, generation, screen, valuation, dose), the generator's
+phases from run.json (generator, embedder, generation, screen, valuation, dose), the run's CPU
+seconds (user + system) and peak RSS, which compare under load where the wall does not, the generator's
 steps, the screen's pass rate (kept / candidates) and rejections by reason, the dose's lift, the load average before and after and the torch
-threads. ``--pythonpath DIR`` runs another checkout (DIR/imagina) the same way, for before/after
+threads. ``--blas-threads 1`` runs the BLAS of the scikit-learn probes on one thread whatever
+``--threads`` is: at two threads OpenBLAS on the dose's small matrices costs far more than it
+gains (BENCHMARKS.md, "The image run"). ``--pythonpath DIR`` runs another checkout (DIR/imagina) the same way, for before/after
 comparisons. ``--smoke`` passes the CLI's own ``--smoke`` (2 training steps, 4 items per class) on
 generated images: it checks that the job runs, not its time.
 """
@@ -19,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -55,6 +59,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=100, help="images in all, n // 10 per class")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the run (default: as set)")
+    p.add_argument("--blas-threads", type=int, default=None,
+                   help="OPENBLAS_NUM_THREADS and MKL_NUM_THREADS of the run (default: as set; the run caps them at --threads)")
     p.add_argument("--data", default=None, help="the image source (default: ../shared/data/mnist, else generated)")
     p.add_argument("--pythonpath", default=None, help="a directory holding another checkout as imagina/")
     p.add_argument("--out", default="/tmp/imagina-image-run")
@@ -71,6 +77,8 @@ def main() -> None:
     env = dict(os.environ)
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
+    if args.blas_threads:
+        env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.blas_threads)
     if args.pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([args.pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     run_dir = out / "run"
@@ -81,6 +89,7 @@ def main() -> None:
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
     wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run alone: this process has no other children
     record = json.loads((run_dir / "run.json").read_text())
     screen = record["screen"]
     kept = sum(screen["kept_per_class"].values())
@@ -88,11 +97,12 @@ def main() -> None:
               "screen": "screen_s", "valuation": "value_s", "dose": "dose_s"}
     print(json.dumps({
         "data": data, "n": args.n, "seed": args.seed, "wall_s": round(wall, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024),
         **{name: round(record["timings"].get(key, 0.0), 1) for name, key in phases.items()},
         "generator_steps": record["generator"]["config"].get("steps"),
         "kept": kept, "candidates": screen["candidates"], "rejected_by_reason": screen["rejected_by_reason"],
         "lift": (record.get("recommendation") or {}).get("lift"),
-        "threads": env.get("OMP_NUM_THREADS", "unset"), "load_before": load_before, "load_after": load_average(),
+        "threads": env.get("OMP_NUM_THREADS", "unset"), "blas_threads": env.get("OPENBLAS_NUM_THREADS", "unset"), "load_before": load_before, "load_after": load_average(),
     }))
 
 

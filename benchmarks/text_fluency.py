@@ -18,7 +18,11 @@ sentences are measured against the draw:
 Conditions: ``before`` = the defaults until issue 20 (subword decoding, ``whole_words=False``; the
 invented-word check at a half, ``max_new_words=0.5``); ``whole-words`` = whole-word decoding with its
 first decoding settings (``WHOLE_WORDS_V1``: around real items, noise 1, temperature 0.8, top-p 0.9, no
-n-gram block), any unknown word rejected; ``after`` = today's defaults. Each run's directory (``--out``) holds the usual export; one
+n-gram block), any unknown word rejected; ``uniform-pick`` = today's defaults but the text screen's
+uniform random pick (``priority_power`` 0: the defaults of e6fe269, before the pick weighted by
+``bigram_rarity``); ``after`` = today's defaults. Conditions that differ only in the screen share one
+fitted augmenter per data set and seed (the same generator, embedder and candidates; only the pick
+differs), so their paired difference is the screen's alone. Each run's directory (``--out``) holds the usual export; one
 JSON line per run goes to ``--json`` (appended, so an interrupted sweep keeps its runs) and the
 summary (mean ± sd over seeds) plus the first 20 kept sentences of the first seed to ``--markdown``.
 
@@ -36,6 +40,7 @@ import json
 import logging
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +63,12 @@ DATASETS = {"trec": (SHARED / "trec" / "train.tsv", 50), "cr": (SHARED / "cr" / 
 #: Decoding of whole-word decoding's first defaults (58b6ce3), pinned so that the condition outlives them.
 WHOLE_WORDS_V1 = {"whole_words": True, "sample_method": "around", "noise_scale": 1.0, "temperature": 0.8, "top_p": 0.9,
                   "top_k": 0, "no_repeat_ngram": 0}
+#: Per condition: generator options, text checks, and changes to the text screen's defaults.
 CONDITIONS = {
-    "before": ({"whole_words": False}, TextSanityConfig(max_new_words=0.5)),
-    "whole-words": (WHOLE_WORDS_V1, TextSanityConfig()),
-    "after": ({}, TextSanityConfig()),
+    "before": ({"whole_words": False}, TextSanityConfig(max_new_words=0.5), {}),
+    "whole-words": (WHOLE_WORDS_V1, TextSanityConfig(), {}),
+    "uniform-pick": ({}, TextSanityConfig(), {"priority_power": 0.0}),
+    "after": ({}, TextSanityConfig(), {}),
 }
 SETS = ("real", "heldout", "candidates", "kept")
 #: English words of ``wordfreq`` (when installed) that ``known-words+list`` also counts as known.
@@ -131,18 +138,47 @@ def remeasure(rows: list[dict], runs: Path) -> list[dict]:
     return out
 
 
+def run_conditions(dataset: str, source: str, per_class: int, seed: int, conditions: list[str], *, out: Path | None,
+                   smoke: bool = False) -> list[dict]:
+    """One row per condition; conditions with the same generator options and checks are run on one
+    fitted :class:`Augmenter`, whose screen settings are swapped between ``augment`` calls."""
+    groups: dict[str, list[str]] = {}
+    for cond in conditions:
+        options, sanity, _ = CONDITIONS[cond]
+        groups.setdefault(repr((sorted(options.items()), sanity)), []).append(cond)
+    rows = []
+    for group in groups.values():
+        options, sanity, _ = CONDITIONS[group[0]]
+        modality = TextModality(sanity_config=sanity)
+        data = modality.load(source, per_class=per_class, seed=seed)
+        _, heldout, _ = draws(source, per_class, seed, modality)
+        config = AugmentConfig(seed=seed, device="cpu", **({"steps": 2, "per_class": 4} if smoke else {}))
+        if smoke:
+            modality.embedder_steps = 2
+        t0 = time.perf_counter()
+        augmenter = Augmenter(modality, config, generator_options=options, progress=False).fit(data)
+        fit_seconds = time.perf_counter() - t0
+        screen = augmenter.config.screen
+        for cond in group:
+            # the screen is fitted on the real embeddings only; its selection settings apply at score time
+            changed = replace(screen, **CONDITIONS[cond][2])
+            augmenter.config = replace(augmenter.config, screen=changed)
+            augmenter.screen_.config = changed
+            t0 = time.perf_counter()
+            result = augmenter.augment()
+            rows.append(_row(dataset, per_class, seed, cond, result, data, heldout,
+                             fit_seconds + time.perf_counter() - t0, out))
+    return rows
+
+
 def run_one(dataset: str, source: str, per_class: int, seed: int, condition: str, *, out: Path | None,
             smoke: bool = False) -> dict:
-    options, sanity = CONDITIONS[condition]
-    modality = TextModality(sanity_config=sanity)
-    data = modality.load(source, per_class=per_class, seed=seed)
-    _, heldout, _ = draws(source, per_class, seed, modality)
-    config = AugmentConfig(seed=seed, device="cpu", **({"steps": 2, "per_class": 4} if smoke else {}))
-    if smoke:
-        modality.embedder_steps = 2
-    t0 = time.perf_counter()
-    result = Augmenter(modality, config, generator_options=options, progress=False).fit(data).augment()
-    seconds = time.perf_counter() - t0
+    return run_conditions(dataset, source, per_class, seed, [condition], out=out, smoke=smoke)[0]
+
+
+def _row(dataset: str, per_class: int, seed: int, condition: str, result, data, heldout: list[str], seconds: float,
+         out: Path | None) -> dict:
+    """The JSON line of one run (``seconds``: the shared fit plus this condition's ``augment``)."""
     keep = result.keep
     cands = [str(t) for t in result.candidates]
     kept = [cands[i] for i in np.flatnonzero(keep)]
@@ -163,6 +199,7 @@ def run_one(dataset: str, source: str, per_class: int, seed: int, condition: str
         "verdict": rec.get("verdict"), "lift": rec.get("lift"), "interval": rec.get("interval"),
         "ratio": rec.get("ratio"),
         "first_kept": [[str(result.labels[i]), cands[i]] for i in np.flatnonzero(keep)[:20]],
+        "screen": result.record["config"]["screen"],
     }
     if out is not None:
         result.export(out / f"{dataset}-{condition}-s{seed}", overwrite=True)
@@ -258,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
                 lines.append(f"positive\tthe {w} is great and the {v} works well {i}")
                 lines.append(f"negative\tthe {w} broke and the {v} is poor {i}")
             src.write_text("\n".join(lines) + "\n")
-            rows = [run_one("tiny", str(src), 12, 0, cond, out=None, smoke=True) for cond in ("before", "after")]
+            rows = run_conditions("tiny", str(src), 12, 0, ["before", "uniform-pick", "after"], out=None, smoke=True)
         for r in rows:
             print(json.dumps({k: v for k, v in r.items() if k != "first_kept"}))
         print(summarize(rows))
@@ -266,8 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     for seed in (int(s) for s in args.seeds.split(",")):  # seed outermost: a cut-short sweep has whole seeds
         for ds in args.datasets.split(","):
             source, per_class = DATASETS[ds]
-            for cond in args.conditions.split(","):
-                row = run_one(ds, str(source), per_class, seed, cond, out=args.out)
+            for row in run_conditions(ds, str(source), per_class, seed, args.conditions.split(","), out=args.out):
+                cond = row["condition"]
                 logger.warning("%s %s seed %d: kept %s, known %.3f, lift %s", ds, cond, seed, row["kept_per_class"],
                                row["sets"]["kept"]["known-words"], row["lift"])
                 if args.json:

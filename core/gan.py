@@ -311,33 +311,49 @@ class ConditionalGANTask(TrainingTask):
         cfg, B = self.cfg, len(real)
         if cfg.imagines and index is None:
             raise InvalidInputError("imagination around real items needs batches of (x, y, item index).")
-        # ---- discriminator
-        for _ in range(cfg.d_steps):
-            with torch.no_grad(), ctx.autocast():
-                z = self._imagined_codes(index, y, ctx) if cfg.imagines else ctx.randn(B, cfg.latent_dim)
-                fake = self.G(z, y)
-            with ctx.autocast():
-                d_real, logits_real = self.D(self.augment(real, ctx.rng), y)
-                d_fake, _ = self.D(self.augment(fake.float(), ctx.rng), y)
-            d_real, d_fake = d_real.float(), d_fake.float()
-            if cfg.loss == "hinge":
-                loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-            elif cfg.loss == "nonsaturating":
-                loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-            else:
-                loss_d = d_fake.mean() - d_real.mean() + cfg.gp_weight * self._gradient_penalty(real, fake.float(), y, ctx)
-            if logits_real is not None:  # auxiliary classifier (AC-GAN), trained on real items only
-                loss_d = loss_d + cfg.aux_weight * F.cross_entropy(logits_real.float(), y)
-            ctx.update("D", loss_d)
-        # ---- generator (noise pairs share a label, for the mode-seeking term)
+        # ---- the generator's codes and output for this step, made once (noise pairs share a label,
+        # for the mode-seeking term): the last D update scores them detached, the G update scores
+        # them again through the updated D, as in the PyTorch DCGAN example; one G forward fewer
         half = (B + 1) // 2
         if cfg.imagines:  # reconstruction needs each code's own label
             y_g, z = y, self._imagined_codes(index, y, ctx)
         else:
             y_g, z = torch.cat([y[:half], y[: B - half]]), ctx.randn(B, cfg.latent_dim)
         with ctx.autocast():
-            fake = self.G(z, y_g).float()
-            d_fake, logits_fake = self.D(self.augment(fake, ctx.rng), y_g)
+            fake_g = self.G(z, y_g).float()                                 # (B, C, S, S)
+        # ---- discriminator (extra D updates, d_steps > 1, score fakes of their own)
+        for i in range(cfg.d_steps):
+            if i < cfg.d_steps - 1:
+                with torch.no_grad(), ctx.autocast():
+                    y_d = y
+                    fake = self.G(self._imagined_codes(index, y, ctx) if cfg.imagines else ctx.randn(B, cfg.latent_dim), y).float()
+            else:
+                y_d, fake = y_g, fake_g.detach()
+            # real and fake through D as one batch of 2B: D has no batch statistics, so the scores
+            # are those of two calls, at one spectral-norm power iteration and half the kernel calls
+            both = torch.cat([self.augment(real, ctx.rng), self.augment(fake, ctx.rng)])  # (2B, C, S, S)
+            with ctx.autocast():
+                d_both, logits_both = self.D(both, torch.cat([y, y_d]))
+            d_real, d_fake = d_both.float().split(B)
+            logits_real = logits_both[:B] if logits_both is not None else None
+            if cfg.loss == "hinge":
+                loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            elif cfg.loss == "nonsaturating":
+                loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+            else:  # the penalty's mixes take the real item's label
+                loss_d = d_fake.mean() - d_real.mean() + cfg.gp_weight * self._gradient_penalty(real, fake, y, ctx)
+            if logits_real is not None:  # auxiliary classifier (AC-GAN), trained on real items only
+                loss_d = loss_d + cfg.aux_weight * F.cross_entropy(logits_real.float(), y)
+            ctx.update("D", loss_d)
+        # ---- generator. D's weights take no gradient here (the D update zeroes them anyway): its
+        # convolutions skip their weight gradients and compute only what flows back to G
+        fake = fake_g
+        self.D.requires_grad_(False)
+        try:
+            with ctx.autocast():
+                d_fake, logits_fake = self.D(self.augment(fake, ctx.rng), y_g)
+        finally:
+            self.D.requires_grad_(True)
         d_fake = d_fake.float()
         loss_g = -d_fake.mean() if cfg.loss != "nonsaturating" else F.softplus(-d_fake).mean()
         losses = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}

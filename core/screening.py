@@ -57,6 +57,13 @@ class ScreenConfig:
         are taken in a seeded random order (redundant ones still rejected), which keeps the shape of
         the candidate distribution instead of spreading the kept set over its tails.
     seed : seed of the "random" selector.
+    priority_score : name of a modality check score (:class:`~imagina.core.modality.SanityResult`
+        ``scores``) that weights the "random" selector's draw, or None (a uniform draw). Candidates are
+        drawn without replacement with probability proportional to ``score ** priority_power``: the text
+        checks' ``bigram_rarity`` makes a sentence built of word pairs that many other candidates repeat
+        less likely to be taken, so the kept set is less repetitive while the draw stays random. A
+        missing, non-finite or non-positive score counts as 1 (no preference).
+    priority_power : exponent of ``priority_score`` (0: the uniform draw, exactly as without it).
     """
 
     k: int = 5
@@ -69,6 +76,8 @@ class ScreenConfig:
     diversity_weight: float = 1.0
     selector: str = "maxmin"
     seed: int = 0
+    priority_score: str | None = None
+    priority_power: float = 1.0
     chunk_size: int = 2048
 
     def __post_init__(self) -> None:
@@ -82,6 +91,13 @@ class ScreenConfig:
         check_float("diversity_weight", self.diversity_weight, minimum=0.0)
         check_choice("selector", self.selector, ("maxmin", "random"))
         check_int("seed", self.seed, minimum=0)
+        if self.priority_score is not None:
+            if not isinstance(self.priority_score, str) or not self.priority_score:
+                raise InvalidInputError(f"`priority_score` must be a score name (str) or None; got {self.priority_score!r}.")
+            if self.selector != "random":
+                raise InvalidInputError('`priority_score` needs the "random" selector; got selector '
+                                        f'{self.selector!r}. Hint: ScreenConfig(selector="random", priority_score=...).')
+        check_float("priority_power", self.priority_power, minimum=0.0)
         check_int("chunk_size", self.chunk_size, minimum=16)
 
 
@@ -175,7 +191,7 @@ class Screen:
 
         ``priority`` (n positive weights, "random" selector only): candidates are drawn without
         replacement with probability proportional to it (Efraimidis & Spirakis 2006) instead of
-        uniformly.
+        uniformly. Without it, the config's ``priority_score`` (a score of ``checks``) gives the weights.
         """
         if self.classes_ is None:
             raise NotFittedError("This Screen is not fitted yet; call `fit` before using it.")
@@ -197,6 +213,8 @@ class Screen:
                 raise InvalidInputError(f"`priority` must hold {n} positive finite weights, one per candidate.")
             if cfg.selector != "random":
                 raise InvalidInputError('`priority` needs the "random" selector (ScreenConfig(selector="random")).')
+        else:
+            priority = _check_priority(cfg, checks, n)
 
         proba = self.classifier_.predict_proba(cand_emb) if n else np.zeros((0, len(self.classes_)))
         col = np.searchsorted(self.classifier_.classes_, cand_y)  # classes_ is sorted (np.unique)
@@ -306,6 +324,22 @@ def _reasons(code, checks, consistency, nearest_real, novelty, redundant_of, cfg
     out[rows] = [f"redundant: near-duplicate of kept candidate {i}" for i in redundant_of[rows].tolist()]
     out[code == _OVER_BUDGET] = f"over budget: class budget of {budget} reached"
     return out.tolist()
+
+
+def _check_priority(cfg: ScreenConfig, checks: SanityResult | None, n: int) -> np.ndarray | None:
+    """Weights (n,) of the random draw from the check score ``cfg.priority_score`` raised to
+    ``cfg.priority_power``; None when no score is named, the power is 0 or the checks lack the score.
+    A missing, non-finite or non-positive score weighs 1."""
+    if cfg.priority_score is None or cfg.priority_power == 0 or checks is None:
+        return None
+    if cfg.priority_score not in checks.scores:
+        logger.warning("screen: no check score %r to weight the draw; drawing uniformly", cfg.priority_score)
+        return None
+    score = np.asarray(checks.scores[cfg.priority_score], dtype=np.float64)
+    if score.shape != (n,):
+        raise InvalidInputError(f"check score `{cfg.priority_score}` must hold {n} values; got shape {score.shape}.")
+    score = np.where(np.isfinite(score) & (score > 0), score, 1.0)
+    return np.clip(score ** cfg.priority_power, 1e-300, 1e300)  # a zero weight would give a -inf key
 
 
 def _as_embeddings(name: str, emb: np.ndarray) -> np.ndarray:

@@ -297,8 +297,7 @@ def clean_images(data: LabeledData, *, outlier_threshold: float = 5.0, drop_outl
     sources = data.sources or [f"item {i}" for i in range(len(y))]
     if len(X) == 0:
         return data
-    flat = X.reshape(len(X), -1).astype(np.float32)
-    contrast = flat.std(axis=1)
+    mean, contrast = _mean_and_std(X.reshape(len(X), -1))
     drop = np.zeros(len(X), dtype=bool)
     for i in np.flatnonzero(contrast == 0):
         report.drop(i, "empty: constant image", sources[i])
@@ -308,7 +307,7 @@ def clean_images(data: LabeledData, *, outlier_threshold: float = 5.0, drop_outl
         if not drop[i]:
             report.drop(i, f"duplicate: same pixels and label as {sources[j]}", sources[i])
             drop[i] = True
-    stats = np.stack([flat.mean(axis=1), contrast], axis=1)
+    stats = np.stack([mean, contrast], axis=1)
     alive = np.flatnonzero(~drop)
     out = robust_outlier_mask(stats[alive], y[alive], threshold=outlier_threshold)
     for i in alive[out]:
@@ -323,3 +322,14 @@ def clean_images(data: LabeledData, *, outlier_threshold: float = 5.0, drop_outl
     if report.dropped or report.flagged:
         logger.info("cleaning: %s", report.summary())
     return LabeledData(X[keep], y[keep], [sources[i] for i in keep], report, dict(data.meta))
+
+
+def _mean_and_std(flat: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row mean and standard deviation of ``flat`` (n, d) uint8, float32 (n,) each, computed
+    ``chunk`` rows at a time: the same values as on one float32 copy of the whole array, without it
+    (60,000 MNIST images are 188 MB as float32)."""
+    mean, std = np.empty(len(flat), np.float32), np.empty(len(flat), np.float32)
+    for s in range(0, len(flat), chunk):
+        block = flat[s : s + chunk].astype(np.float32)
+        mean[s : s + chunk], std[s : s + chunk] = block.mean(axis=1), block.std(axis=1)
+    return mean, std

@@ -26,24 +26,31 @@ def write_pngs(directory: Path, X: np.ndarray, y: np.ndarray, stems: list[str]) 
 
 
 def sample_grid(path: Path, X: np.ndarray, y: np.ndarray, *, title: str = "", per_row: int = 8) -> None:
-    """A PNG grid: one row per class (label on the left), up to ``per_row`` images each."""
+    """A PNG grid: one row per class (label on the left), up to ``per_row`` images each.
+
+    The images are tiled into one array drawn by one ``imshow``, with a white 2-pixel gap between
+    them: a subplot per image cost about a second of CPU per grid (80 axes laid out by matplotlib).
+    X : ndarray of shape (n, H, W, C), uint8; y : (n,) labels.
+    """
     from imagina.core.export import new_figure
 
     X = as_nhwc(X)
     classes = list(np.unique(y))
-    fig = new_figure((per_row * 0.8, len(classes) * 0.8 + 0.4))
-    axes = fig.subplots(len(classes), per_row, squeeze=False)
+    n, H, W, C = X.shape
+    gap = 2
+    mosaic = np.full((len(classes) * (H + gap) - gap, per_row * (W + gap) - gap, C), 255, np.uint8)  # (R·H', K·W', C)
     for r, c in enumerate(classes):
-        rows = np.flatnonzero(y == c)[:per_row]
-        for k in range(per_row):
-            ax = axes[r, k]
-            ax.set_xticks([]), ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if k < len(rows):
-                img = X[rows[k]]
-                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=255)
-        axes[r, 0].set_ylabel(str(c), rotation=0, ha="right", va="center")
+        for k, i in enumerate(np.flatnonzero(y == c)[:per_row]):
+            top, left = r * (H + gap), k * (W + gap)
+            mosaic[top : top + H, left : left + W] = X[i]
+    fig = new_figure((per_row * 0.8, len(classes) * 0.8 + 0.4))
+    ax = fig.subplots()
+    ax.imshow(mosaic[..., 0] if C == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([r * (H + gap) + (H - 1) / 2 for r in range(len(classes))], [str(c) for c in classes])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

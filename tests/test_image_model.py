@@ -105,6 +105,22 @@ def test_auxiliary_classifier_learns_the_labels():
     assert ConditionalGANTask(GANNetConfig(image_size=16, base_channels=8), 2).D.classify is None
 
 
+def test_discriminator_scores_real_and_fake_as_one_batch():
+    """The D update scores real and fake as one batch of 2B: the same scores as two calls (D has no
+    batch statistics), and D's weights are trainable again after the G update froze them."""
+    from imagina.core.gan import ConditionalGANTask, GANNetConfig
+    from imagina.core.training import Trainer, TrainerConfig
+
+    task = ConditionalGANTask(GANNetConfig(image_size=16, channels=1, base_channels=8), 2)
+    x, y = torch.rand(8, 1, 16, 16) * 2 - 1, torch.arange(8) % 2
+    Trainer(TrainerConfig(steps=2, batch_size=4, device="cpu"), progress=False).fit(task, (x, y))
+    assert all(p.requires_grad for p in task.D.parameters())
+    task.D.eval()  # spectral norm's power iteration runs in training mode only
+    with torch.no_grad():
+        both = task.D(x, y)[0]
+        torch.testing.assert_close(both, torch.cat([task.D(x[:4], y[:4])[0], task.D(x[4:], y[4:])[0]]))
+
+
 def _halves(n_per_class: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 16×16 images: class 0 bright in the top half, class 1 in the bottom half, with noise."""
     rng = np.random.default_rng(seed)

@@ -129,6 +129,31 @@ def test_priority_weights_the_random_draw(real):
         Screen(ScreenConfig(copy_ratio=0.0)).fit(emb, y).score(cand, cy, priority=np.ones(40))
 
 
+def test_priority_score_of_the_checks_weights_the_draw(real):
+    emb, y = real
+    rng = np.random.default_rng(3)
+    cand = emb[y == 0][:40] + rng.normal(scale=0.3, size=(40, 8)).astype(np.float32)
+    cy = np.zeros(40, dtype=int)
+    base = dict(selector="random", copy_ratio=0.0, duplicate_ratio=0.0, min_consistency=0.0, require_manifold=False)
+    score = np.r_[np.ones(10), np.full(30, 0.02)]            # 10 candidates 50 times as likely
+    score[12] = np.nan                                        # nan (a failed check) weighs 1
+    checks = SanityResult({"rarity": score}, [None] * 40)
+    weighted = [Screen(ScreenConfig(**base, priority_score="rarity", seed=s)).fit(emb, y)
+                .score(cand, cy, checks=checks, budget_per_class=10).keep for s in range(5)]
+    assert np.mean([k[:10].sum() for k in weighted]) >= 7     # uniform would give 2.5 of 10
+    flat = [Screen(ScreenConfig(**base, priority_score="rarity", priority_power=0.0, seed=s)).fit(emb, y)
+            .score(cand, cy, checks=checks, budget_per_class=10).keep for s in range(5)]
+    plain = [Screen(ScreenConfig(**base, seed=s)).fit(emb, y).score(cand, cy, checks=checks, budget_per_class=10).keep
+             for s in range(5)]
+    np.testing.assert_array_equal(flat, plain)                # power 0 is the uniform draw, exactly
+    missing = Screen(ScreenConfig(**base, priority_score="absent")).fit(emb, y)
+    np.testing.assert_array_equal(missing.score(cand, cy, checks=checks, budget_per_class=10).keep, plain[0])
+    with pytest.raises(InvalidInputError, match="random"):
+        ScreenConfig(priority_score="rarity")
+    with pytest.raises(InvalidInputError, match="priority_power"):
+        ScreenConfig(selector="random", priority_score="rarity", priority_power=-1.0)
+
+
 def test_label_consistency_is_calibrated_on_small_tight_classes():
     """Ten classes of 8 items in a small-scale embedding: held-out items of the same clusters must
     get a high probability of their label (a fixed C = 1 gave about 1/10 here)."""

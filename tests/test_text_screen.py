@@ -2,6 +2,7 @@
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from text_factories import TINY_VAE, make_texts
 
 from imagina.core.errors import InvalidInputError, NotFittedError
 from imagina.core.modality import LabeledData
+from imagina.core.screening import Screen
 from imagina.text import (
     MODALITY,
     CharNgrams,
@@ -27,7 +29,7 @@ from imagina.text import (
     tfidf_accuracy,
 )
 from imagina.text.eda import apply_operation, eda_batch, synonym_table
-from imagina.text.sanity import TextSanityConfig, normalized_key
+from imagina.text.sanity import TextSanityConfig, bigram_rarity, normalized_key
 
 REAL = LabeledData(["who wrote the poem about the river ?", "where is the tower ?", "how old is the ship ?"],
                    np.array(["HUM", "LOC", "NUM"]))
@@ -45,9 +47,50 @@ def test_sanity_reasons():
     assert res.reasons[4] == "copy: same as a real sentence up to case and punctuation"
     assert res.reasons[5].startswith("copy: 3-gram overlap")
     assert res.reasons[6] is None
-    assert set(res.scores) == {"words", "ngram_overlap", "new_words"}
+    assert set(res.scores) == {"words", "ngram_overlap", "new_words", "bigram_rarity"}
     assert res.scores["ngram_overlap"][3] == 1.0 and res.scores["ngram_overlap"][6] < 0.3
     assert res.scores["new_words"][3] == 0.0 and res.scores["new_words"][6] == pytest.approx(7 / 8)
+
+
+def test_bigram_rarity_discounts_repeated_sentences():
+    cands = ["where is the old tower ?"] * 4 + ["where is the blue river ?", "who wrote the poem ?", "x"]
+    y = np.array(["LOC"] * 5 + ["HUM"] * 2)
+    passing = np.array([True] * 6 + [False])
+    rarity = bigram_rarity(cands, y, passing)
+    # 4 copies: every bigram held by 4 (or, for "where is", "is the", 5) candidates of the class
+    assert rarity[0] == pytest.approx((2 / 5 + 3 / 4) / 5) and np.all(rarity[:4] == rarity[0])
+    assert rarity[4] == pytest.approx((2 / 5 + 3) / 5)
+    assert rarity[5] == 1.0  # alone in its class: all its bigrams are its own
+    assert np.isnan(rarity[6])  # not passing: not scored
+    assert "bigram_rarity" in text_sanity(cands, y, real=REAL).scores
+
+
+def test_text_screen_keeps_distinct_sentences_from_a_repetitive_pool():
+    """A class pool in which one sentence comes 60 times and 60 others once each: the text screen's
+    rarity-weighted draw keeps fewer copies and more distinct bigrams than the uniform draw."""
+    rng = np.random.default_rng(0)
+    words = ["tower", "river", "ship", "poem", "lamp", "city", "road", "bridge", "lake", "hill", "park", "wall",
+             "green", "old", "small", "near", "under", "by", "with", "from", "red", "tall", "dark", "long"]
+    distinct = [" ".join(rng.permutation(words)[:5]) + " ?" for _ in range(60)]
+    cands = ["where is the tower ?"] * 60 + distinct
+    y = np.array(["LOC"] * len(cands))
+    real = LabeledData(["where is the old mill ?", "where can i see the sea ?", "who wrote the song ?",
+                        "who built the dam ?", "how old is the ship ?", "how far is the moon ?"],
+                       np.array(["LOC", "LOC", "HUM", "HUM", "NUM", "NUM"]))
+    checks = text_sanity(cands, y, real=real, config=TextSanityConfig(max_new_words=1.0))
+    assert all(r is None for r in checks.reasons)
+    # random embeddings: the embedding's redundancy test cannot see that the copies are copies
+    emb_real = rng.normal(size=(len(real), 8)).astype(np.float32)
+    emb = rng.normal(size=(len(cands), 8)).astype(np.float32)
+    text_default = replace(MODALITY.augment_defaults["screen"], copy_ratio=0.0, duplicate_ratio=0.0)
+    assert text_default.priority_score == "bigram_rarity" and text_default.priority_power > 0
+    kept, uniform = (
+        [cands[i] for i in np.flatnonzero(Screen(cfg).fit(emb_real, real.y).score(emb, y, checks=checks, budget_per_class=30).keep)]
+        for cfg in (text_default, replace(text_default, priority_power=0.0)))
+    assert len(kept) == len(uniform) == 30
+    copies = kept.count("where is the tower ?")
+    assert copies <= 6 and copies < uniform.count("where is the tower ?")
+    assert len(set(kept)) > len(set(uniform)) and distinct_n(kept, 2) > distinct_n(uniform, 2) + 0.05
 
 
 def test_sanity_invented_words():

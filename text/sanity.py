@@ -137,7 +137,8 @@ def text_sanity(
     -------
     SanityResult
         scores ``words``, ``ngram_overlap`` and ``new_words`` (with ``real``), ``fluency`` (with
-        ``generator``); reasons such as ``empty``, ``too short: 2 words < 3``, ``copy: exact copy of a
+        ``generator``), ``bigram_rarity`` among the candidates that pass (:func:`bigram_rarity`; nan
+        for the others); reasons such as ``empty``, ``too short: 2 words < 3``, ``copy: exact copy of a
         real sentence``.
     """
     cfg = config or TextSanityConfig()
@@ -189,7 +190,40 @@ def text_sanity(
             for i in range(n):
                 if reasons[i] is None and fluency[i] < threshold:
                     reasons[i] = f"disfluent: log-likelihood {fluency[i]:.2f} < {threshold:.2f} nats/token"
+    scores["bigram_rarity"] = bigram_rarity(texts, y, np.array([r is None for r in reasons], dtype=bool))
     return SanityResult(scores, reasons)
+
+
+def bigram_rarity(texts: Sequence[str], y: np.ndarray, passing: np.ndarray | None = None) -> np.ndarray:
+    """How little of a sentence the other candidates of its class repeat: the mean, over its distinct
+    word bigrams, of 1 / (number of candidates of its class, itself included, that hold the bigram).
+
+    A sentence whose bigrams no other candidate has scores 1; k exact copies score 1/k each, so a
+    draw weighted by it takes a repeated sentence about as often as a single one, and a sentence of
+    stock phrases that many candidates share ("what is the", "the abbreviation for") less often than
+    one that adds word pairs of its own. The text screen weights its random pick by this score
+    (``ScreenConfig.priority_score``): it raises distinct-2 of the kept set.
+
+    Parameters
+    ----------
+    texts : list of n str
+    y : ndarray of shape (n,), labels (counts are per class)
+    passing : ndarray of shape (n,), bool, optional: only these candidates count and are scored
+
+    Returns
+    -------
+    ndarray of shape (n,), float in (0, 1]; nan for candidates not ``passing``; 1 for a sentence
+    with fewer than two tokens.
+    """
+    y = np.asarray(y)
+    passing = np.ones(len(texts), dtype=bool) if passing is None else np.asarray(passing, dtype=bool)
+    out = np.full(len(texts), np.nan)
+    for c in np.unique(y[passing]):
+        rows = np.flatnonzero(passing & (y == c)).tolist()
+        grams = [set(_ngrams(word_tokens(texts[i]), 2)) for i in rows]
+        count = Counter(g for s in grams for g in s)
+        out[rows] = [sum(1.0 / count[g] for g in s) / len(s) if s else 1.0 for s in grams]
+    return out
 
 
 def _words(text: str) -> list[str]:

@@ -27,7 +27,9 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +56,52 @@ SETTINGS = {
 }
 
 
+@dataclass
+class TrainingSplit:
+    """Of the *training* file (no test split is read): the draw, as many held-out sentences as it
+    holds, labelled validation sentences, and the reference figures of the draw."""
+
+    draw: Any
+    heldout: list[str]
+    val_X: list[str]
+    val_y: np.ndarray
+    base: float  # TF-IDF + logistic regression accuracy on validation, trained on the draw alone
+    lm: BigramLM  # fitted on the draw
+    lexicon: set[str]  # the draw's words
+    ppl_held: float  # the held-out sentences' perplexity under ``lm``
+    d2_real: float  # distinct-2 of the draw
+
+    @property
+    def real(self) -> list[str]:
+        return list(self.draw.X)
+
+
+def training_split(modality: TextModality, whole, source: str, k: int, seed: int, n_val: int) -> TrainingSplit:
+    """The draw ``load(source, per_class=k, seed)``, held-out and ``n_val`` validation sentences of the
+    rest of the training file ``whole``, all disjoint."""
+    draw = modality.load(source, per_class=k, seed=seed)
+    drawn = set(draw.X)
+    order = np.random.default_rng(seed).permutation([i for i, t in enumerate(whole.X) if t not in drawn])
+    heldout = [whole.X[i] for i in order[: len(draw)]]
+    val = order[len(draw) : len(draw) + n_val]
+    val_X, val_y, real = [whole.X[i] for i in val], whole.y[val], list(draw.X)
+    lm = BigramLM().fit(real)
+    return TrainingSplit(draw=draw, heldout=heldout, val_X=val_X, val_y=val_y,
+                         base=tfidf_accuracy(real, draw.y, val_X, val_y), lm=lm, lexicon=known_words(real),
+                         ppl_held=lm.perplexity(heldout), d2_real=distinct_n(real, 2))
+
+
+def fit_or_load(modality: TextModality, draw, seed: int, cached: Path | None):
+    """The sequence VAE with imagina's defaults fitted on the draw, loaded from ``cached`` when that
+    folder exists, else fitted (and saved there when given)."""
+    if cached is not None and cached.is_dir():
+        return load_model(cached, device="cpu")
+    gen = modality.make_generator(steps=None, seed=seed, device="cpu").fit(list(draw.X), draw.y, progress=False)
+    if cached is not None:
+        gen.save(cached)
+    return gen
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=sorted(DATASETS), required=True)
@@ -73,27 +121,11 @@ def main() -> None:
     modality = TextModality()
     whole = modality.load(str(source))
     for seed in (int(s) for s in args.seeds.split(",")):
-        draw = modality.load(str(source), per_class=k, seed=seed)
-        drawn = set(draw.X)
-        rest = [i for i, t in enumerate(whole.X) if t not in drawn]
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(rest)
-        heldout = [whole.X[i] for i in order[: len(draw)]]
-        val = order[len(draw) : len(draw) + args.val]
-        val_X, val_y = [whole.X[i] for i in val], whole.y[val]
-        real = list(draw.X)
-        base = tfidf_accuracy(real, draw.y, val_X, val_y)
-        lm, lexicon = BigramLM().fit(real), known_words(real)
-        ppl_held = lm.perplexity(heldout)
-        d2_real = distinct_n(real, 2)
+        sp = training_split(modality, whole, str(source), k, seed, args.val)
+        draw, real, val_X, val_y, base, lm, lexicon = sp.draw, sp.real, sp.val_X, sp.val_y, sp.base, sp.lm, sp.lexicon
+        ppl_held, d2_real = sp.ppl_held, sp.d2_real
         t0 = time.perf_counter()
-        cached = args.cache / f"{args.dataset}-s{seed}" if args.cache else None
-        if cached is not None and cached.is_dir():
-            gen = load_model(cached, device="cpu")
-        else:
-            gen = modality.make_generator(steps=None, seed=seed, device="cpu").fit(real, draw.y, progress=False)
-            if cached is not None:
-                gen.save(cached)
+        gen = fit_or_load(modality, draw, seed, args.cache / f"{args.dataset}-s{seed}" if args.cache else None)
         logger.info("%s seed %d: fitted in %.0f s; real-only accuracy %.4f", args.dataset, seed, time.perf_counter() - t0, base)
         classes = np.unique(draw.y)
         labels = np.repeat(classes, args.candidates)
