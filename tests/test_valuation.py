@@ -261,6 +261,21 @@ def test_the_check_trains_on_the_reference_arm_and_the_message_promises_the_caut
     assert rec.to_dict()["expected"]["source"] == rec.check["classifier"]
 
 
+@pytest.mark.parametrize(("choosing_low", "verdict"), [(-0.02, "don't use"), (0.01, "use")])
+def test_a_use_needs_a_clear_gain_on_the_choosing_splits_and_on_fresh_ones(monkeypatch, choosing_low, verdict):
+    import imagina.core.dose as dose
+
+    real, real_y, syn, syn_y, attribution = _signal_case()
+    # the intervals the verdict reads, in call order: the one dose's trial (choosing splits), then fresh splits
+    intervals = iter([(0.01, choosing_low, 0.04), (0.03, 0.005, 0.06)])
+    monkeypatch.setattr(dose, "corrected_interval", lambda diffs, share, confidence: next(intervals))
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution, DoseConfig(ratios=(1.0,)))
+    assert rec.verdict == verdict, rec.message
+    if verdict == "don't use":
+        assert "did not help reliably" in rec.message and "+1.00 points [-2.00, +4.00]" in rec.message
+        assert sum(rec.per_class.values()) == 0
+
+
 def test_no_check_without_a_use():
     real, real_y = _blobs(n_per_class=20, seed=4)
     noise = np.random.default_rng(5).uniform(-3, 7, size=(300, 2)).astype(np.float32)
