@@ -228,7 +228,7 @@ def summarize(rows: list[dict]) -> str:
         sub = [r for r in rows if r["dataset"] == ds and r["condition"] == cond]
         seeds = ",".join(str(r["seed"]) for r in sub)
         for name in SETS:
-            get = lambda m, name=name: [r["sets"][name].get(m) for r in sub]  # noqa: E731
+            get = lambda m, name=name, sub=sub: [r["sets"][name].get(m) for r in sub]  # noqa: E731
             pct = lambda m, get=get: [None if v is None else 100 * v for v in get(m)]  # noqa: E731
             ratio = [r["sets"][name]["perplexity"] / r["sets"]["heldout"]["perplexity"] for r in sub]
             lines.append(f"| {ds} | {cond} | {seeds} | {name} | {_cell(get('n'), '.0f')} | {_cell(pct('known-words'), '.1f')} % | "
