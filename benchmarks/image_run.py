@@ -60,7 +60,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the run (default: as set)")
     p.add_argument("--blas-threads", type=int, default=None,
-                   help="OPENBLAS_NUM_THREADS and MKL_NUM_THREADS of the run (default: as set; the run caps them at --threads)")
+                   help="OPENBLAS_NUM_THREADS of the run (default: as set; the run caps it at --threads). Not MKL_NUM_THREADS: "
+                        "torch sizes its own pool by it")
     p.add_argument("--data", default=None, help="the image source (default: ../shared/data/mnist, else generated)")
     p.add_argument("--pythonpath", default=None, help="a directory holding another checkout as imagina/")
     p.add_argument("--out", default="/tmp/imagina-image-run")
@@ -78,7 +79,7 @@ def main() -> None:
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     if args.blas_threads:
-        env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.blas_threads)
+        env["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
     if args.pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([args.pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     run_dir = out / "run"

@@ -16,9 +16,9 @@ sentences are measured against the draw:
   probe on the real draw), its interval and verdict; kept per class and the pass rate.
 
 Conditions: ``before`` = the defaults until issue 20 (subword decoding, ``whole_words=False``; the
-invented-word check at a half, ``max_new_words=0.5``); ``whole-words`` = whole-word decoding with its
+invented-word check at a half, ``max_new_words=0.5``; the uniform random pick); ``whole-words`` = whole-word decoding with its
 first decoding settings (``WHOLE_WORDS_V1``: around real items, noise 1, temperature 0.8, top-p 0.9, no
-n-gram block), any unknown word rejected; ``uniform-pick`` = today's defaults but the text screen's
+n-gram block), any unknown word rejected, the uniform pick; ``uniform-pick`` = today's defaults but the text screen's
 uniform random pick (``priority_power`` 0: the defaults of e6fe269, before the pick weighted by
 ``bigram_rarity``); ``after`` = today's defaults. Conditions that differ only in the screen share one
 fitted augmenter per data set and seed (the same generator, embedder and candidates; only the pick
@@ -65,8 +65,8 @@ WHOLE_WORDS_V1 = {"whole_words": True, "sample_method": "around", "noise_scale":
                   "top_k": 0, "no_repeat_ngram": 0}
 #: Per condition: generator options, text checks, and changes to the text screen's defaults.
 CONDITIONS = {
-    "before": ({"whole_words": False}, TextSanityConfig(max_new_words=0.5), {}),
-    "whole-words": (WHOLE_WORDS_V1, TextSanityConfig(), {}),
+    "before": ({"whole_words": False}, TextSanityConfig(max_new_words=0.5), {"priority_power": 0.0}),
+    "whole-words": (WHOLE_WORDS_V1, TextSanityConfig(), {"priority_power": 0.0}),
     "uniform-pick": ({}, TextSanityConfig(), {"priority_power": 0.0}),
     "after": ({}, TextSanityConfig(), {}),
 }
@@ -228,8 +228,8 @@ def summarize(rows: list[dict]) -> str:
         sub = [r for r in rows if r["dataset"] == ds and r["condition"] == cond]
         seeds = ",".join(str(r["seed"]) for r in sub)
         for name in SETS:
-            get = lambda m, name=name: [r["sets"][name].get(m) for r in sub]  # noqa: E731
-            pct = lambda m: [None if v is None else 100 * v for v in get(m)]  # noqa: E731
+            get = lambda m, name=name, sub=sub: [r["sets"][name].get(m) for r in sub]  # noqa: E731
+            pct = lambda m, get=get: [None if v is None else 100 * v for v in get(m)]  # noqa: E731
             ratio = [r["sets"][name]["perplexity"] / r["sets"]["heldout"]["perplexity"] for r in sub]
             lines.append(f"| {ds} | {cond} | {seeds} | {name} | {_cell(get('n'), '.0f')} | {_cell(pct('known-words'), '.1f')} % | "
                          f"{_cell(pct('known-words+list'), '.1f')} % | {_cell(get('perplexity'), '.0f')} | {_cell(ratio, '.2f')} | "

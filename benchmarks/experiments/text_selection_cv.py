@@ -16,6 +16,8 @@ per class among those that pass, ``--repeats`` times with different draw seeds. 
   fluency benchmark's "distinct-2 @ real size");
 * ``ppl ratio``: word bigram perplexity (Kneser-Ney fitted on the draw) over that of as many
   held-out training sentences;
+* ``known``: share of kept sentences made only of the draw's words (with ``--word-list`` the decoder
+  and the checks also accept the list's English words, so this share may fall);
 * ``lift``: accuracy of TF-IDF + logistic regression trained on draw + kept minus draw alone, on
   ``--val`` other labelled training sentences (points).
 
@@ -31,6 +33,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,7 @@ from imagina.core.runtime import limit_threads
 from imagina.text.evaluate import tfidf_accuracy
 from imagina.text.modality import TextModality
 from imagina.text.model import SeqVAEConfig
-from imagina.text.sanity import distinct_n, fluency_statistics, text_sanity
+from imagina.text.sanity import TextSanityConfig, distinct_n, fluency_statistics, text_sanity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
 from text_decoding_cv import fit_or_load, training_split  # noqa: E402
@@ -98,6 +101,8 @@ def main() -> None:
     p.add_argument("--keep", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5, help="draws per power (draw seeds 0..repeats-1)")
     p.add_argument("--powers", default=",".join(f"{x:g}" for x in POWERS))
+    p.add_argument("--word-list", type=int, default=0,
+                   help="decode and check with this many English words of wordfreq (SeqVAEConfig / TextSanityConfig word_list)")
     p.add_argument("--val", type=int, default=1500, help="labelled validation sentences of the training file")
     p.add_argument("--cache", type=Path, default=None, help="fitted generators and their candidates")
     p.add_argument("--json", type=Path, default=None, help="append one JSON line per (seed, power, repeat)")
@@ -112,7 +117,7 @@ def main() -> None:
     limit_threads(1)
     powers = [float(x) for x in args.powers.split(",")]
     source, k = DATASETS[args.dataset]
-    modality = TextModality()
+    modality = TextModality(TextSanityConfig(word_list=args.word_list))
     whole = modality.load(str(source))
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
@@ -121,9 +126,12 @@ def main() -> None:
         draw, real, base = sp.draw, sp.real, sp.base
         t0 = time.perf_counter()
         gen = fit_or_load(modality, draw, seed, args.cache / f"{args.dataset}-s{seed}" if args.cache else None)
+        if args.word_list:  # decoding-time only: the trie of spellable words is rebuilt with the list
+            gen.config, gen._trie = replace(gen.config, word_list=args.word_list), None
         classes = np.unique(draw.y)
+        tag = f"-wl{args.word_list}" if args.word_list else ""
         X, y = candidates(gen, classes, args.candidates, seed,
-                          args.cache / f"{args.dataset}-s{seed}-candidates.json" if args.cache else None)
+                          args.cache / f"{args.dataset}-s{seed}-candidates{tag}.json" if args.cache else None)
         checks = text_sanity(X, y, generator=gen, real=draw, config=modality.sanity_config)
         ok = np.array([r is None for r in checks.reasons])
         rarity = np.nan_to_num(checks.scores["bigram_rarity"], nan=1.0)
@@ -141,7 +149,7 @@ def main() -> None:
                 sub = kept if len(kept) <= len(real) else [kept[i] for i in sorted(rng.choice(len(kept), len(real), replace=False))]
                 stats = fluency_statistics(kept, real, lexicon=sp.lexicon, lm=sp.lm)
                 acc = tfidf_accuracy(real, draw.y, sp.val_X, sp.val_y, extra_texts=kept, extra_y=y[keep])
-                row = {"dataset": args.dataset, "seed": seed, "power": power, "repeat": rep, "pass": float(ok.mean()),
+                row = {"dataset": args.dataset + tag, "seed": seed, "power": power, "repeat": rep, "pass": float(ok.mean()),
                        "kept": len(kept), "known": stats["known-words"], "ppl ratio": stats["perplexity"] / sp.ppl_held,
                        "distinct-2 ratio": distinct_n(sub, 2) / sp.d2_real, "lift": 100 * (acc - base)}
                 logger.info("%s", row)
