@@ -22,7 +22,8 @@ from imagina.core.registry import modality_names
 logger = logging.getLogger("imagina")
 
 #: ``--smoke``: settings of a run that checks data and setup in seconds (explicit flags win).
-SMOKE = {"steps": 2, "embedder_steps": 2, "classifier_steps": 2, "per_class": 4, "seeds": (0,), "selection_seeds": 1}
+SMOKE = {"steps": 2, "embedder_steps": 2, "classifier_steps": 2, "per_class": 4, "seeds": (0,), "selection_seeds": 1,
+         "embedder": "own"}
 #: ``evaluate`` refuses a test set of which more than this share also sits in the training data;
 #: below it, every repeated test item is named in a warning.
 OVERLAP_TOLERANCE = 0.01
@@ -100,8 +101,8 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
                    help="use only this many real items per class, drawn after cleaning (default: all)")
     _embedder_args(p, modality)
     p.add_argument("--smoke", action="store_true",
-                   help="check data and setup in seconds: 2 generator, embedder and classifier steps, 4 items per class "
-                        "(flags given explicitly win)")
+                   help="check data and setup in seconds: 2 generator, embedder and classifier steps, 4 items per class, "
+                        "the own embedder (flags given explicitly win)")
     p.add_argument("--checkpoint-dir", default=None, help="save training checkpoints here and resume from them (default: none)")
     p.add_argument("--generator-option", dest="generator_options", type=_key_value, action="append", default=[],
                    metavar="KEY=VALUE", help="a generator setting, e.g. reconstruction=0 (repeatable; values are JSON or text)")

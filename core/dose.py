@@ -281,7 +281,22 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         verdict stays "use" only if its mean lift is above 0: a cheap probe on hand-made features can
         gain from items that cost a neural network accuracy.
     progress : show a tqdm bar over the probe fits.
+
+    The probes' numpy / scipy BLAS runs on one thread (:func:`~imagina.core.runtime.one_blas_thread`):
+    their matrices are small, and a second thread cost the default MNIST run 50 CPU seconds.
     """
+    from imagina.core.runtime import one_blas_thread
+
+    with one_blas_thread():
+        return _recommend_dose(features, real_X, real_y, syn_X, syn_y, attribution, config, embeddings=embeddings,
+                               views=views, check=check, progress=progress)
+
+
+def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y: np.ndarray, attribution: np.ndarray,
+                    config: DoseConfig | None, *, embeddings: tuple[np.ndarray, np.ndarray] | None,
+                    views: Callable[[Any, int, int], Any] | None, check: Callable[..., tuple[float, float]] | None,
+                    progress: bool) -> Recommendation:
+    """:func:`recommend_dose`'s work, with the BLAS cap in place."""
     cfg = config or DoseConfig()
     start = time.perf_counter()
     families = dict(features) if isinstance(features, dict) else {type(features).__name__: features}

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,28 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy / scipy's OpenBLAS (or BLIS) on one thread inside the block, as it was outside after it.
+
+    scikit-learn's fits on a few hundred items make small matrix products, for which a second BLAS
+    thread costs more in handing work over than it gains: the dose's probe fits took 59 CPU s at two
+    OpenBLAS threads and 7.7 s at one on the default MNIST run (BENCHMARKS.md, "The image run").
+    torch's own pools (OpenMP, MKL) are left alone."""
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:  # scikit-learn brings it; without it nothing is capped
+        yield
+        return
+    pools = {pool["prefix"]: 1 for pool in threadpool_info()
+             if pool["internal_api"] in ("openblas", "blis") and pool["num_threads"] > 1}
+    if not pools:
+        yield
+        return
+    with threadpool_limits(limits=pools):
+        yield
 
 
 def limit_threads(max_threads: int | None = None) -> int:

@@ -68,6 +68,26 @@ def test_limit_threads_respects_affinity_and_omp_num_threads(monkeypatch):
     assert limit_threads() == 3 and torch.get_num_threads() == 1  # only lowers, never raises
 
 
+@pytest.mark.usefixtures("_restore_threads")
+def test_one_blas_thread_caps_openblas_inside_the_block_only():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from imagina.core.runtime import one_blas_thread
+
+    def blas() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["internal_api"] in ("openblas", "blis")]
+
+    if not blas():
+        pytest.skip("numpy here has no OpenBLAS / BLIS pool to cap")
+    threadpool_limits(limits={"blas": 2})
+    outside = blas()
+    torch_threads = torch.get_num_threads()
+    with one_blas_thread():
+        assert blas() == [1] * len(outside)
+        assert torch.get_num_threads() == torch_threads  # torch's pools are not touched
+    assert blas() == outside
+
+
 def test_dcgan_step_smoke():
     row = json.loads("\n".join(_run("dcgan_step.py", "--smoke", "--threads", "1")))
     assert row["steps"] == 2 and row["batch"] == 8
