@@ -1,9 +1,11 @@
 """Wall time by phase of a default image run on N images of 32×32 (issue 19, point 3).
 
     python benchmarks/image_run.py [--n 100] [--seed 0] [--threads 1] [--blas-threads 1] [--data DIR] [--pythonpath DIR]
-                                   [--out /tmp/imagina-image-run]
+                                   [--embedder own|auto|default] [--out /tmp/imagina-image-run]
 
-Runs ``imagina augment image`` with defaults on ``n // 10`` images per class of MNIST (28×28, resized
+Runs ``imagina augment image`` with the default install's settings (``--embedder own``: without the
+``pretrained`` extra that is the default; with it the default is ``auto``, which ``--embedder auto``
+measures) on ``n // 10`` images per class of MNIST (28×28, resized
 to 32×32 by the generator) when ``../shared/data/mnist`` is there, else on generated 32×32 images of
 ten classes (a bar at a class's angle, with noise), and prints one JSON line: the wall time, the
 phases from run.json (generator, embedder, generation, screen, valuation, dose), the run's CPU
@@ -11,7 +13,7 @@ seconds (user + system) and peak RSS, which compare under load where the wall do
 steps, the screen's pass rate (kept / candidates) and rejections by reason, the dose's lift, the load average before and after and the torch
 threads. ``--blas-threads 1`` runs the BLAS of the scikit-learn probes on one thread whatever
 ``--threads`` is: at two threads OpenBLAS on the dose's small matrices costs far more than it
-gains (BENCHMARKS.md, "The image run"). ``--pythonpath DIR`` runs another checkout (DIR/imagina) the same way, for before/after
+gains (BENCHMARKS.md, "The image run"); since session 13 the dose caps it itself. ``--pythonpath DIR`` runs another checkout (DIR/imagina) the same way, for before/after
 comparisons. ``--smoke`` passes the CLI's own ``--smoke`` (2 training steps, 4 items per class) on
 generated images: it checks that the job runs, not its time.
 """
@@ -63,6 +65,9 @@ def main() -> None:
                    help="OPENBLAS_NUM_THREADS of the run (default: as set; the run caps it at --threads). Not MKL_NUM_THREADS: "
                         "torch sizes its own pool by it")
     p.add_argument("--data", default=None, help="the image source (default: ../shared/data/mnist, else generated)")
+    p.add_argument("--embedder", default="own",
+                   help="the screen embedder (default own: the default install's; 'auto' is the default where the "
+                        "pretrained extra is installed; 'default' passes none)")
     p.add_argument("--pythonpath", default=None, help="a directory holding another checkout as imagina/")
     p.add_argument("--out", default="/tmp/imagina-image-run")
     p.add_argument("--smoke", action="store_true", help="the CLI's --smoke on generated images, in seconds")
@@ -84,7 +89,8 @@ def main() -> None:
         env["PYTHONPATH"] = os.pathsep.join([args.pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     run_dir = out / "run"
     cmd = [sys.executable, "-m", "imagina", "augment", "image", "--data", data, "--real-per-class", str(max(1, args.n // 10)),
-           "--seed", str(args.seed), "--out", str(run_dir), "--quiet", *(["--smoke"] if args.smoke else [])]
+           "--seed", str(args.seed), "--out", str(run_dir), "--quiet", *(["--smoke"] if args.smoke else []),
+           *(["--embedder", args.embedder] if args.embedder != "default" else [])]
     logger.info("running %s", " ".join(cmd))
     load_before = load_average()
     start = time.perf_counter()
@@ -103,7 +109,7 @@ def main() -> None:
         "generator_steps": record["generator"]["config"].get("steps"),
         "kept": kept, "candidates": screen["candidates"], "rejected_by_reason": screen["rejected_by_reason"],
         "lift": (record.get("recommendation") or {}).get("lift"),
-        "threads": env.get("OMP_NUM_THREADS", "unset"), "blas_threads": env.get("OPENBLAS_NUM_THREADS", "unset"), "load_before": load_before, "load_after": load_average(),
+        "embedder": args.embedder, "threads": env.get("OMP_NUM_THREADS", "unset"), "blas_threads": env.get("OPENBLAS_NUM_THREADS", "unset"), "load_before": load_before, "load_after": load_average(),
     }))
 
 
