@@ -101,7 +101,7 @@ def main() -> None:
     screen = record["screen"]
     kept = sum(screen["kept_per_class"].values())
     phases = {"generator": "fit_generator_s", "embedder": "fit_embedder_s", "generation": "generate_s",
-              "screen": "screen_s", "valuation": "value_s", "dose": "dose_s"}
+              "screen": "screen_s", "valuation": "value_s", "dose": "dose_s", "metrics": "metrics_s"}
     print(json.dumps({
         "data": data, "n": args.n, "seed": args.seed, "wall_s": round(wall, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024),
@@ -109,7 +109,7 @@ def main() -> None:
         "generator_steps": record["generator"]["config"].get("steps"),
         "kept": kept, "candidates": screen["candidates"], "rejected_by_reason": screen["rejected_by_reason"],
         "lift": (record.get("recommendation") or {}).get("lift"),
-        "embedder": args.embedder, "threads": env.get("OMP_NUM_THREADS", "unset"), "blas_threads": env.get("OPENBLAS_NUM_THREADS", "unset"), "load_before": load_before, "load_after": load_average(),
+        "screen_embedder": args.embedder, "threads": env.get("OMP_NUM_THREADS", "unset"), "blas_threads": env.get("OPENBLAS_NUM_THREADS", "unset"), "load_before": load_before, "load_after": load_average(),
     }))
 
 

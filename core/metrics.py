@@ -14,7 +14,7 @@ import numpy as np
 from scipy import linalg
 
 from imagina.core.errors import InvalidInputError
-from imagina.core.neighbors import DEFAULT_CHUNK, ball_stats, distance_blocks, kth_neighbour_radius
+from imagina.core.neighbors import DEFAULT_CHUNK, ball_stats, kth_neighbour_radius
 
 
 def _check(name: str, X: np.ndarray, min_rows: int = 2) -> np.ndarray:
@@ -91,9 +91,17 @@ def mean_pairwise_distance(X: np.ndarray, *, max_items: int = 2000, seed: int = 
         return 0.0
     if len(X) > max_items:
         X = X[np.random.default_rng(seed).choice(len(X), max_items, replace=False)]
+    # Matrix products in float64 (‖a‖² + ‖b‖² − 2a·b): float64 keeps the cancellation far below any
+    # distance that matters for a mean, at a fraction of per-pair differences' cost (1,024-pixel images:
+    # 3 s per run before).
+    X = X.astype(np.float64)
+    sq = np.einsum("ij,ij->i", X, X)
     total = 0.0
-    for _, _, D in distance_blocks(X, X, chunk):
-        total += float(D.double().sum())
+    for i0 in range(0, len(X), chunk):
+        block = sq[i0 : i0 + chunk, None] + sq[None, :] - 2.0 * (X[i0 : i0 + chunk] @ X.T)
+        np.maximum(block, 0.0, out=block)
+        block[np.arange(len(block)), np.arange(i0, i0 + len(block))] = 0.0  # an item's distance to itself
+        total += float(np.sqrt(block).sum())
     return total / (len(X) * (len(X) - 1))
 
 

@@ -21,7 +21,6 @@ index gathers only touch the rare entries these select.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -467,16 +466,3 @@ def count_within(A, B, radii_B: np.ndarray, *, chunk: int = DEFAULT_CHUNK) -> np
     """For every row of ``A`` (n, d): how many rows ``j`` of ``B`` (m, d) have
     ``||A[i] - B[j]|| <= radii_B[j]``. Returns an array of shape (n,), int64."""
     return ball_stats(A, B, radii_B, chunk=chunk).count
-
-
-def distance_blocks(A, B, chunk: int = DEFAULT_CHUNK) -> Iterator[tuple[int, int, torch.Tensor]]:
-    """Yield ``(i0, j0, D)`` with ``D[i, j] = ||A[i0+i] - B[j0+j]||`` for blocks of at most chunk×chunk.
-
-    Exact per-pair differences (no matrix multiply): for sums of small distances, where GEMM's
-    cancellation would show, on at most a few thousand rows.
-    """
-    A, B = _t(A).float(), _t(B).float()
-    for i0 in range(0, len(A), chunk):
-        a = A[i0 : i0 + chunk]
-        for j0 in range(0, len(B), chunk):
-            yield i0, j0, torch.cdist(a, B[j0 : j0 + chunk], compute_mode="donot_use_mm_for_euclid_dist")

@@ -275,7 +275,9 @@ class Augmenter:
             checks = SanityResult({k: np.concatenate([v, checks2.scores[k]]) for k, v in checks.scores.items()},
                                   checks.reasons + checks2.reasons)
             result = self._screen(emb, y, checks, per_class)
+        t = time.perf_counter()
         metrics = self._metrics(emb, X, y, result.keep)
+        self.timings_["metrics_s"] = time.perf_counter() - t
         order = self._rank(result, y)
         recommendation = self._recommend(X, y, emb, order)
         warnings = self._warnings(classes, y, result, per_class, recommendation)

@@ -185,3 +185,14 @@ def test_prdc_matches_the_reference_and_the_separate_metrics(clouds):
     assert {k: embedding_metrics(A, B)[k] for k in got} == got
     for chunk in (7, 64):
         assert prdc(A, B, chunk=chunk) == got
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_mean_pairwise_distance_equals_direct_differences(scale):
+    rng = np.random.default_rng(3)
+    X = (scale * rng.normal(size=(700, 40))).astype(np.float32)
+    X[5] = X[4]  # a duplicate pair: distance 0, not a square root of a rounding error
+    D = _brute(X, X)
+    expected = D.sum() / (len(X) * (len(X) - 1))
+    assert mean_pairwise_distance(X, chunk=256) == pytest.approx(expected, rel=1e-9)
+    assert mean_pairwise_distance(X[:1]) == 0.0

@@ -368,9 +368,8 @@ def test_the_default_auto_falls_back_to_own_where_a_class_has_one_item(monkeypat
 @pytest.mark.default_embedder
 @needs_minilm
 def test_a_default_text_run_with_the_extra_chooses_by_cross_validation(no_network, monkeypatch):
-    from imagina.core.dose import DoseConfig
-    from imagina.core.pipeline import Augmenter, AugmentConfig
     from imagina.core.modality import LabeledData
+    from imagina.core.pipeline import AugmentConfig, Augmenter
 
     text = get_modality("text")
     monkeypatch.setattr(text, "embedder_steps", 3)
