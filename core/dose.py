@@ -37,8 +37,9 @@ Honesty rules, each a guard against a known way for such a check to flatter synt
 * A "use" is checked with a second model family (the modality's small reference network, the same
   reference arm with and without the dose, fresh splits) and stands only if that network gains
   clearly too, its interval above zero (MNIST with the combined screen: +8.00 [−5.89, +21.89] on 5
-  splits passed a mean-above-zero rule, and LeNet lost on the test set); the lift the message promises is the smaller of the two, because on unseen data the probe's
-  intervals overstated what independent neural classifiers gained.
+  splits passed a mean-above-zero rule, and LeNet lost on the test set); the lift the message
+  promises is the smaller of the two, because on unseen data the probe's intervals overstated what
+  independent neural classifiers gained.
 * The interval uses the corrected resampled t-test (Nadeau & Bengio 2003), whose variance term
   ``(1/J + n_test/n_train) · s²`` accounts for the overlap of repeated splits; a single lucky split
   cannot decide.
