@@ -94,6 +94,21 @@ def test_dcgan_step_smoke():
     assert row["plain_images_per_s"] > 0 and row["imagina_images_per_s"] > 0
 
 
+def test_gpu_check_smoke_on_the_cpu(tmp_path):
+    """The prepared GPU script runs every section; CPU against CPU, its checks must find exact equality."""
+    out = tmp_path / "gpu.json"
+    _run("gpu_check.py", "--smoke", "--device", "cpu", "--modalities", "image,text", "--json", str(out))
+    res = json.loads(out.read_text())
+    for name in ("image", "text"):
+        r = res[name]
+        assert all("error" not in r[k] for k in ("first_step", "sampling", "screen", "pipeline")), r
+        assert r["first_step"]["match"] and set(r["first_step"]["abs_diff"].values()) == {0.0}
+        assert r["sampling"]["match"] and r["screen"]["decisions_agree"] == 1.0
+        assert r["pipeline"]["generator_steps"] == 4 and r["pipeline"]["verdict"] in ("use", "don't use")
+    (mfu,) = res["dcgan_mfu"]
+    assert mfu["gflop_per_step"] > 0 and mfu["step_ms"] > 0
+
+
 @pytest.mark.slow
 def test_digits_default_smoke(tmp_path):
     row = json.loads("\n".join(_run("digits_default.py", "--smoke", "--out", str(tmp_path / "digits"))))
