@@ -492,6 +492,12 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
                        f"{100 * best['high']:+.2f}], but a small neural network ({checked['classifier']}) trained on "
                        f"{checked['splits']} fresh splits changed by {100 * checked['lift']:+.2f} points "
                        f"[{100 * checked['low']:+.2f}, {100 * checked['high']:+.2f}] with them: not a clear gain.")
+        elif best["lift"] > 0:  # not shown to help is not shown not to help: say which one it is
+            message = (f"the synthetic items were no clear gain on this data: added to {over}, the best dose "
+                       f"({best['ratio']:g} per real item) changed the probe's accuracy by {100 * best['lift']:+.2f} points "
+                       f"[{100 * best['low']:+.2f}, {100 * best['high']:+.2f}] on cross-validation, a gain this much real "
+                       f"data cannot confirm; other classifiers may gain or lose: validate on held-out data of your own "
+                       f"before using them.")
         else:
             message = (f"the synthetic items did not help on this data: added to {over}, the best dose "
                        f"({best['ratio']:g} per real item) changed the probe's accuracy by {100 * best['lift']:+.2f} points "

@@ -276,6 +276,20 @@ def test_a_use_needs_a_clear_gain_on_the_choosing_splits_and_on_fresh_ones(monke
         assert sum(rec.per_class.values()) == 0
 
 
+@pytest.mark.parametrize(("lift", "words"), [(0.02, "no clear gain"), (-0.01, "did not help on this data")])
+def test_a_dont_use_says_whether_the_gain_was_unconfirmed_or_absent(monkeypatch, lift, words):
+    import imagina.core.dose as dose
+
+    real, real_y, syn, syn_y, attribution = _signal_case()
+    # the one dose's interval straddles zero on both sets of splits: a positive mean is "not shown", not "none"
+    intervals = iter([(lift, lift - 0.03, lift + 0.03), (lift, lift - 0.03, lift + 0.03)])
+    monkeypatch.setattr(dose, "corrected_interval", lambda diffs, share, confidence: next(intervals))
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution, DoseConfig(ratios=(1.0,)))
+    assert rec.verdict == "don't use" and sum(rec.per_class.values()) == 0
+    assert words in rec.message and f"{100 * lift:+.2f} points" in rec.message, rec.message
+    assert ("validate" in rec.message) == (lift > 0)
+
+
 def test_no_check_without_a_use():
     real, real_y = _blobs(n_per_class=20, seed=4)
     noise = np.random.default_rng(5).uniform(-3, 7, size=(300, 2)).astype(np.float32)
