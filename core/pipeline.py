@@ -259,6 +259,7 @@ class Augmenter:
             raise NotFittedError("This Augmenter is not fitted yet; call `fit` before using it.")
         cfg = self.config
         per_class = check_int("per_class", per_class if per_class is not None else cfg.per_class, minimum=1)
+        self.per_class_ = per_class
         classes = np.unique(self.data_.y)
         self.timings_["generate_s"] = self.timings_["screen_s"] = self.timings_["value_s"] = 0.0
         X, y, checks, emb = self._candidates(np.repeat(classes, math.ceil(per_class * cfg.oversample)), cfg.seed)
@@ -367,9 +368,49 @@ class Augmenter:
         rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, dose,
                              embeddings=(self.real_embeddings_, emb[order]), progress=self.progress,
                              views=lambda items, n, seed: self.modality.classical_views(items, n, seed=seed, meta=meta),
-                             check=check)
+                             check=check, unseen=self._unseen_pool)
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec
+
+    def _unseen_pool(self, seen: np.ndarray) -> tuple[Any, np.ndarray]:
+        """What this run would keep had its generator seen only the real items ``seen`` (indices): a
+        generator of the same settings trained on them, the same number of candidates per class, the
+        modality checks, values and screen fitted on those items alone; kept items best first within
+        each class. The dose's "use" must hold on the other real items (:func:`recommend_dose`,
+        ``unseen``). The embedder stays the run's (trained on every real item): refitting it would
+        double the cost for a leak the screen's label test alone could carry."""
+        cfg = self.config
+        data = self.data_.subset(np.asarray(seen))
+        half = int(np.sum(np.asarray(seen)))  # a seed of its own per half
+        gen = self.modality.make_generator(steps=cfg.steps, seed=derive_seed(cfg.seed, "unseen", half),
+                                           device=cfg.device, meta=data.meta, **self.generator_options)
+        X, y = data.X, data.y
+        if cfg.train_views:
+            views = self.modality.classical_views(data.X, cfg.train_views, seed=cfg.seed, meta=data.meta)
+            X, y = concat([data.X, views]), np.concatenate([data.y, np.tile(data.y, cfg.train_views)])
+        t = time.perf_counter()
+        gen.fit(X, y, progress=False)
+        labels = np.repeat(np.unique(data.y), math.ceil(self.per_class_ * cfg.oversample))
+        cand, cand_y = gen.sample(len(labels), labels=labels, seed=derive_seed(cfg.seed, "unseen-sample", half))
+        checks = self.modality.sanity(cand, cand_y, generator=gen, real=data)
+        emb = self.embedder_.embed(cand)
+        real_emb = self.real_embeddings_[np.asarray(seen)]
+        reasons, scores = list(checks.reasons), dict(checks.scores)
+        ok = np.flatnonzero([r is None for r in reasons])
+        if cfg.valuation is not None:
+            value, shapley = np.full(len(cand_y), np.nan), np.full(len(cand_y), np.nan)
+            if len(ok):
+                val = value_candidates(real_emb, data.y, emb[ok], cand_y[ok], cfg.valuation)
+                value[ok], shapley[ok] = val.marginal, val.knn_shapley
+                for j, reason in zip(ok.tolist(), val.harmful_reasons()):
+                    reasons[j] = reason
+            scores |= {"value": value, "knn_shapley": shapley}
+        result = Screen(cfg.screen).fit(real_emb, data.y).score(emb, cand_y, checks=SanityResult(scores, reasons),
+                                                               budget_per_class=self.per_class_)
+        order = self._rank(result, cand_y)
+        self.timings_["unseen_s"] = self.timings_.get("unseen_s", 0.0) + time.perf_counter() - t
+        logger.info("unseen check: a generator on %d real items kept %d of %d candidates", len(data), len(order), len(cand_y))
+        return take(cand, order), cand_y[order]
 
     def _warnings(self, classes: np.ndarray, y: np.ndarray, result: ScreenResult, per_class: int,
                   recommendation: Recommendation | None) -> list[str]:

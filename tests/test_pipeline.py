@@ -259,3 +259,28 @@ def test_auto_records_every_trial_and_respects_its_budget(monkeypatch):
     wide = auto_augment(ViewedPointModality({}), _real(12), cfg, AutoConfig(time_budget=1000, views=(0, 2)), progress=False)
     assert [("skipped" in t) for t in wide.record["auto"]["trials"]] == [False] * 4
     assert wide.record["auto"]["trials"][2]["views"] == 2
+
+
+def test_the_unseen_pool_comes_from_a_generator_that_saw_only_those_items():
+    # the dose's "use" is checked on real items the generator never saw (recommend_dose's `unseen`):
+    # the pool must come from a fresh generator fitted on the given items alone, screened as the run is
+    fits = []
+
+    class Recording(PointGenerator):
+        def fit(self, X, y, **_):
+            fits.append((np.asarray(X).copy(), np.asarray(y).copy()))
+            return self
+
+    modality = PointModality({})
+    modality.make_generator = lambda **_: Recording({})
+    real = _real(10)
+    aug = Augmenter(modality, AugmentConfig(per_class=5, oversample=2.0, dose=None), progress=False).fit(real)
+    aug.augment()
+    seen = np.arange(0, len(real), 2)
+    X, y = aug._unseen_pool(seen)
+    assert len(fits) == 2 and fits[0][0].shape[0] == len(real)
+    np.testing.assert_array_equal(fits[1][0], real.X[seen])
+    np.testing.assert_array_equal(fits[1][1], real.y[seen])
+    assert len(X) == len(y) > 0 and all((y == c).sum() <= 5 for c in CENTRES)
+    assert list(y) == sorted(y)  # grouped by class, best first within each
+    assert aug.timings_["unseen_s"] > 0

@@ -184,6 +184,47 @@ def test_verdict_use_when_synthetic_items_carry_the_missing_signal():
     assert "Verdict: use" in rec.to_markdown()
 
 
+@pytest.mark.parametrize("pool", ["signal", "noise"])
+def test_a_use_must_hold_on_real_items_no_generator_of_the_check_saw(pool):
+    # The candidates carry the signal (the probe and its fresh splits say "use"); the generators of the
+    # unseen check get each half of the real items and return items from the true class distributions
+    # ("signal": the use stands) or items with random labels ("noise": a generator that only helped the
+    # items it had seen, so the use must fall).
+    real, real_y, syn, syn_y, attribution = _signal_case()
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    halves = []
+
+    def unseen(seen):
+        halves.append(np.sort(seen))
+        g = np.random.default_rng(len(halves))
+        y = np.repeat([0, 1], 400)
+        X = (centres[y] + g.normal(scale=2.0, size=(800, 500))).astype(np.float32)
+        return X, (y if pool == "signal" else g.integers(0, 2, 800))
+
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution, unseen=unseen)
+    assert len(halves) == 2 and not set(halves[0]) & set(halves[1])
+    assert sorted(np.concatenate(halves).tolist()) == list(range(len(real_y)))
+    assert all(np.bincount(real_y[h]).tolist() == [15, 15] for h in halves)  # stratified halves
+    assert rec.unseen is not None and rec.unseen["splits"] == 10 and rec.unseen["generators"] == 2
+    if pool == "signal":
+        assert rec.verdict == "use" and rec.unseen["low"] > 0, rec.message
+        assert "real items its generators never saw" in rec.message and "more cautious" in rec.message  # probe + unseen
+    else:
+        assert rec.verdict == "don't use" and rec.unseen["low"] <= 0, rec.unseen
+        assert "did not hold up on real items their generator never saw" in rec.message
+        assert "never saw" in rec.to_markdown()
+
+
+def test_the_unseen_check_runs_only_for_a_use():
+    real, real_y = _blobs(n_per_class=20, seed=4)
+    rng = np.random.default_rng(5)
+    noise = rng.uniform(-3, 7, size=(300, 2)).astype(np.float32)
+    calls = []
+    rec = recommend_dose(_features(), real, real_y, noise, rng.integers(0, 3, 300), np.zeros(300, dtype=np.int64),
+                         unseen=lambda seen: calls.append(seen) or (noise, np.zeros(300, dtype=int)))
+    assert rec.verdict == "don't use" and rec.unseen is None and not calls
+
+
 def test_verdict_compares_with_classical_augmentation_not_with_real_only():
     # Classical views here are fresh draws from the true class distributions (a perfect classical
     # augmentation); the synthetic items are noise. The reference arm must take the views, and
