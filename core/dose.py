@@ -474,7 +474,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     unseen_check = None
     if (best is not None and len(syn_y) and discovered and best["low"] > 0 and unseen is not None
             and (checked is None or checked["low"] > 0)):
-        diffs, shares = [], []
+        diffs, shares, tested = [], [], []
         halves = splits(real_y, 2, 1, cfg.seed + 2) if int(np.unique(real_y, return_counts=True)[1].min()) >= 2 else []
         for h, (seen, other) in enumerate(halves):
             pool_X, pool_y = unseen(original[seen])
@@ -493,10 +493,13 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
                             np.concatenate([ref_y, pool_y[pick]]), take(real_X, te), real_y[te])
                 diffs.append(with_ - without)
                 shares.append(len(te) / n)
+                tested.append(len(pick) / len(tr))
         # a class of one real item leaves a half without it: nothing unseen to check on, so no "use"
         mean, low, high = (corrected_interval(np.asarray(diffs), float(np.mean(shares)), cfg.confidence) if diffs
                            else (0.0, -math.inf, math.inf))
-        unseen_check = {"generators": len(halves), "splits": len(diffs), "lift": mean, "low": low, "high": high}
+        # the dose its pools could fill: below the chosen ratio where a half's screen kept fewer items
+        unseen_check = {"generators": len(halves), "splits": len(diffs), "lift": mean, "low": low, "high": high,
+                        "ratio_tested": float(np.mean(tested)) if tested else 0.0}
     bar.close()
     available = {str(c): int((syn_y == c).sum()) for c in classes}
     reference = next((t for t in classical_trials if t["views"] == n_views), None)
@@ -551,7 +554,8 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
                        f"[{100 * best['low']:+.2f}, {100 * best['high']:+.2f}] on cross-validation of items the "
                        f"generator had seen, but with generators trained on one half of the real items, the held-out "
                        f"items of the other half changed by {100 * unseen_check['lift']:+.2f} points "
-                       f"[{100 * unseen_check['low']:+.2f}, {100 * unseen_check['high']:+.2f}]: not a clear gain.")
+                       f"[{100 * unseen_check['low']:+.2f}, {100 * unseen_check['high']:+.2f}] (adding "
+                       f"{unseen_check['ratio_tested']:.2g} synthetic items per real training item): not a clear gain.")
         elif vetoed:
             message = (f"the synthetic items help only some models: added to {over}, {best['ratio']:g} per real item "
                        f"lifted the probe {100 * best['lift']:+.2f} points [{100 * best['low']:+.2f}, "

@@ -206,8 +206,11 @@ def test_a_use_must_hold_on_real_items_no_generator_of_the_check_saw(pool):
     assert sorted(np.concatenate(halves).tolist()) == list(range(len(real_y)))
     assert all(np.bincount(real_y[h]).tolist() == [15, 15] for h in halves)  # stratified halves
     assert rec.unseen is not None and rec.unseen["splits"] == 10 and rec.unseen["generators"] == 2
+    assert 0 < rec.unseen["ratio_tested"] <= max(DoseConfig().ratios)
     if pool == "signal":
         assert rec.verdict == "use" and rec.unseen["low"] > 0, rec.message
+        # 16x of 27 training items per class wants 432 per class; the pools hold 400: what was added is recorded
+        assert rec.ratio == 16 and rec.unseen["ratio_tested"] == pytest.approx(800 / 54)
         assert "real items its generators never saw" in rec.message and "more cautious" in rec.message  # probe + unseen
     else:
         assert rec.verdict == "don't use" and rec.unseen["low"] <= 0, rec.unseen
