@@ -233,13 +233,7 @@ class Augmenter:
         t = time.perf_counter()
         gen = self.modality.make_generator(steps=cfg.steps, seed=cfg.seed, device=cfg.device, meta=data.meta,
                                            **self.generator_options)
-        X, y = data.X, data.y
-        if cfg.train_views:
-            views = self.modality.classical_views(data.X, cfg.train_views, seed=cfg.seed, meta=data.meta)
-            if views is None:
-                raise InvalidInputError(f"`train_views` needs classical views, which the {self.modality.name} modality does not offer.")
-            X, y = concat([data.X, views]), np.concatenate([data.y, np.tile(data.y, cfg.train_views)])
-            logger.info("the generator trains on %d real items and %d classical views", len(data.y), len(y) - len(data.y))
+        X, y = self._generator_items(data)
         self.generator_ = gen.fit(X, y, progress=self.progress, checkpoint_dir=checkpoint_dir)
         self.timings_["fit_generator_s"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -251,6 +245,17 @@ class Augmenter:
         self.data_ = data
         self.class_counts_ = counts
         return self
+
+    def _generator_items(self, data: LabeledData) -> tuple[Any, np.ndarray]:
+        """What the generator trains on: the real items, plus ``train_views`` classical views of each."""
+        cfg = self.config
+        if not cfg.train_views:
+            return data.X, data.y
+        views = self.modality.classical_views(data.X, cfg.train_views, seed=cfg.seed, meta=data.meta)
+        if views is None:
+            raise InvalidInputError(f"`train_views` needs classical views, which the {self.modality.name} modality does not offer.")
+        logger.info("the generator trains on %d real items and %d classical views", len(data.y), cfg.train_views * len(data.y))
+        return concat([data.X, views]), np.concatenate([data.y, np.tile(data.y, cfg.train_views)])
 
     def augment(self, per_class: int | None = None) -> AugmentResult:
         """Generate ``oversample × per_class`` candidates per class and keep up to ``per_class``;
@@ -320,22 +325,26 @@ class Augmenter:
         """Value the candidates that pass the modality checks (a harmful one is rejected), then screen."""
         if self.config.valuation is not None:
             t = time.perf_counter()
-            ok = np.array([r is None for r in checks.reasons], dtype=bool)
-            value, shapley, influence = (np.full(len(y), np.nan) for _ in range(3))
-            reasons = list(checks.reasons)
-            if ok.any():
-                rows = np.flatnonzero(ok)
-                val = value_candidates(self.real_embeddings_, self.data_.y, emb[rows], y[rows], self.config.valuation)
-                value[rows], shapley[rows], influence[rows] = val.marginal, val.knn_shapley, val.probe
-                for j, reason in zip(rows.tolist(), val.harmful_reasons()):
-                    reasons[j] = reason
-            checks = SanityResult({**checks.scores, "value": value, "knn_shapley": shapley, "probe_influence": influence},
-                                  reasons)
+            checks = self._valued(self.real_embeddings_, self.data_.y, emb, y, checks)
             self.timings_["value_s"] = self.timings_.get("value_s", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         result = self.screen_.score(emb, y, checks=checks, budget_per_class=per_class)
         self.timings_["screen_s"] += time.perf_counter() - t
         return result
+
+    def _valued(self, real_emb: np.ndarray, real_y: np.ndarray, emb: np.ndarray, y: np.ndarray,
+                checks: SanityResult) -> SanityResult:
+        """``checks`` plus each candidate's value against ``real_emb`` (those that pass the checks;
+        NaN for the others), a harmful one rejected with its value as the reason."""
+        ok = np.flatnonzero([r is None for r in checks.reasons])
+        value, shapley, influence = (np.full(len(y), np.nan) for _ in range(3))
+        reasons = list(checks.reasons)
+        if len(ok):
+            val = value_candidates(real_emb, real_y, emb[ok], y[ok], self.config.valuation)
+            value[ok], shapley[ok], influence[ok] = val.marginal, val.knn_shapley, val.probe
+            for j, reason in zip(ok.tolist(), val.harmful_reasons()):
+                reasons[j] = reason
+        return SanityResult({**checks.scores, "value": value, "knn_shapley": shapley, "probe_influence": influence}, reasons)
 
     @staticmethod
     def _rank(result: ScreenResult, y: np.ndarray) -> np.ndarray:
@@ -385,32 +394,20 @@ class Augmenter:
         # as many passes over its items as the run's generator made over all of them: with the run's step
         # count on half the items, a sequence VAE memorised them (TREC: reconstruction 0.08 against 0.91
         # nats per token) and the screen kept a quarter as many candidates as the run's
-        steps = max(1, round(int(getattr(self.generator_.config, "steps", 0) or 0) * len(data) / len(self.data_))) or None
+        steps = getattr(self.generator_.config, "steps", None)
+        steps = max(1, round(steps * len(data) / len(self.data_))) if steps else None
         gen = self.modality.make_generator(steps=steps, seed=derive_seed(cfg.seed, "unseen", half),
                                            device=cfg.device, meta=data.meta, **self.generator_options)
-        X, y = data.X, data.y
-        if cfg.train_views:
-            views = self.modality.classical_views(data.X, cfg.train_views, seed=cfg.seed, meta=data.meta)
-            X, y = concat([data.X, views]), np.concatenate([data.y, np.tile(data.y, cfg.train_views)])
         t = time.perf_counter()
-        gen.fit(X, y, progress=False)
+        gen.fit(*self._generator_items(data), progress=False)
         labels = np.repeat(np.unique(data.y), math.ceil(self.per_class_ * cfg.oversample))
         cand, cand_y = gen.sample(len(labels), labels=labels, seed=derive_seed(cfg.seed, "unseen-sample", half))
         checks = self.modality.sanity(cand, cand_y, generator=gen, real=data)
         emb = self.embedder_.embed(cand)
         real_emb = self.real_embeddings_[np.asarray(seen)]
-        reasons, scores = list(checks.reasons), dict(checks.scores)
-        ok = np.flatnonzero([r is None for r in reasons])
         if cfg.valuation is not None:
-            value, shapley = np.full(len(cand_y), np.nan), np.full(len(cand_y), np.nan)
-            if len(ok):
-                val = value_candidates(real_emb, data.y, emb[ok], cand_y[ok], cfg.valuation)
-                value[ok], shapley[ok] = val.marginal, val.knn_shapley
-                for j, reason in zip(ok.tolist(), val.harmful_reasons()):
-                    reasons[j] = reason
-            scores |= {"value": value, "knn_shapley": shapley}
-        result = Screen(cfg.screen).fit(real_emb, data.y).score(emb, cand_y, checks=SanityResult(scores, reasons),
-                                                               budget_per_class=self.per_class_)
+            checks = self._valued(real_emb, data.y, emb, cand_y, checks)
+        result = Screen(cfg.screen).fit(real_emb, data.y).score(emb, cand_y, checks=checks, budget_per_class=self.per_class_)
         order = self._rank(result, cand_y)
         self.timings_["unseen_s"] = self.timings_.get("unseen_s", 0.0) + time.perf_counter() - t
         logger.info("unseen check: a generator on %d real items kept %d of %d candidates", len(data), len(order), len(cand_y))
