@@ -6,7 +6,7 @@ random data; the plain loop has no per-step seeding, checkpoint or history logic
 imagined codes between same-class items; R = 10 is the default of ``DCGANConfig``); with
 ``--cpu-bf16`` both run under bf16 autocast, as ``DCGANConfig`` trains on a CPU with native bf16.
 
-    python benchmarks/dcgan_step.py [--steps 60] [--threads N] [--reconstruction 10] [--cpu-bf16] [--clock cpu]
+    python benchmarks/dcgan_step.py [--steps 60] [--threads N] [--reconstruction 10] [--output-layer transposed] [--cpu-bf16] [--clock cpu]
 
 Prints images/s of both and their ratio (target >= 0.95); ``--clock cpu`` times them in process CPU
 time, which a busy shared machine disturbs far less than wall time at one thread. ``--smoke`` runs both loops for 2 steps
@@ -33,9 +33,9 @@ from imagina.image.diffaugment import DiffAugment
 CLOCK = [time.perf_counter]
 
 
-def make_task(y: torch.Tensor, reconstruction: float = 0.0) -> ConditionalGANTask:
+def make_task(y: torch.Tensor, reconstruction: float = 0.0, output_layer: str = "conv") -> ConditionalGANTask:
     with seeded(0, "bench"):
-        cfg = GANNetConfig(image_size=32, channels=1, reconstruction=reconstruction)
+        cfg = GANNetConfig(image_size=32, channels=1, reconstruction=reconstruction, output_layer=output_layer)
         task = ConditionalGANTask(cfg, 10, augment=DiffAugment(), n_anchors=len(y))
     if cfg.imagines:
         task.G.anchor_labels.copy_(y)
@@ -85,6 +85,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--reconstruction", type=float, default=0.0, help="0: prior sampling; > 0: the image default's step")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time, for a busy machine")
+    p.add_argument("--output-layer", choices=("conv", "transposed"), default="conv", help="how G ends (GANNetConfig.output_layer)")
     p.add_argument("--cpu-bf16", action="store_true", help="both loops under bf16 autocast (the image default on a CPU with native bf16)")
     p.add_argument("--smoke", action="store_true", help="2 steps of batch 8 on 64 images, once: checks that both loops run")
     args = p.parse_args()
@@ -97,15 +98,15 @@ def main() -> None:
     x = torch.rand(n, 1, 32, 32) * 2 - 1
     y = torch.arange(n) % 10
     # warm-up, then alternate so drifts in machine load hit both
-    plain_loop(make_task(y, args.reconstruction), x, y, 1 if args.smoke else 5, args.batch)
+    plain_loop(make_task(y, args.reconstruction, args.output_layer), x, y, 1 if args.smoke else 5, args.batch)
     plain, ours = [], []
     for _ in range(args.repeats):
-        plain.append(plain_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch, args.cpu_bf16))
-        ours.append(imagina_loop(make_task(y, args.reconstruction), x, y, args.steps, args.batch, args.cpu_bf16))
+        plain.append(plain_loop(make_task(y, args.reconstruction, args.output_layer), x, y, args.steps, args.batch, args.cpu_bf16))
+        ours.append(imagina_loop(make_task(y, args.reconstruction, args.output_layer), x, y, args.steps, args.batch, args.cpu_bf16))
     best_plain, best_ours = max(plain), max(ours)
     print(json.dumps({"plain_images_per_s": round(best_plain, 1), "imagina_images_per_s": round(best_ours, 1),
                       "ratio": round(best_ours / best_plain, 3), "threads": torch.get_num_threads(),
-                      "steps": args.steps, "batch": args.batch, "reconstruction": args.reconstruction,
+                      "steps": args.steps, "batch": args.batch, "reconstruction": args.reconstruction, "output_layer": args.output_layer,
                       "cpu_bf16": args.cpu_bf16 and cpu_has_native_bf16(), "clock": args.clock, "runs_plain": [round(v, 1) for v in plain],
                       "runs_imagina": [round(v, 1) for v in ours]}, indent=2))
 

@@ -178,3 +178,56 @@ def test_cpu_bf16_training_is_repeatable(images):
     a, b = (ConditionalDCGAN(cfg, device="cpu").fit(X, y, progress=False) for _ in range(2))
     assert all(torch.equal(v, b.generator_.state_dict()[k]) for k, v in a.generator_.state_dict().items())
     assert np.array_equal(a.sample(5, seed=1)[0], b.sample(5, seed=1)[0])
+
+
+@pytest.mark.parametrize("size", [16, 32])
+def test_transposed_output_layer_makes_the_image_without_a_full_size_hidden_layer(images, size):
+    """``output_layer="transposed"``: the last upsampling block outputs the image; no 3×3 conv and no
+    normalised hidden layer at full resolution, so G is smaller and samples keep their shape."""
+    from imagina.core.gan import ConditionalGenerator, GANNetConfig
+
+    kw = dict(image_size=size, channels=3, base_channels=8)
+    conv = ConditionalGenerator(GANNetConfig(**kw), 4)
+    transposed = ConditionalGenerator(GANNetConfig(**kw, output_layer="transposed"), 4)
+    z, y = torch.randn(5, 128), torch.tensor([0, 1, 2, 3, 0])
+    assert conv(z, y).shape == transposed(z, y).shape == (5, 3, size, size)
+    assert transposed.to_out is None and len(transposed.norms) == len(transposed.ups) - 1
+    assert sum(p.numel() for p in transposed.parameters()) < sum(p.numel() for p in conv.parameters())
+    out = transposed(z, y)
+    assert out.abs().max() <= 1 and out.std() > 0  # tanh output, not a constant
+    with pytest.raises(InvalidInputError, match="output_layer"):
+        GANNetConfig(output_layer="dense")
+
+
+def test_a_model_saved_before_output_layer_existed_loads_as_conv(tmp_path, images):
+    """A config.json without ``output_layer`` (models saved by earlier versions) means the conv layout."""
+    import json
+
+    X, y = images
+    gan = ConditionalDCGAN(DCGANConfig(steps=2, batch_size=8, base_channels=4, output_layer="conv"), device="cpu")
+    gan.fit(X, y, progress=False).save(tmp_path / "m")
+    cfg_path = tmp_path / "m" / "config.json"
+    saved = json.loads(cfg_path.read_text())
+    del saved["config"]["output_layer"]
+    cfg_path.write_text(json.dumps(saved))
+    again = ConditionalDCGAN.load(tmp_path / "m", device="cpu")
+    assert again.config.output_layer == "conv"
+    np.testing.assert_array_equal(again.sample(6, seed=2)[0], gan.sample(6, seed=2)[0])
+
+
+def test_translation_shifts_each_image_and_fills_with_the_background():
+    """Each image moves by its own offset (at most 1/8 of the size); vacated pixels are -1."""
+    from imagina.image.diffaugment import translation
+
+    x = torch.rand(6, 2, 16, 16) * 2 - 1
+    out = translation(x, torch.Generator().manual_seed(4))
+    for img, moved in zip(x, out):  # find the offset that explains the output, per image
+        found = []
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                ref = torch.full_like(img, -1.0)
+                ys, xs = slice(max(0, -dy), 16 - max(0, dy)), slice(max(0, -dx), 16 - max(0, dx))
+                ref[:, ys, xs] = img[:, max(0, dy) : 16 - max(0, -dy), max(0, dx) : 16 - max(0, -dx)]
+                found.append(torch.equal(ref, moved))
+        assert sum(found) == 1
+    assert len({tuple(o.flatten()[:40].tolist()) for o in out}) > 1
