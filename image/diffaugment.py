@@ -37,10 +37,9 @@ def translation(x: torch.Tensor, rng: torch.Generator, ratio: float = 0.125) -> 
     gy, gx = torch.meshgrid(torch.arange(H, device=x.device), torch.arange(W, device=x.device), indexing="ij")
     iy = (gy[None] + ty + sh).clamp(0, H + 2 * sh - 1)                  # (B, H, W)
     ix = (gx[None] + tx + sw).clamp(0, W + 2 * sw - 1)
-    # one gather over the flattened padded grid: half the time of advanced indexing, forward and back
-    padded = F.pad(x, (sw, sw, sh, sh), value=-1.0).flatten(2)           # (B, C, (H+2sh)·(W+2sw))
-    index = (iy * (W + 2 * sw) + ix).flatten(1)[:, None].expand(B, C, H * W)  # (B, C, H·W)
-    return padded.gather(2, index).view(B, C, H, W)
+    padded = F.pad(x, (sw, sw, sh, sh), value=-1.0)                      # (B, C, H+2sh, W+2sw)
+    b = torch.arange(B, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[b, iy, ix].permute(0, 3, 1, 2).contiguous()
 
 
 def cutout(x: torch.Tensor, rng: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
