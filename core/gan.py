@@ -59,7 +59,7 @@ class GANNetConfig:
     ``output_layer`` says how G ends: "conv" normalises every upsampling block and maps the last one's
     ``base_channels // 2`` channels to the output with a 3×3 conv; "transposed" lets the last
     upsampling block's transposed conv make the output itself, as Radford et al.'s DCGAN does, and
-    skips the full-resolution hidden layer: a 32×32 image step takes 15 % less CPU time, but on MNIST
+    skips the full-resolution hidden layer: a 32×32 image step takes a fifth less CPU time, but on MNIST
     (10 per class, two draws) its candidates had a larger Fréchet distance and lower recall and helped
     an outside classifier less, so "conv" is the default (BENCHMARKS.md, "The image run").
     """

@@ -139,3 +139,14 @@ def test_batchnorm_recalibration_restores_output_variety():
     recalibrate_batchnorm(G, 2, cfg.latent_dim, batches=2, batch_size=8, seed=0)
     assert all(torch.equal(state[k], v) for k, v in G.state_dict().items())
     assert all(m.momentum == 0.1 for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_specgan_with_a_transposed_output_layer_samples_waveforms():
+    """``output_layer="transposed"`` works on spectrogram grids too (non-square base)."""
+    t = np.arange(2048) / 8000
+    X = np.stack([np.sin(2 * np.pi * f * t) for f in (300, 320, 900, 950)]).astype("float32")
+    cfg = SpecGANConfig(steps=2, n_fft=64, base_channels=8, output_layer="transposed")
+    gan = ConditionalSpecGAN(cfg, device="cpu").fit(X, ["low", "low", "high", "high"], progress=False)
+    waves, labels = gan.sample(4, seed=0)
+    assert waves.shape == (4, 2048) and gan.generator_.to_out is None
+    assert np.isfinite(waves).all() and sorted(set(labels.tolist())) == ["high", "low"]
