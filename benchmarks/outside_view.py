@@ -14,7 +14,9 @@ Five arms, each trained from scratch with every classifier seed and scored once 
   ``reserve/`` in augment's ranking (value, then KNN-Shapley value): the predicted lift is checked
   against this arm's measured lift even when the verdict is "don't use";
 * ``real+all kept``: plus ``samples/`` and ``reserve/`` (did the dose matter?);
-* ``classical+dose``: the classical setting of ``real+classical``, plus ``samples/``.
+* ``classical+dose``: the classical setting of ``real+classical``, plus ``samples/``;
+* ``classical+best tried``: the same with the best tried dose (for a "don't use": what a user who
+  added the kept items on top of classical augmentation anyway would have got).
 
 Classical augmentation, from the library: images ``imagina.image.evaluate.trivial_augment(p)``
 (TrivialAugmentWide, p in {0.5, 1}), applied on the fly to the real images of each batch; text EDA
@@ -47,7 +49,8 @@ Independent classifiers (none is imagina's reference classifier, its dose probe 
 
 Reported: test accuracy and balanced accuracy, mean ± std over ``--seeds``, paired per-seed
 differences (real+dose − real, real+dose − real+classical, classical+dose − real+classical,
-best tried − real, all kept − real, all kept − real+dose), and ``run.json``'s verdict with its
+best tried − real, all kept − real, all kept − real+dose, classical+best tried − real+classical),
+and ``run.json``'s verdict with its
 predicted probe lift and interval beside the measured real+dose − real and best tried − real lifts.
 
     OMP_NUM_THREADS=1 python benchmarks/outside_view.py --modality image --data ../shared/data/mnist \\
@@ -82,7 +85,8 @@ from imagina.core.runtime import derive_seed, limit_threads, seeded, torch_rng
 
 logger = logging.getLogger("outside_view")
 
-ARMS = ("real", "real+classical", "real+dose", "real+best tried", "real+all kept", "classical+dose")
+ARMS = ("real", "real+classical", "real+dose", "real+best tried", "real+all kept", "classical+dose",
+        "classical+best tried")
 #: (name, minuend, subtrahend) of the paired per-seed differences.
 DIFFS = (
     ("real+dose − real", "real+dose", "real"),
@@ -91,6 +95,7 @@ DIFFS = (
     ("best tried − real", "real+best tried", "real"),
     ("all kept − real", "real+all kept", "real"),
     ("all kept − real+dose", "real+all kept", "real+dose"),
+    ("classical+best tried − real+classical", "classical+best tried", "real+classical"),
 )
 IMAGE_STEPS, TEXT_STEPS, AUDIO_STEPS = 500, 400, 400
 SMOKE_STEPS = 10
@@ -566,7 +571,9 @@ def main(argv: list[str] | None = None) -> dict:
         "classifiers": {}, "steps": getattr(bench, "steps", None),
     }
     arms = {"real": (None, False), "real+classical": (None, True), "real+dose": (dose, False),
-            "real+best tried": (tried, False), "real+all kept": (kept, False), "classical+dose": (dose, True)}
+            "real+best tried": (tried, False), "real+all kept": (kept, False), "classical+dose": (dose, True),
+            "classical+best tried": (tried, True)}
+    same_as = {"real+best tried": "real+dose", "classical+best tried": "classical+dose"}  # when the dose was used
     for clf in bench.classifiers:
         t0 = time.perf_counter()
         chosen = choose_setting(bench, clf, real, classes, args.seed, selection_seeds)
@@ -575,8 +582,8 @@ def main(argv: list[str] | None = None) -> dict:
         bal: dict[str, list[float]] = {a: [] for a in ARMS}
         for s in seeds:
             for arm, (synthetic, classical) in arms.items():
-                if synthetic is not None and not len(synthetic) or arm == "real+best tried" and tried is dose:
-                    same = "real+classical" if classical else ("real+dose" if arm == "real+best tried" else "real")
+                if synthetic is not None and not len(synthetic) or arm in same_as and tried is dose:
+                    same = same_as[arm] if tried is dose and arm in same_as else ("real+classical" if classical else "real")
                     acc[arm].append(acc[same][-1])           # the same training set: the same classifier
                     bal[arm].append(bal[same][-1])
                     continue

@@ -144,3 +144,46 @@ def test_image_run_smoke(tmp_path):
     row = json.loads(_run("image_run.py", "--smoke", "--n", "40", "--threads", "1", "--out", str(tmp_path / "run"))[-1])
     assert row["generator_steps"] == 2 and row["threads"] == "1" and row["wall_s"] > 0
     assert row["kept"] <= row["candidates"] and set(row) >= {"generator", "embedder", "generation", "screen"}
+
+
+@pytest.mark.slow
+def test_verdict_draws_smoke(tmp_path):
+    out = tmp_path / "v"
+    lines = _run("verdict_draws.py", "--smoke", "--out", str(out), "--json", str(tmp_path / "rows.json"))
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [r["draw"] for r in rows] == ["digits:5:0"] and rows[0]["classifier"] == "LeNet"
+    assert rows[0]["outcome"] in {"won", "lost", "protected", "missed gain", "no clear effect"}
+    steps = json.loads((out / "digits_k5_s0" / "commands.json").read_text())
+    assert steps["augment"]["exit"] == 0 and steps["outside_view"]["exit"] == 0
+    assert any("On top of classical augmentation" in line for line in lines)
+    again = _run("verdict_draws.py", "--smoke", "--out", str(out))  # read back, not rerun
+    assert json.loads((out / "digits_k5_s0" / "commands.json").read_text()) == steps and again[-1] == lines[-1]
+
+
+def test_verdict_draws_tally_rules():
+    """A "use" that cost most seeds on top of classical is "lost"; a "don't use" whose best tried dose
+    would have helped most seeds is a "missed gain"; a split vote is "no clear effect"."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import verdict_draws
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    def diff(mean, wins, losses):
+        return {"mean": mean, "std": 1.0, "wins": wins, "losses": losses}
+
+    def result(verdict, on_classical, on_real):
+        names = ("classical+dose − real+classical", "real+dose − real") if verdict == "use" else \
+            ("classical+best tried − real+classical", "best tried − real")
+        diffs = {names[0]: on_classical, names[1]: on_real}
+        return {"recommendation": {"verdict": verdict, "ratio": 2.0}, "seeds": [0, 1, 2, 3, 4],
+                "synthetic": {"best_tried_ratio": 2.0}, "classifiers": {"c": {"accuracy": {"diffs": diffs}}}}
+
+    lost = verdict_draws.tally("d", result("use", diff(-2.0, 1, 4), diff(+1.0, 3, 2)))[0]
+    assert (lost["outcome"], lost["outcome_on_real"]) == ("lost", "won")
+    missed = verdict_draws.tally("d", result("don't use", diff(+1.5, 4, 1), diff(-0.5, 2, 3)))[0]
+    assert (missed["outcome"], missed["outcome_on_real"]) == ("missed gain", "protected")
+    split = verdict_draws.tally("d", result("don't use", diff(+0.4, 2, 2), diff(-0.4, 2, 2)))[0]
+    assert split["outcome"] == split["outcome_on_real"] == "no clear effect"
+    with pytest.raises(SystemExit, match="DATA:K:SEED"):
+        verdict_draws.parse_draw("trec:50")

@@ -65,7 +65,8 @@ def test_outside_view_smoke(tmp_path):
     lenet = result["classifiers"]["LeNet"]
     assert lenet["classical"]["setting"].startswith("TrivialAugmentWide")
     arms = lenet["accuracy"]["arms"]
-    assert set(arms) == {"real", "real+classical", "real+dose", "real+best tried", "real+all kept", "classical+dose"}
+    assert set(arms) == {"real", "real+classical", "real+dose", "real+best tried", "real+all kept", "classical+dose",
+                         "classical+best tried"}
     assert all(0.0 <= a["mean"] <= 100.0 and len(a["per_seed"]) == 1 for a in arms.values())
     diff = lenet["accuracy"]["diffs"]["real+dose − real"]
     assert np.isclose(diff["mean"], arms["real+dose"]["mean"] - arms["real"]["mean"])
