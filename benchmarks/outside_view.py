@@ -582,9 +582,11 @@ def main(argv: list[str] | None = None) -> dict:
         bal: dict[str, list[float]] = {a: [] for a in ARMS}
         for s in seeds:
             for arm, (synthetic, classical) in arms.items():
-                if synthetic is not None and not len(synthetic) or arm in same_as and tried is dose:
-                    same = same_as[arm] if tried is dose and arm in same_as else ("real+classical" if classical else "real")
-                    acc[arm].append(acc[same][-1])           # the same training set: the same classifier
+                same = same_as[arm] if arm in same_as and tried is dose else None
+                if same is None and synthetic is not None and not len(synthetic):
+                    same = "real+classical" if classical else "real"
+                if same is not None:                         # the same training set: the same classifier
+                    acc[arm].append(acc[same][-1])
                     bal[arm].append(bal[same][-1])
                     continue
                 a, b = score(bench, clf, real, synthetic, setting if classical else None, test, classes, s)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -81,7 +80,7 @@ def run(cmd: list[str], log: Path) -> dict[str, Any]:
     """Run ``cmd`` with its output in ``log``; its exit status and wall seconds."""
     start = time.perf_counter()
     with log.open("w") as fh:
-        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=os.environ.copy()).returncode
+        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
     return {"command": " ".join(cmd), "exit": rc, "seconds": round(time.perf_counter() - start, 1)}
 
 

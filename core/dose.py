@@ -269,6 +269,15 @@ def echoes(real_emb: Any, syn_emb: Any, train: np.ndarray, test: np.ndarray, *, 
     return out
 
 
+def per_class_dose(syn_y: np.ndarray, allowed: np.ndarray, ratio: float, train_y: np.ndarray,
+                   classes: np.ndarray) -> np.ndarray:
+    """Indices of the synthetic items a dose of ``ratio`` per real training item adds: per class, the
+    first ``round(ratio · real items of the class in train_y)`` of those ``allowed`` (items come best
+    first within each class), grouped by class."""
+    parts = [np.flatnonzero((syn_y == c) & allowed)[: int(round(ratio * int((train_y == c).sum())))] for c in classes]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+
 def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y: np.ndarray, attribution: np.ndarray,
                    config: DoseConfig | None = None, *,
                    embeddings: tuple[np.ndarray, np.ndarray] | None = None,
@@ -428,11 +437,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
             held = np.zeros(len(real_y) + 1, dtype=bool)  # the last entry answers for attribution -1
             held[te] = True
             echo = echo_mask(tr, te)
-            out = []
-            for c in classes:
-                allowed = np.flatnonzero((syn_y == c) & ~held[attribution] & ~echo)
-                out.extend(allowed[: int(round(ratio * int((real_y[tr] == c).sum())))].tolist())
-            return np.asarray(sorted(out), dtype=np.int64)
+            return np.sort(per_class_dose(syn_y, ~held[attribution] & ~echo, ratio, real_y[tr], classes))
         return chosen
 
     def lifts(ratio: float, s_pairs: list, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -486,8 +491,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
                 te = other[te_inner]
                 tr = np.setdiff1d(np.arange(n), te)
                 ref_X, ref_y = training_set(tr, n_views)
-                pick = np.concatenate([np.flatnonzero(pool_y == c)[: int(round(best["ratio"] * int((real_y[tr] == c).sum())))]
-                                       for c in classes]).astype(np.int64)
+                pick = per_class_dose(pool_y, np.ones(len(pool_y), dtype=bool), best["ratio"], real_y[tr], classes)
                 without = fit(features, best_c, ref_X, ref_y, take(real_X, te), real_y[te])
                 with_ = fit(features, best_c, concat([ref_X, take(pool_X, pick)]) if len(pick) else ref_X,
                             np.concatenate([ref_y, pool_y[pick]]), take(real_X, te), real_y[te])
