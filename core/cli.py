@@ -106,6 +106,9 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
     p.add_argument("--checkpoint-dir", default=None, help="save training checkpoints here and resume from them (default: none)")
     p.add_argument("--generator-option", dest="generator_options", type=_key_value, action="append", default=[],
                    metavar="KEY=VALUE", help="a generator setting, e.g. reconstruction=0 (repeatable; values are JSON or text)")
+    p.add_argument("--dose-option", dest="dose_options", type=_key_value, action="append", default=[],
+                   metavar="KEY=VALUE", help="a setting of the dose and verdict (imagina.core.dose.DoseConfig), e.g. "
+                                             "check_splits=10 or check_rule=sign (repeatable; values are JSON or text)")
     _common(p)
 
 
@@ -275,11 +278,15 @@ def _done(out: Path) -> None:
 def _augment_config(args):
     """The :class:`~imagina.core.pipeline.AugmentConfig` the flags ask for: a flag left unset stays None,
     so the modality's defaults (the same as the API's) fill it."""
+    from imagina.core.dose import DoseConfig
     from imagina.core.pipeline import AugmentConfig
 
+    options = dict(getattr(args, "dose_options", []))
+    if args.dose == "off" and options:
+        raise InvalidInputError("--dose-option: the dose is off (--dose off); drop one of the two.")
+    dose = None if args.dose == "off" else DoseConfig.from_options(options)
     return AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
-                         per_class=args.per_class, oversample=args.oversample,
-                         **({"dose": None} if args.dose == "off" else {}))
+                         per_class=args.per_class, oversample=args.oversample, dose=dose)
 
 
 def _main_process() -> bool:

@@ -64,6 +64,12 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
          "unknown generator option 'recon'"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--generator-option", "reconstruction=-1"],
          "`reconstruction` must be"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--dose-option", "check_rul=sign"],
+         "--dose-option: unknown setting 'check_rul'"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--dose-option", "check_rule=x"],
+         "`check_rule` must be one of interval, sign"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--dose", "off", "--dose-option", "folds=3"],
+         "the dose is off"),
     ],
 )
 def test_errors_are_one_line(tmp_path, args, message):

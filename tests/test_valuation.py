@@ -283,6 +283,44 @@ def test_a_use_needs_the_second_model_family_to_gain_too(without, with_, verdict
     assert "second model family" in rec.to_markdown()
 
 
+@pytest.mark.parametrize(("rule", "gains", "verdict", "unseen_runs"), [
+    ("interval", [0.10, -0.06, 0.12, -0.04, 0.08], "don't use", False),  # mean +4 points, interval across 0
+    ("sign", [0.10, -0.06, 0.12, -0.04, 0.08], "use", True),  # the unseen check decides
+    ("sign", [-0.10, 0.06, -0.12, 0.04, -0.08], "don't use", False),  # a loss in the mean vetoes under both
+])
+def test_the_check_rule_decides_what_the_network_must_show(rule, gains, verdict, unseen_runs):
+    real, real_y, syn, syn_y, attribution = _signal_case()
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    halves = []
+
+    def check(train_X, train_y, syn_X, syn_y_, test_X, test_y, share, seed):
+        return 0.5, 0.5 + gains[seed % len(gains)]
+
+    def unseen(seen):  # generators that carry the signal: the unseen check clears zero
+        halves.append(seen)
+        y = np.repeat([0, 1], 400)
+        return (centres[y] + np.random.default_rng(len(halves)).normal(scale=2.0, size=(800, 500))).astype(np.float32), y
+
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution, DoseConfig(check_rule=rule),
+                         check=check, unseen=unseen)
+    assert rec.check is not None and rec.check["rule"] == rule and rec.check["low"] < 0 < rec.check["high"]
+    assert rec.verdict == verdict, rec.message
+    assert (rec.unseen is not None) == unseen_runs and bool(halves) == unseen_runs
+    if verdict == "don't use":
+        assert "help only some models" in rec.message
+        assert ("not a clear gain" if rule == "interval" else "no gain") in rec.message
+
+
+def test_dose_options_from_the_command_line():
+    cfg = DoseConfig.from_options({"check_rule": "sign", "ratios": [1, 2], "classical": 2})
+    assert cfg.check_rule == "sign" and cfg.ratios == (1, 2) and cfg.classical == (2,)
+    assert cfg.check_splits == DoseConfig().check_splits
+    with pytest.raises(InvalidInputError, match="unknown setting 'check_rul'; known: check_rule"):
+        DoseConfig.from_options({"check_rul": "sign"})
+    with pytest.raises(InvalidInputError, match="check_rule"):
+        DoseConfig.from_options({"check_rule": "loose"})
+
+
 def test_the_check_trains_on_the_reference_arm_and_the_message_promises_the_cautious_lift():
     real, real_y, syn, syn_y, attribution = _signal_case()
     seen = []
