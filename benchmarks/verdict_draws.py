@@ -106,6 +106,10 @@ def tally(label: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     rec = result.get("recommendation") or {}
     verdict = rec.get("verdict", "don't use")
     use = verdict == "use"
+    # a run under check_rule "sign" also tells the default rule's verdict: the same, unless the check
+    # network's interval did not clear zero (the unseen check only runs when the network passes)
+    check = rec.get("check") or {}
+    under_interval = "don't use" if use and check.get("rule") == "sign" and check["low"] <= 0 else verdict
     rows = []
     for clf, res in result["classifiers"].items():
         diffs, n = res["accuracy"]["diffs"], len(result["seeds"])
@@ -118,6 +122,8 @@ def tally(label: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             "on_classical": {k: on_classical[k] for k in ("mean", "std", "wins", "losses")},
             "on_real": {k: on_real[k] for k in ("mean", "std", "wins", "losses")},
             "outcome": OUTCOME[verdict][judge(on_classical, n)], "outcome_on_real": OUTCOME[verdict][judge(on_real, n)],
+            "rule": check.get("rule", "interval"), "verdict_interval": under_interval,
+            "outcome_interval": OUTCOME[under_interval][judge(on_classical, n)],
         })
     return rows
 
@@ -130,11 +136,17 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         verdict = f"use {r['ratio']:g}×" if r["verdict"] == "use" else f"don't use (best tried {r['best_tried_ratio']:g}×)"
         lines.append(f"| {r['draw']} | {verdict} | {r['classifier']} | {c['mean']:+.2f} ± {c['std']:.2f} ({c['wins']}/{c['losses']}) | "
                      f"{r['outcome']} | {o['mean']:+.2f} ± {o['std']:.2f} ({o['wins']}/{o['losses']}) | {r['outcome_on_real']} |")
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-    lines += ["", "On top of classical augmentation: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    def count(key: str) -> str:
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r[key]] = counts.get(r[key], 0) + 1
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+    lines += ["", "On top of classical augmentation: " + count("outcome")
               + f" (of {len(rows)} classifier results on {len({r['draw'] for r in rows})} draws)."]
+    if any(r["verdict_interval"] != r["verdict"] for r in rows):
+        lines.append("Under the default check rule \"interval\" (the check network's interval above zero): "
+                     + count("outcome_interval") + ".")
     return "\n".join(lines)
 
 

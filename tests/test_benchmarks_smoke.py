@@ -185,5 +185,12 @@ def test_verdict_draws_tally_rules():
     assert (missed["outcome"], missed["outcome_on_real"]) == ("missed gain", "protected")
     split = verdict_draws.tally("d", result("don't use", diff(+0.4, 2, 2), diff(-0.4, 2, 2)))[0]
     assert split["outcome"] == split["outcome_on_real"] == "no clear effect"
+    # a "use" under check_rule "sign" whose network interval did not clear zero is the default rule's "don't use"
+    signed = result("use", diff(+1.5, 4, 1), diff(+1.0, 3, 2))
+    signed["recommendation"]["check"] = {"rule": "sign", "lift": 0.03, "low": -0.01, "high": 0.07}
+    row = verdict_draws.tally("d", signed)[0]
+    assert (row["outcome"], row["verdict_interval"], row["outcome_interval"]) == ("won", "don't use", "missed gain")
+    assert "Under the default check rule" in verdict_draws.markdown([row, lost])
+    assert lost["outcome_interval"] == "lost" and "Under the default" not in verdict_draws.markdown([lost])
     with pytest.raises(SystemExit, match="DATA:K:SEED"):
         verdict_draws.parse_draw("trec:50")
