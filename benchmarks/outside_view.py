@@ -382,9 +382,13 @@ class AudioBench:
         return LabeledData(np.concatenate(waves), np.tile(real.y, COPIES))
 
     def mfccs(self, X: np.ndarray) -> torch.Tensor:
-        """(n, 20, frames) MFCCs of waveforms (n, T)."""
+        """(n, 20, frames) MFCCs of waveforms (n, T), each clip's on its own: torchaudio's decibel floor
+        (``top_db``, 80 dB below the maximum) is taken over the channel axis and those before it, so
+        clips go in as (n, 1, T) channels; as (n, T) a clip's floor was its batch's loudest clip's, and
+        a synthetic clip could change a real clip's features."""
         with torch.no_grad():
-            return torch.cat([self.mfcc(torch.as_tensor(np.asarray(X[s : s + 500], np.float32))) for s in range(0, len(X), 500)])
+            return torch.cat([self.mfcc(torch.as_tensor(np.asarray(X[s : s + 500], np.float32))[:, None])[:, 0]
+                              for s in range(0, len(X), 500)])
 
     def features(self, X: np.ndarray) -> torch.Tensor:
         """:meth:`mfccs` of an evaluation set, kept for the next call with the same array."""

@@ -71,3 +71,22 @@ def test_outside_view_smoke(tmp_path):
     diff = lenet["accuracy"]["diffs"]["real+dose − real"]
     assert np.isclose(diff["mean"], arms["real+dose"]["mean"] - arms["real"]["mean"])
     assert "| real+dose |" in bench.stdout and "Verdict:" in bench.stdout
+
+
+def test_audio_features_of_a_clip_do_not_depend_on_its_batch():
+    """The outside view's MFCCs of a clip are the same alone and beside a louder clip (torchaudio's
+    decibel floor is per clip), so adding synthetic clips cannot change a real clip's features."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import outside_view
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    rng = np.random.default_rng(0)
+    t = np.arange(4000) / 8000
+    quiet = (0.01 * np.sin(2 * np.pi * 440 * t) + 1e-4 * rng.normal(size=t.size)).astype(np.float32)
+    loud = (0.9 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    bench = outside_view.AudioBench(steps=1, sample_rate=8000)
+    alone = bench.mfccs(quiet[None])
+    beside = bench.mfccs(np.stack([quiet, loud]))
+    assert alone.shape == (1, 20, beside.shape[-1]) and beside.shape[0] == 2
+    np.testing.assert_allclose(alone[0].numpy(), beside[0].numpy(), rtol=1e-5, atol=1e-4)
