@@ -96,6 +96,11 @@ class DoseConfig:
         clear gain, its interval above 0 as the probe's; "sign", a mean gain above 0, which leaves the
         interval to the check on items no generator saw (the network's intervals on 5 splits are
         several points wide, and on TREC they vetoed doses that helped independent classifiers).
+    unseen_folds : generators of the check on items no generator saw (the caller's ``unseen``), each
+        trained on all but one of this many stratified parts of the real items and tested on the part
+        it did not see. 2 (default): two generators on halves; more fits more generators (cost about
+        ``unseen_folds − 1`` run generators, at steps scaled to their share) that each see more items,
+        so that they are less weak than the run's own generator.
     max_real : at most this many real items (a stratified random subset) take part in the splits:
         with thousands of real items a synthetic dose rarely matters, and the probe's cost grows with them.
     seed : seed of the splits and of the subset.
@@ -111,6 +116,7 @@ class DoseConfig:
     classical: tuple[int, ...] = (1, 2, 4)
     check_splits: int = 5
     check_rule: str = "interval"
+    unseen_folds: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -131,6 +137,7 @@ class DoseConfig:
         for v in self.classical:
             check_int("classical", v, minimum=0)
         check_int("check_splits", self.check_splits, minimum=0)
+        check_int("unseen_folds", self.unseen_folds, minimum=2)
         if self.check_rule not in CHECK_RULES:
             raise InvalidInputError(f"`check_rule` must be one of {', '.join(CHECK_RULES)}; got {self.check_rule!r}.")
         check_int("seed", self.seed, minimum=0)
@@ -226,8 +233,10 @@ class Recommendation:
                       f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}].", ""]
         if self.unseen:
             u = self.unseen
-            lines += [f"Check on real items the generators never saw (two generators, each trained on one half "
-                      f"of the real items; the dose added on {u['splits']} splits of the other half): "
+            g = u["generators"]
+            each = "one half" if g == 2 else f"{g - 1} of {g} parts"
+            lines += [f"Check on real items the generators never saw ({g} generators, each trained on {each} "
+                      f"of the real items; the dose added on {u['splits']} splits of the items it did not see): "
                       f"{100 * u['lift']:+.2f} points [{100 * u['low']:+.2f}, {100 * u['high']:+.2f}].", ""]
         lines += ["| synthetic per real item | share of training set | lift (points) | interval |", "|---|---|---|---|"]
         for t in self.trials:
@@ -337,9 +346,10 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         gain from items that cost a neural network accuracy.
     unseen : optional ``unseen(seen) -> (syn_X, syn_y)``: the screened synthetic items, best first within
         each class, of a generator trained on the real items ``seen`` (indices into ``real_X``) alone.
-        When the probe and the check say "use", it is called for each half of a stratified split of the
-        real items, and the chosen dose of each half's items is measured on held-out items of the other
-        half (``config.folds`` splits each); the verdict stays "use" only if that interval is above 0.
+        When the probe and the check say "use", the real items are split into ``config.unseen_folds``
+        stratified parts (halves by default); it is called with all but one part, and the chosen dose of
+        its items is measured on held-out items of the part it did not get (``config.folds`` splits
+        each); the verdict stays "use" only if that interval is above 0.
     progress : show a tqdm bar over the probe fits.
 
     The probes' numpy / scipy BLAS runs on one thread (:func:`~imagina.core.runtime.one_blas_thread`):
@@ -507,8 +517,9 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     if (best is not None and len(syn_y) and discovered and best["low"] > 0 and unseen is not None
             and not vetoed):
         diffs, shares, tested = [], [], []
-        halves = splits(real_y, 2, 1, cfg.seed + 2) if int(np.unique(real_y, return_counts=True)[1].min()) >= 2 else []
-        for h, (seen, other) in enumerate(halves):
+        k = cfg.unseen_folds  # each generator sees k − 1 of k stratified parts; its held-out part tests it
+        parts = splits(real_y, k, 1, cfg.seed + 2) if int(np.unique(real_y, return_counts=True)[1].min()) >= k else []
+        for h, (seen, other) in enumerate(parts):
             pool_X, pool_y = unseen(original[seen])
             pool_y = np.asarray(pool_y)
             inner = splits(real_y[other], cfg.folds, 1, cfg.seed + 3 + h)
@@ -529,7 +540,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         mean, low, high = (corrected_interval(np.asarray(diffs), float(np.mean(shares)), cfg.confidence) if diffs
                            else (0.0, -math.inf, math.inf))
         # the dose its pools could fill: below the chosen ratio where a half's screen kept fewer items
-        unseen_check = {"generators": len(halves), "splits": len(diffs), "lift": mean, "low": low, "high": high,
+        unseen_check = {"generators": len(parts), "splits": len(diffs), "lift": mean, "low": low, "high": high,
                         "ratio_tested": float(np.mean(tested)) if tested else 0.0}
     bar.close()
     available = {str(c): int((syn_y == c).sum()) for c in classes}

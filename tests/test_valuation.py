@@ -218,6 +218,29 @@ def test_a_use_must_hold_on_real_items_no_generator_of_the_check_saw(pool):
         assert "never saw" in rec.to_markdown()
 
 
+def test_the_unseen_check_can_fit_a_generator_per_fold():
+    # unseen_folds=3: three generators, each given two stratified thirds; the thirds they did not get
+    # are disjoint and cover every real item
+    real, real_y, syn, syn_y, attribution = _signal_case()
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    given = []
+
+    def unseen(seen):
+        given.append(np.sort(seen))
+        y = np.repeat([0, 1], 400)
+        return (centres[y] + np.random.default_rng(len(given)).normal(scale=2.0, size=(800, 500))).astype(np.float32), y
+
+    rec = recommend_dose(_features(), real, real_y, syn, syn_y, attribution, DoseConfig(unseen_folds=3), unseen=unseen)
+    held = [np.setdiff1d(np.arange(len(real_y)), g) for g in given]
+    assert len(given) == 3 and all(len(g) == 40 and np.bincount(real_y[g]).tolist() == [20, 20] for g in given)
+    assert sorted(np.concatenate(held).tolist()) == list(range(len(real_y)))
+    assert rec.unseen["generators"] == 3 and rec.unseen["splits"] == 3 * DoseConfig().folds
+    assert rec.verdict == "use", rec.message
+    assert "3 generators, each trained on 2 of 3 parts" in rec.to_markdown()
+    with pytest.raises(InvalidInputError, match="unseen_folds"):
+        DoseConfig(unseen_folds=1)
+
+
 def test_the_unseen_check_runs_only_for_a_use():
     real, real_y = _blobs(n_per_class=20, seed=4)
     rng = np.random.default_rng(5)
