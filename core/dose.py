@@ -230,7 +230,8 @@ class Recommendation:
             c = self.check
             lines += [f"Check with a second model family ({c['classifier']}), the reference with and without "
                       f"the dose, {c['splits']} fresh splits: {100 * c['lift']:+.2f} points "
-                      f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}].", ""]
+                      f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
+                      + (" (check rule \"sign\": a gain in the mean suffices)." if c.get("rule") == "sign" else "."), ""]
         if self.unseen:
             u = self.unseen
             g = u["generators"]

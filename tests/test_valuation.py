@@ -329,6 +329,7 @@ def test_the_check_rule_decides_what_the_network_must_show(rule, gains, verdict,
     assert rec.check is not None and rec.check["rule"] == rule and rec.check["low"] < 0 < rec.check["high"]
     assert rec.verdict == verdict, rec.message
     assert (rec.unseen is not None) == unseen_runs and bool(halves) == unseen_runs
+    assert ('check rule "sign"' in rec.to_markdown()) == (rule == "sign")
     if verdict == "don't use":
         assert "help only some models" in rec.message
         assert ("not a clear gain" if rule == "interval" else "no gain") in rec.message
