@@ -281,7 +281,7 @@ def _augment_config(args):
     from imagina.core.dose import DoseConfig
     from imagina.core.pipeline import AugmentConfig
 
-    options = dict(getattr(args, "dose_options", []))
+    options = dict(args.dose_options)
     if args.dose == "off" and options:
         raise InvalidInputError("--dose-option: the dose is off (--dose off); drop one of the two.")
     dose = None if args.dose == "off" else DoseConfig.from_options(options)

@@ -60,13 +60,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from imagina.core.errors import InvalidInputError, check_float, check_int
+from imagina.core.errors import InvalidInputError, check_fields, check_float, check_int
 from imagina.core.modality import concat, take
 from imagina.core.valuation import stratified_subsample
 
@@ -148,10 +148,7 @@ class DoseConfig:
         KEY=VALUE``); a list, or one value where the setting holds several, becomes a tuple; an unknown key
         is a one-line error that names the known ones."""
         base = base or cls()
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InvalidInputError(f"--dose-option: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}.")
+        check_fields(cls, options, unknown="--dose-option: unknown setting", known="known")
         values = {k: tuple(v) if isinstance(v, list) else ((v,) if isinstance(getattr(base, k), tuple) else v)
                   for k, v in options.items()}
         return replace(base, **values)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
+
 
 class ImaginaError(Exception):
     """Base class of every error imagina raises on purpose."""
@@ -59,3 +62,12 @@ def check_choice(name: str, value: object, choices: tuple[str, ...] | list[str])
     if value not in choices:
         raise InvalidInputError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}.")
     return value  # type: ignore[return-value]
+
+
+def check_fields(config_class: type, options: Mapping[str, object], *, unknown: str, known: str) -> None:
+    """Refuse a setting that the dataclass ``config_class`` has no field for, in one line:
+    ``"{unknown} 'name'; {known}: <its fields>."``."""
+    names = {f.name for f in fields(config_class)}
+    extra = sorted(set(options) - names)
+    if extra:
+        raise InvalidInputError(f"{unknown} {extra[0]!r}; {known}: {', '.join(sorted(names))}.")

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from imagina.core.errors import InvalidInputError, NotFittedError, check_int
+from imagina.core.errors import InvalidInputError, NotFittedError, check_fields, check_int
 from imagina.core.registry import generator_class, generator_modality
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,7 @@ def seeded_config(config: Any, config_class: type, seed: int | None) -> Any:
 
 def make_config(config_class: type, **options: Any) -> Any:
     """``config_class(**options)``, with a clear error naming an option the class does not have."""
-    known = {f.name for f in fields(config_class)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise InvalidInputError(f"unknown generator option {unknown[0]!r}; {config_class.__name__} has: {', '.join(sorted(known))}.")
+    check_fields(config_class, options, unknown="unknown generator option", known=f"{config_class.__name__} has")
     try:
         return config_class(**options)
     except (TypeError, ValueError) as err:
