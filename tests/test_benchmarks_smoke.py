@@ -172,12 +172,15 @@ def test_verdict_draws_tally_rules():
     def diff(mean, wins, losses):
         return {"mean": mean, "std": 1.0, "wins": wins, "losses": losses}
 
-    def result(verdict, on_classical, on_real):
+    def result(verdict, on_classical, on_real, balanced=None):
         names = ("classical+dose − real+classical", "real+dose − real") if verdict == "use" else \
             ("classical+best tried − real+classical", "best tried − real")
         diffs = {names[0]: on_classical, names[1]: on_real}
+        scores = {"accuracy": {"diffs": diffs}}
+        if balanced is not None:
+            scores["balanced"] = {"diffs": {names[0]: balanced, names[1]: on_real}}
         return {"recommendation": {"verdict": verdict, "ratio": 2.0}, "seeds": [0, 1, 2, 3, 4],
-                "synthetic": {"best_tried_ratio": 2.0}, "classifiers": {"c": {"accuracy": {"diffs": diffs}}}}
+                "synthetic": {"best_tried_ratio": 2.0}, "classifiers": {"c": scores}}
 
     lost = verdict_draws.tally("d", result("use", diff(-2.0, 1, 4), diff(+1.0, 3, 2)))[0]
     assert (lost["outcome"], lost["outcome_on_real"]) == ("lost", "won")
@@ -185,6 +188,11 @@ def test_verdict_draws_tally_rules():
     assert (missed["outcome"], missed["outcome_on_real"]) == ("missed gain", "protected")
     split = verdict_draws.tally("d", result("don't use", diff(+0.4, 2, 2), diff(-0.4, 2, 2)))[0]
     assert split["outcome"] == split["outcome_on_real"] == "no clear effect"
+    assert split["outcome_balanced"] is None and "balanced accuracy" not in verdict_draws.markdown([split])
+    # a gain in plain accuracy that balanced accuracy does not share: judged apart, both reported
+    prior = verdict_draws.tally("d", result("don't use", diff(+3.0, 4, 1), diff(+3.0, 4, 1), diff(-0.6, 1, 4)))[0]
+    assert (prior["outcome"], prior["outcome_balanced"]) == ("missed gain", "protected")
+    assert "on balanced accuracy (mean per-class recall): protected 1." in verdict_draws.markdown([prior, split])
     # a "use" under check_rule "sign" whose network interval did not clear zero is the default rule's "don't use"
     signed = result("use", diff(+1.5, 4, 1), diff(+1.0, 3, 2))
     signed["recommendation"]["check"] = {"rule": "sign", "lift": 0.03, "low": -0.01, "high": 0.07}
