@@ -441,7 +441,8 @@ class GANConfig(GANNetConfig):
     """:class:`GANNetConfig` plus the training settings every conditional GAN model has.
 
     ``cpu_bf16`` trains under bf16 autocast on a CPU with native bf16 (see
-    :class:`~imagina.core.training.TrainerConfig`); fp32 elsewhere.
+    :class:`~imagina.core.training.TrainerConfig`); fp32 elsewhere. ``lr_decay`` lets both networks'
+    learning rates fall linearly over that share of the final steps (0: constant).
     """
 
     steps: int = 2000
@@ -450,9 +451,11 @@ class GANConfig(GANNetConfig):
     checkpoint_every: int = 500
     seed: int = 0
     cpu_bf16: bool = False
+    lr_decay: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_float("lr_decay", self.lr_decay, minimum=0.0, maximum=1.0)
         check_int("steps", self.steps, minimum=1)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("checkpoint_every", self.checkpoint_every, minimum=1)
@@ -513,7 +516,8 @@ class ConditionalGANModel(Generator):
                 task.G.anchor_labels.copy_(torch.from_numpy(target))
         trainer = Trainer(
             TrainerConfig(steps=cfg.steps, batch_size=cfg.batch_size, checkpoint_every=cfg.checkpoint_every,
-                          ema_decay=cfg.ema_decay, seed=cfg.seed, device=self.device, cpu_bf16=cfg.cpu_bf16),
+                          ema_decay=cfg.ema_decay, seed=cfg.seed, device=self.device, cpu_bf16=cfg.cpu_bf16,
+                          lr_decay=cfg.lr_decay),
             progress=progress,
         )
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))

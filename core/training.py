@@ -43,6 +43,9 @@ class TrainerConfig:
     ``cpu_bf16`` lets :meth:`StepContext.autocast` run bf16 on a CPU with native bf16 instructions
     (:func:`cpu_has_native_bf16`), where convolutions then take about a third less time; elsewhere
     the CPU computes in fp32, since emulated bf16 is slower than fp32.
+    ``lr_decay`` is the share of the final steps over which every optimiser's learning rate falls
+    linearly towards zero (0, the default, keeps it constant); the rate is set from the step index
+    before each step, so a resumed run follows the same schedule.
     """
 
     steps: int = 2000
@@ -53,6 +56,7 @@ class TrainerConfig:
     seed: int = 0
     device: str = "auto"
     cpu_bf16: bool = False
+    lr_decay: float = 0.0
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
@@ -61,6 +65,15 @@ class TrainerConfig:
         check_int("log_every", self.log_every, minimum=1)
         check_float("ema_decay", self.ema_decay, minimum=0.0, maximum=1.0)
         check_int("seed", self.seed, minimum=0)
+        check_float("lr_decay", self.lr_decay, minimum=0.0, maximum=1.0)
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rate's multiplier at 0-based ``step``: 1 until the last ``lr_decay`` share of
+        the steps, then falling linearly to 1 / (number of decaying steps) at the last step."""
+        decaying = round(self.lr_decay * self.steps)
+        if decaying <= 0 or step < self.steps - decaying:
+            return 1.0
+        return (self.steps - step) / decaying
 
 
 class StepContext:
@@ -162,6 +175,9 @@ class Trainer:
         if self.dist.enabled:
             self._broadcast_parameters(modules)
         self._optimizers = task.optimizers()
+        for opt in self._optimizers.values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
         if task.ema_module is not None:
             self.ema = AveragedModel(modules[task.ema_module], multi_avg_fn=ema_with_warmup(self.config.ema_decay), use_buffers=True)
         start = 0
@@ -191,6 +207,11 @@ class Trainer:
                 ctx = StepContext(self, step)
                 idx = torch.randint(n, (cfg.batch_size,), generator=ctx.rng)
                 batch = tuple(t[idx].to(self.device, non_blocking=True) for t in data)
+                if cfg.lr_decay > 0:
+                    factor = cfg.lr_factor(step)
+                    for opt in self._optimizers.values():
+                        for group in opt.param_groups:
+                            group["lr"] = group["initial_lr"] * factor
                 losses = task.train_step(batch, ctx)
                 if self.ema is not None:
                     self.ema.update_parameters(modules[task.ema_module])  # type: ignore[index]

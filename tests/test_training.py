@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from imagina.core.errors import InvalidInputError
-from imagina.core.training import CHECKPOINT_NAME, HISTORY_NAME, TrainerConfig
+from imagina.core.training import CHECKPOINT_NAME, HISTORY_NAME, Trainer, TrainerConfig
 
 SCRIPT = Path(__file__).with_name("train_script.py")
 
@@ -28,13 +28,40 @@ def test_config_validation():
         TrainerConfig(ema_decay=1.5)
 
 
+def test_lr_decay_schedule():
+    """Constant, then linear towards zero over the last share of the steps; 0 keeps it constant."""
+    cfg = TrainerConfig(steps=10, lr_decay=0.4)
+    assert [cfg.lr_factor(s) for s in range(10)] == [1, 1, 1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25]
+    assert {TrainerConfig(steps=10).lr_factor(s) for s in range(10)} == {1.0}
+    with pytest.raises(InvalidInputError, match="lr_decay"):
+        TrainerConfig(lr_decay=1.5)
+
+
+def test_lr_decay_reaches_every_optimiser():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    task = script.tiny_task()
+    trainer = Trainer(TrainerConfig(steps=6, batch_size=8, device="cpu", lr_decay=0.5), progress=False)
+    seen = []
+    trainer.fit(task, script.tiny_data(),
+                callback=lambda step, losses: seen.append({k: o.param_groups[0]["lr"] for k, o in trainer._optimizers.items()}))
+    base = {k: o.param_groups[0]["initial_lr"] for k, o in trainer._optimizers.items()}
+    assert len(base) >= 2
+    for step, rates in enumerate(seen):
+        assert rates == pytest.approx({k: v * trainer.config.lr_factor(step) for k, v in base.items()})
+    assert seen[-1]["G"] == pytest.approx(base["G"] / 3)
+
+
 def test_same_seed_same_weights(tmp_path):
     run(tmp_path / "a.safetensors", 4)
     run(tmp_path / "b.safetensors", 4)
     assert same(load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors"))
 
 
-@pytest.mark.parametrize("precision", [(), ("--cpu-bf16",)], ids=["fp32", "cpu-bf16"])
+@pytest.mark.parametrize("precision", [(), ("--cpu-bf16",), ("--lr-decay", 0.5)], ids=["fp32", "cpu-bf16", "lr-decay"])
 def test_killed_run_resumes_to_identical_weights(tmp_path, precision):
     run(tmp_path / "full.safetensors", 8, "--ckpt", tmp_path / "ck_full", *precision)
     killed = run(tmp_path / "never.safetensors", 8, "--ckpt", tmp_path / "ck", "--kill-at", 5, *precision, check=False)

@@ -1,6 +1,6 @@
 """A tiny conditional-GAN training run used by the training tests (kill/resume and torchrun).
 
-Usage: python train_script.py OUT_FILE STEPS [--ckpt DIR] [--kill-at K] [--cpu-bf16]
+Usage: python train_script.py OUT_FILE STEPS [--ckpt DIR] [--kill-at K] [--cpu-bf16] [--lr-decay F]
 Writes the final G and D weights (rank-suffixed under torchrun) as safetensors.
 """
 
@@ -36,11 +36,12 @@ def main() -> None:
     p.add_argument("--ckpt", default=None)
     p.add_argument("--kill-at", type=int, default=None)
     p.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast where the CPU has it natively")
+    p.add_argument("--lr-decay", type=float, default=0.0, help="TrainerConfig.lr_decay")
     args = p.parse_args()
     torch.set_num_threads(1)
     task = tiny_task()
     trainer = Trainer(TrainerConfig(steps=args.steps, batch_size=8, checkpoint_every=3, log_every=1, device="cpu",
-                                    cpu_bf16=args.cpu_bf16), progress=False)
+                                    cpu_bf16=args.cpu_bf16, lr_decay=args.lr_decay), progress=False)
 
     def callback(step, losses):
         if args.kill_at is not None and step == args.kill_at:
