@@ -31,6 +31,24 @@ OVERLAP_TOLERANCE = 0.01
 MODALITY_COMMANDS = ("augment", "evaluate", "screen")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one line on stderr and exit code 2 (argparse's own
+    error prints the whole usage block first)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(",") if v.strip())
@@ -97,7 +115,7 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
     p.add_argument("--steps", type=int, default=None,
                    help=f"training steps of the generator only (default {modality.default_steps}{modality.steps_note}); "
                         "see --embedder-steps")
-    p.add_argument("--real-per-class", type=int, default=None,
+    p.add_argument("--real-per-class", type=_positive_int, default=None,
                    help="use only this many real items per class, drawn after cleaning (default: all)")
     _embedder_args(p, modality)
     p.add_argument("--smoke", action="store_true",
@@ -166,7 +184,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     from imagina import __version__
 
     selected = None if argv is None else _selected(argv)
-    parser = argparse.ArgumentParser(prog="imagina", description="Imagination-driven data augmentation.", allow_abbrev=False)
+    parser = _Parser(prog="imagina", description="Imagination-driven data augmentation.", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"imagina {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

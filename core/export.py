@@ -55,13 +55,51 @@ def unique_folder_names(labels: Sequence[object]) -> dict[object, str]:
 
 
 def check_output_dir(out: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Refuse an existing non-empty ``out`` unless ``overwrite``; refuse a file in its place."""
+    """Refuse an existing non-empty ``out`` unless ``overwrite``, a file in its place, and a place
+    where no folder can be made (a file among its parents, or a parent this process cannot write):
+    checked before any training, since the output is written only at the end."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} is a file, not a directory.")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise InvalidInputError(f"--out {out} exists and is not empty; pass --overwrite (overwrite=True) to replace it.")
+    for parent in out.absolute().parents:  # the nearest existing one is where the folders get made
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidInputError(f"--out {out}: {parent} is a file, so no folder can be made under it.")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InvalidInputError(f"--out {out}: {parent} is not writable.")
+            break
     return out
+
+
+def _umask() -> int:
+    """The process's umask, read from /proc where it can be (``os.umask`` can only read it by setting it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temporary_dir(parent: Path, name: str) -> Path:
+    """A temporary folder beside ``parent / name`` to be renamed into place, with the permissions a
+    plain ``mkdir`` would give it (``mkdtemp`` makes it private, 0700, and the rename would keep that)."""
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}.tmp-"))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
+def temporary_file(parent: Path, name: str) -> tuple[int, str]:
+    """``mkstemp`` beside ``parent / name``, with the permissions ``open(..., "w")`` would give (not 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())
+    return fd, tmp
 
 
 @contextlib.contextmanager
@@ -73,7 +111,7 @@ def atomic_output_dir(out: str | os.PathLike, *, overwrite: bool = False) -> Ite
     """
     out = check_output_dir(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp = temporary_dir(out.parent, out.name)
     try:
         yield tmp
         if out.exists():

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from imagina.core.errors import InvalidInputError, NotFittedError, check_fields, check_int
+from imagina.core.export import temporary_dir
 from imagina.core.registry import generator_class, generator_modality
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class Generator(ABC):
         if path.exists() and any(path.iterdir()):
             raise InvalidInputError(f"model directory {path} exists and is not empty; choose another path.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+        tmp = temporary_dir(path.parent, path.name)
         try:
             weights = {k: v.detach().cpu().contiguous() for k, v in self._weights().items()}
             save_file(weights, str(tmp / WEIGHTS_NAME))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from imagina.core.errors import InvalidInputError, check_float, check_int
+from imagina.core.export import temporary_file
 from imagina.core.runtime import DistContext, autocast, derive_seed, init_distributed, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -327,7 +327,7 @@ def ema_with_warmup(decay: float) -> Callable:
 
 def atomic_torch_save(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_file(path.parent, path.name)
     os.close(fd)
     try:
         torch.save(obj, tmp)
@@ -339,7 +339,7 @@ def atomic_torch_save(obj: object, path: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_file(path.parent, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -70,14 +70,36 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
          "`check_rule` must be one of interval, sign"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--dose", "off", "--dose-option", "folds=3"],
          "the dose is off"),
+        # argparse's own errors keep the contract too: one line, not the usage block
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--seed", "abc"], "argument --seed: invalid int value"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--real-per-class", "0"],
+         "argument --real-per-class: expected an integer >= 1; got '0'"),
+        (["evaluate", "image", "--data", "digits", "--test", "digits", "--out", "{tmp}/o", "--seeds", "a,b"],
+         "argument --seeds: expected comma-separated integers"),
+        (["augment", "imag", "--data", "digits", "--out", "{tmp}/o"], "invalid choice: 'imag'"),
+        # an --out under a file is refused before anything trains (it used to fail at export, after training)
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/f/o"], "is a file, so no folder can be made under it"),
     ],
 )
 def test_errors_are_one_line(tmp_path, args, message):
+    (tmp_path / "f").write_text("a file, not a folder")
     result = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], "--quiet")
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_outputs_get_the_umask_permissions_not_mkdtemps(tmp_path):
+    """mkdtemp and mkstemp make private (0700 / 0600) paths; renamed into place they would stay so."""
+    from imagina.core.export import _umask, atomic_output_dir
+    from imagina.core.training import atomic_write_text
+
+    with atomic_output_dir(tmp_path / "o") as tmp:
+        (tmp / "sub").mkdir()
+        atomic_write_text(tmp / "run.json", "{}")
+    assert (tmp_path / "o").stat().st_mode & 0o777 == 0o777 & ~_umask()
+    assert (tmp_path / "o" / "run.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
 def test_unknown_flag_is_an_error():
