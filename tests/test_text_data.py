@@ -89,12 +89,20 @@ def test_per_class(tmp_path):
         ("text,label\nonly one,A\nanother,A\n", r"1 class\(es\) left after cleaning"),
         ("text,label\nonly one,A\nanother,A\nlonely,B\n", r"1 class\(es\) left after cleaning \(kept 2 items, dropped 1"),
         ("text,label\n!!!,A\n...,B\n", r"no sentence left after cleaning"),
+        # a stray opening quote would otherwise swallow every later row into one field, silently
+        ("text,label\nwhat is a cat ?,DESC\n\"who wrote hamlet ?,HUM\nwho built rome ?,HUM\nwhere is rome ?,LOC\n",
+         r"d\.csv:3: a quote opened on this line is never closed"),
     ],
 )
 def test_bad_csv_one_line_errors(tmp_path, content, match):
     with pytest.raises(InvalidInputError, match=match) as info:
         load_texts(write(tmp_path / "d.csv", content))
     assert "\n" not in str(info.value)
+
+
+def test_sources_name_the_physical_line_after_a_multi_line_field(tmp_path):
+    d = load_texts(write(tmp_path / "d.csv", 'text,label\n"what is\na cat ?",DESC\nwhat is a dog ?,DESC\nwho is he ?,HUM\nwho am i ?,HUM\n'))
+    assert d.X[0] == "what is a cat ?" and d.sources[:2] == ["d.csv:2", "d.csv:4"]
 
 
 def test_wrong_encoding_is_refused(tmp_path):

@@ -133,7 +133,8 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
 
 def _parse_delimited(path: Path, text: str, delimiter: str, quoting: int, text_column: str,
                      label_column: str) -> list[tuple[str, str, str]]:
-    reader = csv.reader(text.splitlines(), delimiter=delimiter, quoting=quoting)
+    # keepends: a newline inside a quoted field stays a space between its words, not a join
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter, quoting=quoting)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -146,16 +147,32 @@ def _parse_delimited(path: Path, text: str, delimiter: str, quoting: int, text_c
         )
     ti, li = header.index(text_column), header.index(label_column)
     rows: list[tuple[str, str, str]] = []
-    for line_no, record in enumerate(reader, start=2):
+    line_no = reader.line_num + 1  # the physical line a record starts on (a quoted field may span several)
+    for record in reader:
+        source, line_no = f"{path.name}:{line_no}", reader.line_num + 1
         if not record or all(not f.strip() for f in record):
             continue  # blank line
         if len(record) <= max(ti, li):
-            rows.append(("", "", f"{path.name}:{line_no}"))  # reported as malformed below
+            rows.append(("", "", source))  # reported as malformed below
             continue
-        rows.append((record[ti], record[li], f"{path.name}:{line_no}"))
+        rows.append((record[ti], record[li], source))
     if not rows:
         raise InvalidInputError(f"{path} has a header but no data rows.")
+    if quoting != csv.QUOTE_NONE and rows[-1][2] != f"{path.name}:{reader.line_num}" and _quote_left_open(text, delimiter):
+        # the lenient reader reads an unclosed quote as one field running to the end of the file
+        raise InvalidInputError(f"{rows[-1][2]}: a quote opened on this line is never closed, so every line after it "
+                                "would be read as one field; close or remove the quote (or save the file as TSV).")
     return rows
+
+
+def _quote_left_open(text: str, delimiter: str) -> bool:
+    """Whether a strict CSV reader runs out of data inside a quoted field."""
+    try:
+        for _ in csv.reader(text.splitlines(keepends=True), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _json_depth(line: str) -> int:
