@@ -28,6 +28,7 @@ from imagina.core.modality import LabeledData
 from imagina.core.preprocessing import (
     CleaningReport,
     content_key,
+    drop_small_classes,
     duplicate_of,
     resolve_split,
     valid_unicode,
@@ -514,6 +515,10 @@ def load_audio(
         for j, first in dups.items():
             report.drop(indices[j], f"duplicate: same audio as {sources[first]}", sources[j])
         keep = [j for j in range(len(waves)) if j not in dups]
+        waves, labels, sources = [waves[j] for j in keep], [labels[j] for j in keep], [sources[j] for j in keep]
+        rates, subtypes, clip_stats = [rates[j] for j in keep], [subtypes[j] for j in keep], [clip_stats[j] for j in keep]
+    if clean:
+        keep = drop_small_classes(labels, report, sources, noun="clip")
         waves, labels, sources = [waves[j] for j in keep], [labels[j] for j in keep], [sources[j] for j in keep]
         rates, subtypes, clip_stats = [rates[j] for j in keep], [subtypes[j] for j in keep], [clip_stats[j] for j in keep]
     report.kept = len(waves)

@@ -7,6 +7,7 @@ length, RMS) and *how* raw items become arrays; the rules themselves live here o
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections import Counter
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from imagina.core.errors import InvalidInputError, NotFittedError
+
+logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- cleaning report
@@ -358,3 +361,26 @@ def encode_labels(y: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"`y` must hold at least 2 classes; got only {classes[0]!r}. A conditional generator needs several."
         )
     return classes, index.astype(np.int64)
+
+
+def drop_small_classes(labels: Sequence[object], report: CleaningReport, sources: Sequence[str | None] | None = None,
+                       *, minimum: int = 2, noun: str = "example") -> list[int]:
+    """Positions of the items to keep after dropping every class with fewer than ``minimum`` items.
+
+    A class with a single example can be neither learned as a class by a conditional generator nor
+    validated, but it should not cost the user the rest of the run: its items are dropped, each with
+    the reason ``singleton class`` (or ``small class`` below a larger ``minimum``) in the cleaning
+    report, and one warning names the classes. The caller decides what too few classes left means.
+    """
+    names = [str(label) for label in labels]
+    counts = Counter(names)
+    small = {c for c, n in counts.items() if n < minimum}
+    for i, name in enumerate(names):
+        if name in small:
+            n = counts[name]
+            reason = (f"singleton class: label {name!r} has only 1 {noun}" if n == 1
+                      else f"small class: label {name!r} has {n} {noun}s, fewer than {minimum}")
+            report.drop(-1, reason, None if sources is None else sources[i])
+    if small:
+        logger.warning("dropped %d class(es) with fewer than %d %ss: %s", len(small), minimum, noun, sorted(small))
+    return [i for i, name in enumerate(names) if name not in small]

@@ -24,6 +24,7 @@ from imagina.core.modality import LabeledData
 from imagina.core.preprocessing import (
     CleaningReport,
     content_key,
+    drop_small_classes,
     duplicate_of,
     nonfinite_mask,
     resolve_split,
@@ -80,12 +81,16 @@ def load_images(source: str, *, split: str | None = None, per_class: int | None 
     data.meta.update({"source": str(source), "split": chosen})
     if clean:
         data = clean_images(data, outlier_threshold=outlier_threshold, drop_outliers=drop_outliers)
+        keep = drop_small_classes(data.y.tolist(), data.report, data.sources, minimum=min_per_class, noun="image")
+        if len(keep) < len(data):
+            data = data.subset(keep)
+            data.report.kept = len(data)
     else:
         data.report.kept = len(data)
     if per_class is not None:  # after cleaning: a drop never leaves a class short of its draw
         data = data.per_class(per_class, seed=seed)
         data.report = data.report.drawn(len(data))
-    _check_classes(data, source, min_per_class)
+    _check_classes(data, source, min_per_class if clean else 1)  # a test set may hold one image of a class
     return data
 
 

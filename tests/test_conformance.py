@@ -250,3 +250,28 @@ def test_load_means_the_same_in_every_modality(name, tmp_path):
     assert modality.load(src, per_class=2, seed=3).sources == drawn.sources
     # a source without splits is used whole whatever split asks
     assert len(modality.load(src, split="test")) == len(clean)
+
+
+@pytest.mark.parametrize("name", ["image", "text", "audio"])
+def test_a_class_of_one_is_dropped_with_its_reason_in_every_modality(name, tmp_path):
+    """One class with a single item costs that class, not the run (images used to refuse the whole set)."""
+    from imagina.core.registry import get_modality
+
+    root = _write_class_folders(name, tmp_path / "data")
+    lonely = root / "lonely"
+    lonely.mkdir()
+    if name == "image":
+        from PIL import Image
+
+        Image.fromarray(np.tri(12, 12, dtype=np.uint8) * 200).save(lonely / "one.png")
+    elif name == "text":
+        (lonely / "one.txt").write_text("a sentence unlike any other in this set", encoding="utf-8")
+    else:
+        from audio_factories import make_tones, write_wav
+
+        write_wav(lonely / "one.wav", make_tones(1, (2500.0,), n_samples=2400)[0][0])
+    modality = get_modality(name)
+    data = modality.load(str(root))
+    assert "lonely" not in set(data.y.tolist()) and len(set(data.y.tolist())) >= 2
+    assert data.report.reasons()["singleton class"] == 1
+    assert "lonely" in modality.load(str(root), clean=False).y.tolist()  # a test set keeps what it holds

@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
 from imagina.core.modality import LabeledData
-from imagina.core.preprocessing import CleaningReport, resolve_split, valid_unicode
+from imagina.core.preprocessing import CleaningReport, drop_small_classes, resolve_split, valid_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -321,14 +320,8 @@ def clean_rows(
 def _drop_small_classes(
     texts: list[str], labels: list[str], sources: list[str], report: CleaningReport, origin: str, clean: bool = True
 ) -> tuple[list[str], list[str], list[str]]:
-    counts = Counter(labels)
-    single = {c for c, n in counts.items() if n < 2} if clean else set()
-    if single:
-        for i, lab in enumerate(labels):
-            if lab in single:
-                report.drop(-1, f"singleton class: label {lab!r} has only 1 example", sources[i])
-        logger.warning("dropped %d class(es) with a single example: %s", len(single), sorted(single))
-        keep = [i for i, lab in enumerate(labels) if lab not in single]
+    if clean:
+        keep = drop_small_classes(labels, report, sources, noun="example")
         texts, labels, sources = ([seq[i] for i in keep] for seq in (texts, labels, sources))
     report.kept = len(texts)
     classes = sorted(set(labels))
