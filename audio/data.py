@@ -451,6 +451,11 @@ def load_audio(
     folder, chosen = resolve_split(source, split) if label_from != "manifest" else (Path(source), None)
     entries, how = discover(folder, label_from=label_from, pattern=pattern)
     report = CleaningReport()
+    if how == "folder":  # what a class folder holds besides audio is named, as image folders do
+        for p in visible_files(folder):
+            if len(p.relative_to(folder).parts) > 1 and not _is_audio_name(p):
+                report.drop(-1, f"not audio: unsupported file type {valid_unicode(p.suffix) or '(none)'} (imagina reads "
+                                f"{', '.join(AUDIO_EXTENSIONS)})", valid_unicode(str(p)))
     usable: list[tuple[int, _Entry]] = []
     for i, e in enumerate(entries):
         if e.label is None:

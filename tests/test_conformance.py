@@ -275,3 +275,16 @@ def test_a_class_of_one_is_dropped_with_its_reason_in_every_modality(name, tmp_p
     assert "lonely" not in set(data.y.tolist()) and len(set(data.y.tolist())) >= 2
     assert data.report.reasons()["singleton class"] == 1
     assert "lonely" in modality.load(str(root), clean=False).y.tolist()  # a test set keeps what it holds
+
+
+@pytest.mark.parametrize("name", ["image", "audio"])
+def test_a_stray_file_in_a_class_folder_is_named_in_the_report(name, tmp_path):
+    from imagina.core.registry import get_modality
+
+    root = _write_class_folders(name, tmp_path / "data")
+    stray = next(p for p in root.iterdir() if p.is_dir()) / "notes.mp3"
+    stray.write_text("not a sound")
+    data = get_modality(name).load(str(root))
+    reasons = {d.source: d.reason for d in data.report.dropped}
+    hit = [r for src, r in reasons.items() if src and src.endswith("notes.mp3")]
+    assert len(hit) == 1 and hit[0].startswith(f"not {'an image' if name == 'image' else 'audio'}: unsupported file type .mp3")
