@@ -138,7 +138,7 @@ def test_bad_files_are_dropped_with_reasons(tmp_path):
     clipped = np.clip(np.sin(np.linspace(0, 300, 4000)) * 3, -1, 1).astype(np.float32)
     write_wav(bad / "clipped.wav", clipped)
     write_wav(bad / "quiet.wav", (np.random.default_rng(0).standard_normal(4000) * 1e-5).astype(np.float32))
-    (bad / "notes.txt").write_text("ignored: not an audio extension")
+    (bad / "notes.txt").write_text("not an audio extension: named, as image folders name theirs")
     d = load_audio(tmp_path, CFG)
     assert len(d) == 6
     reasons = {x.source.split("/")[-1]: x.reason for x in d.report.dropped}
@@ -150,7 +150,7 @@ def test_bad_files_are_dropped_with_reasons(tmp_path):
     assert reasons["clipped.wav"].startswith("clipped")
     assert reasons["quiet.wav"].startswith("silent: RMS")
     assert all("\n" not in r for r in reasons.values())
-    assert "notes.txt" not in reasons
+    assert reasons["notes.txt"].startswith("not audio: unsupported file type .txt")
     assert "zero-length" in d.report.summary()
 
 
