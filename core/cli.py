@@ -360,7 +360,7 @@ def cmd_evaluate(args) -> dict:
     modality = _modality(args)
     data = _load(modality, args, "--data", split=args.split or "train", per_class=args.real_per_class, seed=args.seed)
     logger.info("using %d items; cleaning: %s", len(data), data.report.summary())
-    test = _load(modality, args, "--test", split=args.test_split, clean=False)
+    test = modality.like(_load(modality, args, "--test", split=args.test_split, clean=False), data, "--test")
     _check_test(data, test, args)
     logger.info("test: %d items", len(test))
     given = {"seeds": args.seeds, "selection_seeds": args.selection_seeds, "classifier_steps": args.classifier_steps}
@@ -425,7 +425,7 @@ def cmd_screen(args) -> dict:
     modality = _modality(args)
     config = AugmentConfig(seed=args.seed, device=args.device, embedder=args.embedder).resolved(modality)
     real = _load(modality, args, "--real")
-    cand = _load(modality, args, "--candidates", clean=False)
+    cand = modality.like(_load(modality, args, "--candidates", clean=False), real, "--candidates")
     _check_labels(real, cand, "--candidates", "--real")  # before anything trains
     start = time.perf_counter()
     embedder, _ = modality.fit_embedder(real.X, real.y, spec=args.embedder, seed=args.seed, device=args.device,

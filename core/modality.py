@@ -185,6 +185,12 @@ class Modality(ABC):
         embedder = self.make_embedder(seed=seed, device=device, pretrained=spec, meta=meta, progress=progress)
         return embedder.fit(X, y), record
 
+    def like(self, data: LabeledData, reference: LabeledData, flag: str) -> LabeledData:
+        """``data`` (a test or candidate set) in ``reference``'s format where a standard conversion
+        exists, since models fitted on ``reference`` read only that format; a one-line error naming
+        ``flag`` where none does. Called before anything trains. The default changes nothing."""
+        return data
+
     @abstractmethod
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         """Modality checks of candidate items: sanity (blank image, silent clip, empty sentence...) and any

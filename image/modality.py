@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from imagina.core.embedding import Embedder
+from imagina.core.errors import InvalidInputError
 from imagina.core.generator import make_config
 from imagina.core.modality import LabeledData, Modality, SanityResult
 from imagina.image.data import load_images
@@ -16,6 +18,8 @@ from imagina.image.evaluate import ImageEvalTask
 from imagina.image.export import sample_grid, write_pngs
 from imagina.image.model import ConditionalDCGAN, DCGANConfig
 from imagina.image.sanity import image_sanity
+
+logger = logging.getLogger(__name__)
 
 
 class ImageModality(Modality):
@@ -60,6 +64,23 @@ class ImageModality(Modality):
         return image_embedder(pretrained, device="cpu" if device == "auto" else device, own=lambda: default_image_embedder(
             seed=seed, device=device, steps=steps or self.embedder_steps,
             progress=self.embedder_progress if progress is None else progress))
+
+    def like(self, data: LabeledData, reference: LabeledData, flag: str) -> LabeledData:
+        """Grey images become RGB (the grey value in every channel) and RGB images grey (ITU-R 601
+        luma, as PIL's ``convert("L")``) to match ``reference``'s channels; a warning says so."""
+        have, want = int(data.X.shape[-1]), int(reference.X.shape[-1])
+        if have == want:
+            return data
+        if {have, want} != {1, 3}:
+            raise InvalidInputError(f"{flag}: images have {have} channel(s); the real images have {want}.")
+        if want == 3:
+            X = np.repeat(data.X, 3, axis=-1)
+        else:
+            luma = data.X.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            X = np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+        logger.warning("%s: %s images converted to %s to match the real images", flag,
+                       "grey" if have == 1 else "RGB", "RGB" if want == 3 else "grey")
+        return LabeledData(X, data.y, data.sources, data.report, dict(data.meta))
 
     def sanity(self, X: Any, y: np.ndarray, *, generator: Any = None, real: LabeledData | None = None) -> SanityResult:
         return image_sanity(X)

@@ -185,3 +185,22 @@ def test_outliers_are_flagged_and_kept_unless_asked(tmp_path):
     strict = load_images(str(tmp_path / "d.npz"), drop_outliers=True)
     assert len(strict) == 18 and not strict.report.flagged
     assert sorted(strict.report.reasons()) == ["empty", "outlier"]
+
+
+def test_candidates_and_test_images_take_the_real_images_channels():
+    """`screen --candidates` and `evaluate --test` hold grey images where the real ones are RGB (or the
+    reverse): they are converted before anything trains, not refused by a model after training."""
+    from imagina.core.modality import LabeledData
+
+    rng = np.random.default_rng(0)
+    rgb = LabeledData(rng.integers(0, 256, (4, 6, 6, 3), dtype=np.uint8), np.array(["a", "a", "b", "b"]))
+    grey = LabeledData(rng.integers(0, 256, (2, 6, 6, 1), dtype=np.uint8), np.array(["a", "b"]))
+    as_rgb = MODALITY.like(grey, rgb, "--candidates")
+    assert as_rgb.X.shape == (2, 6, 6, 3) and (as_rgb.X == grey.X).all()
+    as_grey = MODALITY.like(rgb, grey, "--test")
+    pil = np.asarray(Image.fromarray(rgb.X[0]).convert("L"))
+    assert as_grey.X.shape == (4, 6, 6, 1) and np.abs(as_grey.X[0, ..., 0].astype(int) - pil).max() <= 1
+    assert MODALITY.like(rgb, rgb, "--test") is rgb
+    four = LabeledData(np.zeros((1, 6, 6, 4), np.uint8), np.array(["a"]))
+    with pytest.raises(InvalidInputError, match="--test: images have 4 channel"):
+        MODALITY.like(four, rgb, "--test")
