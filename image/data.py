@@ -257,6 +257,11 @@ def load_image_folder(root: Path) -> LabeledData:
         raise InvalidInputError(f"{root}: no readable images found ({report.summary()}).")
     mode = "RGB" if any(im.mode == "RGB" for im in images) else "L"
     size = Counter(im.size for im in images).most_common(1)[0][0]
+    converted = Counter(im.info["mode"] for im in images if im.info["mode"] != mode)
+    if converted:  # what the run reads (and writes back) differs from these files: say so once
+        logger.warning("%s: read %s as %s (%s); the samples are written as %s", root,
+                       ", ".join(f"{n} {m} image(s)" for m, n in sorted(converted.items())), mode,
+                       _CONVERSION_NOTE, mode)
     arrays = []
     for im in images:
         im = im.convert(mode)
@@ -264,12 +269,19 @@ def load_image_folder(root: Path) -> LabeledData:
             im = im.resize(size, Image.BILINEAR)
         a = np.asarray(im, dtype=np.uint8)
         arrays.append(a[..., None] if a.ndim == 2 else a)
-    return LabeledData(np.stack(arrays), np.asarray(labels, dtype=str), sources, report)
+    meta = {"converted_modes": dict(converted)} if converted else {}
+    return LabeledData(np.stack(arrays), np.asarray(labels, dtype=str), sources, report, meta)
+
+
+#: How files in other modes become the run's L or RGB, for the warning that names them.
+_CONVERSION_NOTE = ("alpha channels dropped as torchvision's ImageFolder does, palettes expanded, 16-bit and "
+                    "float grey scaled to 8 bits, grey made RGB where other images are colour")
 
 
 def _read_image(path: Path):
-    """``(image, None)``: a decoded PIL image in mode L or RGB; or ``(None, reason)``. The size in the
-    header is checked against :data:`MAX_PIXELS` before any pixel is decoded."""
+    """``(image, None)``: a decoded PIL image in mode L or RGB, its file's mode in ``image.info["mode"]``;
+    or ``(None, reason)``. The size in the header is checked against :data:`MAX_PIXELS` before any
+    pixel is decoded."""
     from PIL import Image
 
     try:
@@ -280,12 +292,31 @@ def _read_image(path: Path):
                 if width * height > MAX_PIXELS:
                     return None, f"too large: {width}x{height} pixels > {MAX_PIXELS:,}"
                 im.load()
-                grey = im.mode in ("1", "L", "I", "I;16", "F") or (im.mode == "P" and _palette_is_grey(im))
-                return (im.convert("L") if grey else im.convert("RGB")).copy(), None
+                if im.mode.startswith("I") or im.mode == "F":  # PIL's convert("L") clips these at 255
+                    out = _deep_to_8bit(im)
+                else:
+                    grey = im.mode in ("1", "L", "LA") or (im.mode == "P" and _palette_is_grey(im))
+                    out = (im.convert("L") if grey else im.convert("RGB")).copy()
+                out.info["mode"] = im.mode
+                return out, None
     except Image.DecompressionBombError as exc:
         return None, f"too large: {str(exc).split(',')[0][:80]}"
     except Exception as exc:  # UnidentifiedImageError, OSError (truncated), SyntaxError, ValueError, ...: bad bytes
         return None, f"unreadable: {_why(exc)}"
+
+
+def _deep_to_8bit(im):
+    """A 16-bit, 32-bit integer or float grey image as 8-bit L, scaled, not clipped: 16-bit modes by
+    255 / 65535, 32-bit integers the same when any value exceeds 255, floats by 255 when they lie in
+    [0, 1]. (PIL's ``convert("L")`` clips at 255, which turned a 16-bit scan into a white square.)"""
+    from PIL import Image
+
+    a = np.asarray(im, dtype=np.float64)
+    if im.mode.startswith("I;16") or (im.mode.startswith("I") and a.max(initial=0) > 255):
+        a = a * (255.0 / 65535.0)
+    elif im.mode == "F" and a.max(initial=0) <= 1.0:
+        a = a * 255.0
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
 
 
 def _palette_is_grey(im) -> bool:

@@ -204,3 +204,23 @@ def test_candidates_and_test_images_take_the_real_images_channels():
     four = LabeledData(np.zeros((1, 6, 6, 4), np.uint8), np.array(["a"]))
     with pytest.raises(InvalidInputError, match="--test: images have 4 channel"):
         MODALITY.like(four, rgb, "--test")
+
+
+def test_deep_and_alpha_images_are_scaled_and_named(tmp_path, caplog):
+    """16-bit grey is scaled to 8 bits (PIL's convert("L") clipped it to white); RGBA and palette files
+    are read as RGB, and the run says which modes it converted."""
+    ramp = (np.arange(64, dtype=np.uint32).reshape(8, 8) * 1000).astype(np.uint16)  # 0..63,000
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(2):
+            Image.fromarray(ramp + i * 7 + (c == "b") * 11).save(tmp_path / c / f"{i}.png")
+    data = load_images(str(tmp_path))
+    expected = np.clip(np.rint(ramp.astype(float) * 255 / 65535), 0, 255)
+    assert np.abs(data.X[0, ..., 0].astype(int) - expected).max() <= 1 and data.X.max() > 200 and data.X.min() < 5
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = np.arange(64).reshape(8, 8) * 4, 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a" / "rgba.png")
+    with caplog.at_level("WARNING"):
+        data = load_images(str(tmp_path))
+    assert data.X.shape[-1] == 3 and data.meta["converted_modes"] == {"I;16": 4, "RGBA": 1}
+    assert "read 4 I;16 image(s), 1 RGBA image(s) as RGB" in caplog.text
