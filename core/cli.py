@@ -222,6 +222,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # libraries' warnings (scikit-learn, matplotlib) become log lines, and --quiet leaves only imagina's own
+    logging.captureWarnings(True)
+    if quiet:
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)
 
 
 def _apply_smoke(args) -> None:

@@ -227,3 +227,12 @@ def test_evaluate_audio_on_class_folders_runs_to_the_end(tmp_path):
     assert proc.returncode == 0, proc.stderr
     record = json.loads((out / "run.json").read_text())
     assert record["evaluation"]["sizes"]["test"] == 6 and "real" in record["evaluation"]["conditions"]
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_library_warnings_are_log_lines_and_quiet_hides_them(quiet):
+    code = ("import warnings; from imagina.core.cli import _setup_logging; "
+            f"_setup_logging({quiet}); warnings.warn('from a library', UserWarning)")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stderr
+    assert ("from a library" in err) is not quiet
+    assert quiet or err.startswith("WARNING py.warnings:")

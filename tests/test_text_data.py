@@ -164,9 +164,11 @@ JSONL_OK = "".join(json.dumps({"text": t, "label": c}) + "\n" for t, c in
         ('{"text": "bad \\ud800 escape", "label": "A"}', "invalid unicode"),
         ('{"text": "fine", "label": "\\udfff"}', "invalid unicode"),
         ('{"text": "' + "x" * 1_000_001 + '", "label": "A"}', "too long: a line of"),
-        ("not json at all", "malformed row: not a JSON object"),
+        ("not json at all", "malformed row: not valid JSON"),
+        ('["a list", "B"]', "malformed row: a JSON list, not an object"),
+        ('{"text": ["a", "list"], "label": "A"}', "malformed row: field 'text' holds a JSON list, not text"),
     ],
-    ids=["deep array", "deep field", "surrogate text", "surrogate label", "long line", "not json"],
+    ids=["deep array", "deep field", "surrogate text", "surrogate label", "long line", "not json", "a list", "list text"],
 )
 def test_jsonl_bad_lines_are_skipped_with_a_reason(tmp_path, line, reason):
     d = load_texts(write(tmp_path / "d.jsonl", JSONL_OK + line + "\n"))

@@ -195,8 +195,8 @@ def _parse_json_line(line: str) -> dict | _Unusable:
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
-        obj = None
-    return obj if isinstance(obj, dict) else _Unusable("malformed row: not a JSON object")
+        return _Unusable("malformed row: not valid JSON")
+    return obj if isinstance(obj, dict) else _Unusable(f"malformed row: a JSON {type(obj).__name__}, not an object")
 
 
 def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[tuple]:
@@ -218,6 +218,10 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[tuple]:
         if text_column in obj and label_column in obj:
             found = True
         value, label = obj.get(text_column), obj.get(label_column)
+        if isinstance(value, (list, dict)):
+            rows.append((_Unusable(f"malformed row: field {text_column!r} holds a JSON "
+                                   f"{'list' if isinstance(value, list) else 'object'}, not text"), None, source))
+            continue
         rows.append((value if isinstance(value, str) else "" if value is None else _short_str(value),
                      "" if label is None else _short_str(label), source))
     if all(isinstance(r[0], _Unusable) for r in rows):
