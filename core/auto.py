@@ -7,8 +7,9 @@ modality checks and the valuation let through (a new screen and sample only, sec
 is judged by the same cross-validated lift of the probe that chooses the dose
 (:mod:`imagina.core.dose`): the best dose's mean lift over real-only.
 
-Choosing the best of several trials on the same splits flatters the winner, so the verdict of the
-chosen trial is estimated again on fresh splits (another split seed) before it is reported.
+Choosing the best of several trials on the same splits flatters the winner, so where more than one
+trial ran, the verdict of the chosen trial is estimated again on fresh splits (another split seed)
+before it is reported; a lone trial keeps its own estimate.
 
 The budget bounds the wall time: a trial that would train a generator starts only when the time
 already spent plus the measured time of the first generator fits in the budget. The first trial
@@ -112,11 +113,14 @@ def auto_augment(modality: Modality, data: LabeledData, config: AugmentConfig | 
     assert best is not None  # the first trial always runs
     _, result, augmenter = best
     chosen = next(i for i, t in enumerate(trials) if "skipped" not in t and t["lift"] == best[0])
-    # the winner's verdict, estimated again on splits the choice did not see
-    dose = replace(base.dose, seed=base.dose.seed + 1)  # type: ignore[union-attr]
-    kept = result.order if result.order is not None else np.zeros(0, dtype=np.int64)
-    rec = augmenter._recommend(result.candidates, result.labels, result.embeddings, kept, dose)
-    result.recommendation = rec
+    # the winner's verdict, estimated again on splits the choice did not see; a lone trial was not
+    # chosen from several, so its own estimate stands (and the budget is not spent twice)
+    dose = base.dose
+    if sum("skipped" not in t for t in trials) > 1:
+        dose = replace(base.dose, seed=base.dose.seed + 1)  # type: ignore[union-attr]
+        kept = result.order if result.order is not None else np.zeros(0, dtype=np.int64)
+        result.recommendation = augmenter._recommend(result.candidates, result.labels, result.embeddings, kept, dose)
+    rec = result.recommendation
     augmenter.log_warnings = True
     result.warnings = augmenter._warnings(np.unique(data.y), result.labels, result.screen,
                                           augmenter.config.per_class, rec)  # type: ignore[arg-type]

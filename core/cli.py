@@ -24,6 +24,8 @@ logger = logging.getLogger("imagina")
 #: ``--smoke``: settings of a run that checks data and setup in seconds (explicit flags win).
 SMOKE = {"steps": 2, "embedder_steps": 2, "classifier_steps": 2, "per_class": 4, "seeds": (0,), "selection_seeds": 1,
          "embedder": "own"}
+#: ``--smoke``'s dose: a setup check, not an estimate (``--dose-option`` given explicitly wins).
+SMOKE_DOSE = {"max_real": 200, "folds": 2, "repeats": 1, "classical": [1], "check_splits": 2}
 #: ``evaluate`` refuses a test set of which more than this share also sits in the training data;
 #: below it, every repeated test item is named in a warning.
 OVERLAP_TOLERANCE = 0.01
@@ -306,7 +308,8 @@ def _augment_config(args):
     options = dict(args.dose_options)
     if args.dose == "off" and options:
         raise InvalidInputError("--dose-option: the dose is off (--dose off); drop one of the two.")
-    dose = None if args.dose == "off" else DoseConfig.from_options(options)
+    smoke = SMOKE_DOSE if getattr(args, "smoke", False) else {}
+    dose = None if args.dose == "off" else DoseConfig.from_options({**smoke, **options})
     return AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
                          per_class=args.per_class, oversample=args.oversample, dose=dose)
 

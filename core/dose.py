@@ -398,7 +398,8 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         tr0 = pairs[0][0]
         if not sparse.issparse(clone(f).fit_transform(take(real_X, tr0[:50]))):  # kernels on dense features only
             settings[name] += [("rbf-svm", c) for c in cfg.svm_cs]
-    ratios = sorted({float(r) for r in cfg.ratios if r > 0})
+    # no screened item: every dose equals the reference, so none is tried (the classical arm still is)
+    ratios = sorted({float(r) for r in cfg.ratios if r > 0}) if len(syn_y) else []
     counts = sorted({int(v) for v in cfg.classical if v > 0}) if views is not None else []
     # every real item's views, made once: those of a split's training items join its training set
     all_views = views(real_X, max(counts), cfg.seed) if counts else None

@@ -236,3 +236,19 @@ def test_library_warnings_are_log_lines_and_quiet_hides_them(quiet):
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stderr
     assert ("from a library" in err) is not quiet
     assert quiet or err.startswith("WARNING py.warnings:")
+
+
+def test_smoke_runs_a_small_dose_unless_told_otherwise():
+    import argparse
+
+    from imagina.core.cli import _augment_config
+
+    def config(**kw):
+        base = dict(smoke=True, dose="auto", dose_options=[], seed=0, device="cpu", steps=2, embedder="own",
+                    per_class=4, oversample=None)
+        return _augment_config(argparse.Namespace(**{**base, **kw})).dose
+
+    small = config()
+    assert (small.folds, small.repeats, small.max_real, small.classical) == (2, 1, 200, (1,))
+    assert config(dose_options=[("folds", 3)]).folds == 3  # an explicit --dose-option wins
+    assert config(smoke=False).folds == 5

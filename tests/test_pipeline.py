@@ -254,6 +254,12 @@ def test_auto_records_every_trial_and_respects_its_budget(monkeypatch):
     assert "would exceed the budget" in trials[2]["skipped"]  # a second generator would end at 200 s > 150 s
     assert result.record["auto"]["elapsed_s"] <= 150
     assert result.record["recommendation"]["verdict"] in ("use", "don't use")
+    assert result.record["auto"]["verdict_split_seed"] == cfg.dose.seed + 1  # chosen from two: estimated again
+
+    clock["t"] = 0.0
+    lone = auto_augment(ViewedPointModality({}), _real(12), cfg, AutoConfig(time_budget=50, views=(0, 2)), progress=False)
+    assert [("skipped" in t) for t in lone.record["auto"]["trials"]] == [False, True, True]
+    assert lone.record["auto"]["verdict_split_seed"] == cfg.dose.seed  # nothing was chosen: its own estimate stands
 
     clock["t"] = 0.0
     wide = auto_augment(ViewedPointModality({}), _real(12), cfg, AutoConfig(time_budget=1000, views=(0, 2)), progress=False)

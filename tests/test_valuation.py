@@ -150,6 +150,22 @@ def _features():
     return StandardScaler()
 
 
+def test_no_screened_item_tries_no_dose(monkeypatch):
+    """Every dose of an empty pool equals the reference: none is fitted (a --smoke run spent 48 of its
+    56 s fitting them), and the verdict says there is nothing to add."""
+    from imagina.core import dose as dose_module
+
+    real, real_y = _blobs(n_per_class=20, seed=4)
+    calls = []
+    fit = dose_module._probe_accuracy
+    monkeypatch.setattr(dose_module, "_probe_accuracy", lambda *a: (calls.append(1), fit(*a))[1])
+    rec = recommend_dose(_features(), real, real_y, np.zeros((0, 2), np.float32), np.zeros(0, dtype=np.int64),
+                         np.zeros(0, dtype=np.int64), DoseConfig(folds=3, repeats=1, classical=()))
+    assert rec.verdict == "don't use" and rec.trials == [] and "no synthetic item passed the screen" in rec.message
+    settings = len(DoseConfig().probe_cs) + len(DoseConfig().svm_cs)
+    assert len(calls) == 3 * settings  # the real-only probes on 3 splits, nothing else
+
+
 def test_verdict_on_pure_noise_is_dont_use():
     real, real_y = _blobs(n_per_class=20, seed=4)
     rng = np.random.default_rng(5)
