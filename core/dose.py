@@ -606,13 +606,14 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         elif best["lift"] > 0:  # not shown to help is not shown not to help: say which one it is
             message = (f"the synthetic items were no clear gain on this data: added to {over}, the best dose "
                        f"({best['ratio']:g} per real item) changed the probe's accuracy by {100 * best['lift']:+.2f} points "
-                       f"[{100 * best['low']:+.2f}, {100 * best['high']:+.2f}] on cross-validation, a gain this much real "
-                       f"data cannot confirm; other classifiers may gain or lose: validate on held-out data of your own "
-                       f"before using them.")
+                       f"[{100 * best['low']:+.2f}, {100 * best['high']:+.2f}] on fresh cross-validation splits (the "
+                       f"trials table holds the splits that chose it), a gain this much real data cannot confirm; "
+                       f"other classifiers may gain or lose: validate on held-out data of your own before using them.")
         else:
             message = (f"the synthetic items did not help on this data: added to {over}, the best dose "
                        f"({best['ratio']:g} per real item) changed the probe's accuracy by {100 * best['lift']:+.2f} points "
-                       f"[{100 * best['low']:+.2f}, {100 * best['high']:+.2f}] on cross-validation.")
+                       f"[{100 * best['low']:+.2f}, {100 * best['high']:+.2f}] on fresh cross-validation splits (the "
+                       f"trials table holds the splits that chose it).")
     rec = Recommendation(verdict, ratio, ratio / (1 + ratio), per_class, best["lift"] if best else 0.0,
                          (best["low"], best["high"]) if best else (0.0, 0.0), message, probe,
                          len(pairs), cfg.confidence, float(real_acc.mean()), trials,
