@@ -128,15 +128,16 @@ def atomic_output_dir(out: str | os.PathLike, *, overwrite: bool = False) -> Ite
 
 def _plain(value: object) -> object:
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if isinstance(value, float):
         return round(value, 6)
     return value
 
 
-def write_manifest(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
-    """Write ``rows`` (dicts sharing keys) as CSV; floats rounded to 6 digits."""
-    fields: list[str] = []
+def write_manifest(path: Path, rows: Sequence[Mapping[str, object]], *, columns: Sequence[str] = ("path", "label")) -> None:
+    """Write ``rows`` (dicts sharing keys) as CSV, ``columns`` first; floats rounded to 6 digits. An empty
+    manifest still has its header, so a reader finds the columns it expects."""
+    fields: list[str] = list(columns)
     for row in rows:
         for key in row:
             if key not in fields:

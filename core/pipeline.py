@@ -183,10 +183,11 @@ class AugmentResult:
                                                   meta=self.real.meta)
                 rows = [{"path": f"{folder}/{p}", "label": self.labels[i], **{k: self.screen.scores[k][i] for k in score_names}}
                         for p, i in zip(paths, idx)]
-                write_manifest(tmp / ("manifest.csv" if folder == "samples" else "reserve.csv"), rows)
+                write_manifest(tmp / ("manifest.csv" if folder == "samples" else "reserve.csv"), rows,
+                               columns=("path", "label", *score_names))
             rejected = [{"candidate": int(i), "label": self.labels[i], "reason": self.screen.reasons[i],
                          **{k: self.screen.scores[k][i] for k in score_names}} for i in np.flatnonzero(~self.keep)]
-            write_manifest(tmp / "rejected.csv", rejected)
+            write_manifest(tmp / "rejected.csv", rejected, columns=("candidate", "label", "reason", *score_names))
             if self.generator is not None:
                 self.generator.save(tmp / "model")
             record = dict(self.record)

@@ -60,3 +60,16 @@ def test_json_is_strict_nan_becomes_null(tmp_path):
     write_json(path, {"a": float("nan"), "b": np.float32("inf"), "c": np.array([1.0, np.nan]), "d": (Path("p"), 2)})
     assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}")) == {
         "a": None, "b": None, "c": [1.0, None], "d": ["p", 2]}
+
+
+def test_an_empty_manifest_keeps_its_header(tmp_path):
+    """A "don't use" run's manifest.csv lists no item but still names its columns (it was a bare line end)."""
+    import csv
+
+    from imagina.core.export import write_manifest
+
+    write_manifest(tmp_path / "m.csv", [], columns=("path", "label", "quality"))
+    assert (tmp_path / "m.csv").read_text().splitlines() == ["path,label,quality"]
+    write_manifest(tmp_path / "n.csv", [{"label": "a", "path": "samples/a/1.png", "x": np.float64(0.49999969770456265)}])
+    rows = list(csv.reader((tmp_path / "n.csv").open()))
+    assert rows == [["path", "label", "x"], ["samples/a/1.png", "a", "0.5"]]  # numpy floats rounded too
