@@ -12,6 +12,7 @@ replays steps ``k+1 ...`` exactly as the uninterrupted run did.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -147,6 +148,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._task: TrainingTask | None = None
+        self._fingerprint: str | None = None  # of the data being trained on, saved with checkpoints
 
     # ------------------------------------------------------------------ public
     def fit(
@@ -183,6 +185,7 @@ class Trainer:
         start = 0
         self.history = []
         ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self._fingerprint = data_fingerprint(data) if ckpt_dir is not None else None
         if ckpt_dir is not None and (ckpt_dir / CHECKPOINT_NAME).exists():
             start = self._load_checkpoint(ckpt_dir / CHECKPOINT_NAME, modules)
             logger.info("resumed from %s at step %d", ckpt_dir / CHECKPOINT_NAME, start)
@@ -273,6 +276,7 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self._optimizers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "history": self.history,
+            "data": self._fingerprint,
         }
         atomic_torch_save(state, ckpt_dir / CHECKPOINT_NAME)
         lines = "".join(json.dumps(row) + "\n" for row in self.history)
@@ -285,14 +289,42 @@ class Trainer:
             raise InvalidInputError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}); delete it to start afresh.") from None
         if set(state["modules"]) != set(modules):
             raise InvalidInputError(f"checkpoint {path} belongs to another model; delete it to start afresh.")
-        for k, m in modules.items():
-            m.load_state_dict(state["modules"][k])
-        for k, o in self._optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
+        # resuming another run's state would end in neither run's result, silently: refuse it
+        saved = state.get("config") or {}
+        differs = [k for k in RESUME_FIELDS if k in saved and saved[k] != getattr(self.config, k)]
+        if differs:
+            was = ", ".join(f"{k} {saved[k]!r}" for k in differs)
+            now = ", ".join(f"{k} {getattr(self.config, k)!r}" for k in differs)
+            raise InvalidInputError(f"checkpoint {path} was written by another run ({was}; this run: {now}); "
+                                    "delete it or choose another --checkpoint-dir.")
+        if state.get("data") is not None and state["data"] != self._fingerprint:
+            raise InvalidInputError(f"checkpoint {path} was written while training on other data; delete it or "
+                                    "choose another --checkpoint-dir.")
+        try:
+            for k, m in modules.items():
+                m.load_state_dict(state["modules"][k])
+            for k, o in self._optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+            if self.ema is not None and state["ema"] is not None:
+                self.ema.load_state_dict(state["ema"])
+        except (RuntimeError, ValueError, KeyError) as exc:  # shapes of another configuration
+            raise InvalidInputError(f"checkpoint {path} belongs to another model configuration "
+                                    f"({str(exc).splitlines()[0][:120]}); delete it to start afresh.") from None
         self.history = list(state["history"])
         return int(state["step"])
+
+
+#: Trainer settings a resumed run must share with the run that wrote the checkpoint.
+RESUME_FIELDS = ("steps", "batch_size", "seed", "ema_decay", "lr_decay", "cpu_bf16")
+
+
+def data_fingerprint(data: tuple[torch.Tensor, ...]) -> str:
+    """A digest of the training tensors' shapes, dtypes and bytes: a checkpoint resumes only on them."""
+    digest = hashlib.sha256()
+    for t in data:
+        digest.update(f"{tuple(t.shape)}{t.dtype}".encode())
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def cpu_has_native_bf16() -> bool:

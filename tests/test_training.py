@@ -76,6 +76,20 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, precision):
     assert {"loss_d", "loss_g"} <= set(history[-1])
 
 
+@pytest.mark.parametrize("other, message", [(("--seed", 1), "was written by another run (seed 0; this run: seed 1)"),
+                                            (("--data-seed", 1), "was written while training on other data")])
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, other, message):
+    """Resuming from another run's checkpoint ended, silently, in neither run's result."""
+    run(tmp_path / "a.safetensors", 4, "--ckpt", tmp_path / "ck")
+    out = run(tmp_path / "b.safetensors", 4, "--ckpt", tmp_path / "ck", *other, check=False)
+    assert out.returncode != 0 and message in out.stderr and "delete it" in out.stderr
+    assert not (tmp_path / "b.safetensors").exists()
+    again = run(tmp_path / "c.safetensors", 4, "--ckpt", tmp_path / "ck", check=False)  # the same run resumes
+    assert again.returncode == 0, again.stderr
+    longer = run(tmp_path / "d.safetensors", 8, "--ckpt", tmp_path / "ck", check=False)
+    assert "(steps 4; this run: steps 8)" in longer.stderr
+
+
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     ck = tmp_path / "ck"
     ck.mkdir()

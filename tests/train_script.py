@@ -24,8 +24,8 @@ def tiny_task() -> ConditionalGANTask:
         return ConditionalGANTask(cfg, 3)
 
 
-def tiny_data() -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
+def tiny_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
     return torch.rand(24, 1, 16, 16, generator=g) * 2 - 1, torch.arange(24) % 3
 
 
@@ -37,17 +37,20 @@ def main() -> None:
     p.add_argument("--kill-at", type=int, default=None)
     p.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast where the CPU has it natively")
     p.add_argument("--lr-decay", type=float, default=0.0, help="TrainerConfig.lr_decay")
+    p.add_argument("--seed", type=int, default=0, help="TrainerConfig.seed")
+    p.add_argument("--data-seed", type=int, default=0, help="which random tiny data set to train on")
     args = p.parse_args()
     torch.set_num_threads(1)
     task = tiny_task()
     trainer = Trainer(TrainerConfig(steps=args.steps, batch_size=8, checkpoint_every=3, log_every=1, device="cpu",
-                                    cpu_bf16=args.cpu_bf16, lr_decay=args.lr_decay), progress=False)
+                                    cpu_bf16=args.cpu_bf16, lr_decay=args.lr_decay, seed=args.seed),
+                      progress=False)
 
     def callback(step, losses):
         if args.kill_at is not None and step == args.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    trainer.fit(task, tiny_data(), checkpoint_dir=args.ckpt, callback=callback)
+    trainer.fit(task, tiny_data(args.data_seed), checkpoint_dir=args.ckpt, callback=callback)
     rank = os.environ.get("RANK")
     out = args.out if rank is None else f"{args.out}.rank{rank}"
     weights = {f"G.{k}": v.contiguous() for k, v in task.G.state_dict().items()}
