@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from imagina.core.errors import InvalidInputError, NotFittedError, check_fields, check_int
+from imagina.core.errors import ImaginaError, InvalidInputError, NotFittedError, check_fields, check_int
 from imagina.core.export import temporary_dir
 from imagina.core.registry import generator_class, generator_modality
 
@@ -147,6 +147,8 @@ class Generator(ABC):
         from safetensors.torch import save_file
 
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise InvalidInputError(f"model directory {path} is a file; choose a folder path.")
         if path.exists() and any(path.iterdir()):
             raise InvalidInputError(f"model directory {path} exists and is not empty; choose another path.")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,11 +183,18 @@ class Generator(ABC):
         if config["model"] != cls.registry_name:
             raise InvalidInputError(f"{path} holds a {config['model']}, not a {cls.registry_name}; use imagina.core.generator.load_model.")
         known = {f.name for f in fields(cls.config_class)}
-        model_config = cls.config_class(**{k: v for k, v in config["config"].items() if k in known})
-        obj = cls(model_config, device=device)  # type: ignore[call-arg]
-        obj.classes_ = np.asarray(config["classes"])
-        preprocessor = json.loads((path / PREPROCESSOR_NAME).read_text(encoding="utf-8"))
-        obj._restore(load_file(str(path / WEIGHTS_NAME)), preprocessor, path)
+        try:
+            model_config = cls.config_class(**{k: v for k, v in config["config"].items() if k in known})
+            obj = cls(model_config, device=device)  # type: ignore[call-arg]
+            obj.classes_ = np.asarray(config["classes"])
+            preprocessor = json.loads((path / PREPROCESSOR_NAME).read_text(encoding="utf-8"))
+            obj._restore(load_file(str(path / WEIGHTS_NAME)), preprocessor, path)
+        except ImaginaError as exc:
+            raise InvalidInputError(f"{path}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged or hand-edited directory fails in many libraries' ways
+            detail = (str(exc).strip().splitlines() or [""])[0][:160]
+            raise InvalidInputError(f"model directory {path} is damaged or its files do not match each other "
+                                    f"({exc.__class__.__name__}: {detail}); save the model again.") from None
         return obj
 
 
@@ -200,8 +209,13 @@ def read_model_config(path: Path) -> dict:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{cfg_path} is not valid JSON ({exc}).") from None
+    if not isinstance(config, dict):
+        raise InvalidInputError(f"{cfg_path}: expected a JSON object; got a JSON {type(config).__name__}.")
     if config.get("format_version") != FORMAT_VERSION or generator_modality(str(config.get("model"))) is None:
         raise InvalidInputError(f"{cfg_path}: unknown format_version or model {config.get('model')!r}.")
+    missing = [k for k, kind in (("config", dict), ("classes", list)) if not isinstance(config.get(k), kind)]
+    if missing:
+        raise InvalidInputError(f"{cfg_path}: {' and '.join(repr(k) for k in missing)} missing or of the wrong type.")
     return config
 
 

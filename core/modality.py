@@ -63,6 +63,9 @@ class LabeledData:
     report: CleaningReport = field(default_factory=CleaningReport)
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.y = np.asarray(self.y)  # a list of labels works as an array does everywhere after
+
     def __len__(self) -> int:
         return len(self.y)
 

@@ -225,7 +225,13 @@ class Augmenter:
         self.generator_: Generator | None = None
 
     def fit(self, data: LabeledData, *, checkpoint_dir: str | os.PathLike | None = None) -> Augmenter:
-        """Train the generator, the embedder and the screen on ``data``."""
+        """Train the generator, the embedder and the screen on ``data`` (a :class:`LabeledData`, e.g. from
+        ``MODALITY.load``, or an ``(X, y)`` pair as scikit-learn's ``fit`` takes them)."""
+        if isinstance(data, tuple) and len(data) == 2:
+            data = LabeledData(data[0], np.asarray(data[1]))
+        if not isinstance(data, LabeledData):
+            raise InvalidInputError(f"fit takes a LabeledData (e.g. MODALITY.load(...)) or an (X, y) pair; got "
+                                    f"{type(data).__name__}.")
         cfg = self.config
         counts = {str(c): int((data.y == c).sum()) for c in np.unique(data.y)}
         if len(counts) < 2:

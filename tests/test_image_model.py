@@ -231,3 +231,41 @@ def test_translation_shifts_each_image_and_fills_with_the_background():
                 found.append(torch.equal(ref, moved))
         assert sum(found) == 1
     assert len({tuple(o.flatten()[:40].tolist()) for o in out}) > 1
+
+
+def _damage(directory, how):
+    import json
+
+    cfg = directory / "config.json"
+    saved = json.loads(cfg.read_text())
+    if how == "edited size":
+        saved["config"]["base_channels"] *= 2
+    elif how == "fewer classes":
+        saved["classes"] = saved["classes"][:-1]
+    elif how == "no preprocessor":
+        (directory / "preprocessor.json").unlink()
+    elif how == "truncated weights":
+        (directory / "model.safetensors").write_bytes((directory / "model.safetensors").read_bytes()[:20])
+    elif how == "a list":
+        saved = [saved]
+    elif how == "no config":
+        del saved["config"]
+    cfg.write_text(json.dumps(saved))
+
+
+@pytest.mark.parametrize("how", ["edited size", "fewer classes", "no preprocessor", "truncated weights", "a list",
+                                 "no config"])
+def test_a_damaged_model_directory_is_a_one_line_error(tmp_path, images, how):
+    """A hand-edited or damaged model folder fails in torch, safetensors or json; the user gets one line."""
+    from imagina.core.generator import load_model
+
+    X, y = images
+    ConditionalDCGAN(DCGANConfig(steps=2, batch_size=8, base_channels=4), device="cpu").fit(X, y, progress=False) \
+        .save(tmp_path / "m")
+    _damage(tmp_path / "m", how)
+    with pytest.raises(InvalidInputError, match=r"damaged|config\.json") as info:
+        load_model(tmp_path / "m", device="cpu")
+    assert "\n" not in str(info.value)
+    with pytest.raises(InvalidInputError, match="is a file"):
+        ConditionalDCGAN(DCGANConfig(steps=2, batch_size=8, base_channels=4), device="cpu").fit(X, y, progress=False) \
+            .save(tmp_path / "m" / "config.json")

@@ -290,3 +290,15 @@ def test_the_unseen_pool_comes_from_a_generator_that_saw_only_those_items():
     assert len(X) == len(y) > 0 and all((y == c).sum() <= 5 for c in CENTRES)
     assert list(y) == sorted(y)  # grouped by class, best first within each
     assert aug.timings_["unseen_s"] > 0
+
+
+def test_fit_takes_an_x_y_pair_and_labels_as_a_list():
+    real = _real(10)
+    cfg = AugmentConfig(per_class=3, oversample=2.0, dose=None)
+    a = Augmenter(PointModality({}), cfg, progress=False).fit((real.X, real.y.tolist())).augment()
+    b = Augmenter(PointModality({}), cfg, progress=False).fit(LabeledData(real.X, real.y.tolist())).augment()
+    assert a.kept_per_class() == b.kept_per_class() == {c: 3 for c in CENTRES}
+    from imagina.core.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="LabeledData .* or an \\(X, y\\) pair; got dict"):
+        Augmenter(PointModality({}), cfg, progress=False).fit({"X": real.X})
