@@ -257,11 +257,20 @@ def _modality(args):
 def _load(modality, args, flag: str, **contract):
     """``Modality.load`` of the source given by ``flag`` (``--data``), with the contract's keywords and
     this modality's format options; an error names the flag."""
+    import numpy as np
+
+    from imagina.core.export import output_labels
+
     source = getattr(args, flag.lstrip("-").replace("-", "_"))
     try:
-        return modality.load(source, **contract, **modality.load_options(args))
+        data = modality.load(source, **contract, **modality.load_options(args))
     except InvalidInputError as exc:
         raise InvalidInputError(f"{flag}: {exc}") from None
+    labels = output_labels(source) if Path(source).is_dir() else {}
+    if labels:  # an imagina output's samples/: its folders hold sanitised labels, its manifest the real ones
+        data.y = np.asarray([labels.get(v, v) for v in data.y.tolist()])
+        logger.info("%s: labels read from the manifest beside %s", flag, source)
+    return data
 
 
 def _check_labels(data, other, what: str, of: str) -> None:

@@ -54,6 +54,27 @@ def unique_folder_names(labels: Sequence[object]) -> dict[object, str]:
     return out
 
 
+def output_labels(folder: str | os.PathLike) -> dict[str, str]:
+    """For ``samples/`` or ``reserve/`` of an imagina output: each class folder's name → the label it
+    was written for, read from the manifest beside it (folder names are sanitised, so "a/b" became
+    "a_b"); empty for any other folder. With it, one command's output is the next one's input."""
+    folder = Path(folder)
+    mapping: dict[str, set[str]] = {}
+    for listing in ("manifest.csv", "reserve.csv"):
+        path = folder.parent / listing
+        if not path.is_file():
+            continue
+        try:
+            with path.open(newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    parts = (row.get("path") or "").split("/")
+                    if len(parts) == 3 and parts[0] == folder.name and row.get("label") is not None:
+                        mapping.setdefault(parts[1], set()).add(row["label"])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return {}
+    return {name: labels.pop() for name, labels in mapping.items() if len(labels) == 1}
+
+
 def check_output_dir(out: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Refuse an existing non-empty ``out`` unless ``overwrite``, a file in its place, and a place
     where no folder can be made (a file among its parents, or a parent this process cannot write):

@@ -252,3 +252,26 @@ def test_smoke_runs_a_small_dose_unless_told_otherwise():
     assert (small.folds, small.repeats, small.max_real, small.classical) == (2, 1, 200, (1,))
     assert config(dose_options=[("folds", 3)]).folds == 3  # an explicit --dose-option wins
     assert config(smoke=False).folds == 5
+
+
+def test_an_output_with_sanitised_labels_is_the_next_commands_input(tmp_path):
+    """`screen --candidates OUT/samples` reads the labels from OUT's manifest, not the folder names."""
+    import numpy as np
+    from PIL import Image
+
+    from imagina.core.export import write_manifest
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["a/b", "c d"] * 12)
+    np.savez(tmp_path / "real.npz", x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=labels)
+    rows = []
+    for i, (label, folder) in enumerate([("a/b", "a_b"), ("c d", "c_d")] * 3):
+        (tmp_path / "out" / "samples" / folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "out" / "samples" / folder / f"{i}.png")
+        rows.append({"path": f"samples/{folder}/{i}.png", "label": label})
+    write_manifest(tmp_path / "out" / "manifest.csv", rows)
+    result = run_cli("screen", "image", "--real", tmp_path / "real.npz", "--candidates", tmp_path / "out" / "samples",
+                     "--out", tmp_path / "s", "--embedder-steps", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    per_class = json.loads((tmp_path / "s" / "run.json").read_text())["screen"]["candidates_per_class"]
+    assert per_class == {"a/b": 3, "c d": 3}

@@ -73,3 +73,16 @@ def test_an_empty_manifest_keeps_its_header(tmp_path):
     write_manifest(tmp_path / "n.csv", [{"label": "a", "path": "samples/a/1.png", "x": np.float64(0.49999969770456265)}])
     rows = list(csv.reader((tmp_path / "n.csv").open()))
     assert rows == [["path", "label", "x"], ["samples/a/1.png", "a", "0.5"]]  # numpy floats rounded too
+
+
+def test_output_labels_come_back_from_the_manifest(tmp_path):
+    """samples/ folders carry sanitised labels ("a/b" -> "a_b"); the manifest beside them the real ones."""
+    from imagina.core.export import output_labels, write_manifest
+
+    (tmp_path / "samples" / "a_b").mkdir(parents=True)
+    write_manifest(tmp_path / "manifest.csv", [{"path": "samples/a_b/a_b_000001.png", "label": "a/b"},
+                                               {"path": "samples/CON_/x.png", "label": "CON"}])
+    write_manifest(tmp_path / "reserve.csv", [{"path": "reserve/a_b/a_b_000002.png", "label": "a/b"}])
+    assert output_labels(tmp_path / "samples") == {"a_b": "a/b", "CON_": "CON"}
+    assert output_labels(tmp_path / "reserve") == {"a_b": "a/b"}
+    assert output_labels(tmp_path / "elsewhere") == {}
