@@ -406,8 +406,10 @@ def cmd_generate(args) -> dict:
     model = load_model(args.model, device=args.device)
     modality = _registered(generator_modality(name))
     classes = list(model.classes_.tolist())
-    if args.labels:
-        wanted = [v.strip() for v in args.labels.split(",")]
+    if args.labels is not None:
+        wanted = list(dict.fromkeys(v.strip() for v in args.labels.split(",") if v.strip()))  # each class once
+        if not wanted:
+            raise InvalidInputError(f"--labels names no class; classes are {classes} (leave it out for all).")
         by_text = {str(c): c for c in classes}
         missing = [w for w in wanted if w not in by_text]
         if missing:

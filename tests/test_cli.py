@@ -40,9 +40,11 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
     assert rc == 2 and "not empty" in capsys.readouterr().err
     # generate from the saved model
     gen = tmp_path / "gen"
-    assert main(["generate", str(out / "model"), "--n", "3", "--labels", "1,7", "--out", str(gen), "--quiet"]) == 0
+    assert main(["generate", str(out / "model"), "--n", "3", "--labels", "1,7,7", "--out", str(gen), "--quiet"]) == 0
     assert sorted(p.name for p in (gen / "samples").iterdir()) == ["1", "7"]
-    assert len(list((gen / "samples" / "7").glob("*.png"))) == 3
+    assert len(list((gen / "samples" / "7").glob("*.png"))) == 3  # a class named twice is generated once
+    assert main(["generate", str(out / "model"), "--n", "3", "--labels", "", "--out", str(tmp_path / "g0"), "--quiet"]) == 2
+    assert "--labels names no class" in capsys.readouterr().err
     # screen the generated set against real digits written as a folder
     real = tmp_path / "real"
     assert main(["generate", str(out / "model"), "--n", "4", "--out", str(real), "--seed", "9", "--quiet"]) == 0
