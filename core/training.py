@@ -291,7 +291,8 @@ class Trainer:
             raise InvalidInputError(f"checkpoint {path} belongs to another model; delete it to start afresh.")
         # resuming another run's state would end in neither run's result, silently: refuse it
         saved = state.get("config") or {}
-        differs = [k for k in RESUME_FIELDS if k in saved and saved[k] != getattr(self.config, k)]
+        fields = RESUME_FIELDS + (("steps",) if self.config.lr_decay or int(state["step"]) > self.config.steps else ())
+        differs = [k for k in fields if k in saved and saved[k] != getattr(self.config, k)]
         if differs:
             was = ", ".join(f"{k} {saved[k]!r}" for k in differs)
             now = ", ".join(f"{k} {getattr(self.config, k)!r}" for k in differs)
@@ -314,8 +315,10 @@ class Trainer:
         return int(state["step"])
 
 
-#: Trainer settings a resumed run must share with the run that wrote the checkpoint.
-RESUME_FIELDS = ("steps", "batch_size", "seed", "ema_decay", "lr_decay", "cpu_bf16")
+#: Trainer settings a resumed run must share with the run that wrote the checkpoint. More steps than
+#: the checkpoint's run may continue it (fewer than it already trained may not, nor any change of
+#: steps under ``lr_decay``, whose schedule depends on them).
+RESUME_FIELDS = ("batch_size", "seed", "ema_decay", "lr_decay", "cpu_bf16")
 
 
 def data_fingerprint(data: tuple[torch.Tensor, ...]) -> str:

@@ -86,8 +86,9 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, other, message):
     assert not (tmp_path / "b.safetensors").exists()
     again = run(tmp_path / "c.safetensors", 4, "--ckpt", tmp_path / "ck", check=False)  # the same run resumes
     assert again.returncode == 0, again.stderr
-    longer = run(tmp_path / "d.safetensors", 8, "--ckpt", tmp_path / "ck", check=False)
-    assert "(steps 4; this run: steps 8)" in longer.stderr
+    shorter = run(tmp_path / "d.safetensors", 2, "--ckpt", tmp_path / "ck", check=False)
+    assert "(steps 4; this run: steps 2)" in shorter.stderr  # it cannot un-train
+    assert run(tmp_path / "e.safetensors", 6, "--ckpt", tmp_path / "ck", check=False).returncode == 0  # it may go on
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
