@@ -111,6 +111,10 @@ def grid_shape(shape: tuple[int, int]) -> tuple[int, tuple[int, int]]:
 
 def as_waveforms(X: Any, what: str = "X") -> np.ndarray:
     """Validate waveforms: a float array of shape (n, T), finite. Returns float32 (n, T)."""
+    if isinstance(X, (list, tuple)) and len({np.shape(x) for x in X}) > 1:
+        lengths = sorted({len(np.ravel(x)) for x in X})
+        raise InvalidInputError(f"`{what}` holds clips of different lengths ({lengths[0]} to {lengths[-1]} samples); bring "
+                                "them to one length first (imagina.audio.data.fix_length, or load them with MODALITY.load).")
     X = np.asarray(X)
     if X.ndim != 2 or len(X) == 0 or not np.issubdtype(X.dtype, np.number):
         raise InvalidInputError(f"`{what}` must be waveforms of shape (n, T); got shape {X.shape} and dtype {X.dtype}.")

@@ -150,3 +150,11 @@ def test_specgan_with_a_transposed_output_layer_samples_waveforms():
     waves, labels = gan.sample(4, seed=0)
     assert waves.shape == (4, 2048) and gan.generator_.to_out is None
     assert np.isfinite(waves).all() and sorted(set(labels.tolist())) == ["high", "low"]
+
+
+def test_clips_of_different_lengths_are_a_clear_error():
+    from imagina.audio.model import as_waveforms
+
+    with pytest.raises(InvalidInputError, match=r"clips of different lengths \(100 to 300 samples\)"):
+        as_waveforms([np.zeros(100, np.float32), np.zeros(300, np.float32)])
+    assert as_waveforms([np.zeros(100, np.float32), np.ones(100, np.float32)]).shape == (2, 100)
