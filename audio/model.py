@@ -25,13 +25,11 @@ from imagina.audio.augment import SpecDiffAugment
 from imagina.audio.features import SpectrogramConfig, SpectrogramTransform
 from imagina.core.errors import InvalidInputError, check_choice, check_int
 from imagina.core.gan import ConditionalGANModel, GANConfig
+from imagina.core.generator import SOURCE_FORMAT_NAME
 from imagina.core.preprocessing import nonfinite_mask
 from imagina.core.runtime import derive_seed
 
 logger = logging.getLogger(__name__)
-
-#: The user's clip format (see :attr:`ConditionalSpecGAN.source_format`) in a model directory.
-SOURCE_FORMAT_NAME = "source_format.json"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,8 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PREPROCESSOR_NAME = "preprocessor.json"
+#: The user's own file format (an audio clip's rate and level, an image's mode), where a model keeps it.
+SOURCE_FORMAT_NAME = "source_format.json"
 
 def seeded_config(config: Any, config_class: type, seed: int | None) -> Any:
     """``config`` (None: ``config_class()``) with ``seed`` in its ``seed`` field when given."""

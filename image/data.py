@@ -258,10 +258,13 @@ def load_image_folder(root: Path) -> LabeledData:
     mode = "RGB" if any(im.mode == "RGB" for im in images) else "L"
     size = Counter(im.size for im in images).most_common(1)[0][0]
     converted = Counter(im.info["mode"] for im in images if im.info["mode"] != mode)
+    modes = {im.info["mode"] for im in images}
+    # a mode every file shares and that can be written back is: the samples are then drop-in
+    source_mode = next(iter(modes)) if len(modes) == 1 and next(iter(modes)) in WRITABLE_MODES else None
     if converted:  # what the run reads (and writes back) differs from these files: say so once
         logger.warning("%s: read %s as %s (%s); the samples are written as %s", root,
                        ", ".join(f"{n} {m} image(s)" for m, n in sorted(converted.items())), mode,
-                       _CONVERSION_NOTE, mode)
+                       _CONVERSION_NOTE, f"{source_mode}, as your files" if source_mode else mode)
     arrays = []
     for im in images:
         im = im.convert(mode)
@@ -270,8 +273,14 @@ def load_image_folder(root: Path) -> LabeledData:
         a = np.asarray(im, dtype=np.uint8)
         arrays.append(a[..., None] if a.ndim == 2 else a)
     meta = {"converted_modes": dict(converted)} if converted else {}
+    if source_mode:
+        meta["source_mode"] = source_mode
     return LabeledData(np.stack(arrays), np.asarray(labels, dtype=str), sources, report, meta)
 
+
+#: File modes that the run reads as L or RGB and writes back as they were (RGBA / LA with an opaque
+#: alpha channel, 16-bit grey scaled by 65535 / 255), when every image of a folder has that mode.
+WRITABLE_MODES = ("RGBA", "LA", "I;16")
 
 #: How files in other modes become the run's L or RGB, for the warning that names them.
 _CONVERSION_NOTE = ("alpha channels dropped as torchvision's ImageFolder does, palettes expanded, 16-bit and "

@@ -10,17 +10,30 @@ from imagina.core.export import unique_folder_names
 from imagina.image.preprocess import as_nhwc
 
 
-def write_pngs(directory: Path, X: np.ndarray, y: np.ndarray, stems: list[str]) -> list[str]:
-    """Write ``X`` (n, H, W, C) uint8 as ``directory/<sanitised label>/<stem>.png``; returns relative paths."""
+def as_mode(img: np.ndarray, mode: str | None):
+    """A PIL image of ``img`` (H, W, C) uint8 in the user's file mode: "RGBA" / "LA" gain an opaque
+    alpha channel, "I;16" is scaled by 65535 / 255; otherwise L or RGB as the array is."""
     from PIL import Image
 
+    if mode == "RGBA" and img.shape[-1] == 3:
+        return Image.fromarray(np.dstack([img, np.full(img.shape[:2], 255, np.uint8)]), "RGBA")
+    if mode == "LA" and img.shape[-1] == 1:
+        return Image.fromarray(np.dstack([img[..., 0], np.full(img.shape[:2], 255, np.uint8)]), "LA")
+    if mode == "I;16" and img.shape[-1] == 1:
+        return Image.fromarray(img[..., 0].astype(np.uint16) * 257)
+    return Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+
+
+def write_pngs(directory: Path, X: np.ndarray, y: np.ndarray, stems: list[str], *, mode: str | None = None) -> list[str]:
+    """Write ``X`` (n, H, W, C) uint8 as ``directory/<sanitised label>/<stem>.png`` in the user's file
+    ``mode`` where one was recorded (:func:`as_mode`); returns relative paths."""
     X = as_nhwc(X) if len(X) else X
     folders = unique_folder_names(list(np.unique(y).tolist()))
     paths = []
     for img, label, stem in zip(X, y.tolist(), stems):
         rel = Path(folders[label]) / f"{stem}.png"
         (directory / rel.parent).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(directory / rel)
+        as_mode(img, mode).save(directory / rel)
         paths.append(rel.as_posix())
     return paths
 

@@ -57,7 +57,9 @@ class ImageModality(Modality):
         # steps the user asks for are trained as asked, not scaled to the data
         given = {"steps": steps, "steps_per_item": None} if steps else {}
         cfg = make_config(DCGANConfig, **{"seed": seed, **given, **options})
-        return ConditionalDCGAN(cfg, device=device)
+        gen = ConditionalDCGAN(cfg, device=device)
+        gen.source_mode = (meta or {}).get("source_mode")  # saved with the model, for `imagina generate`
+        return gen
 
     def make_embedder(self, *, seed: int, device: str, pretrained: str | None = None, meta: dict | None = None,
                       steps: int | None = None, progress: bool | None = None) -> Embedder:
@@ -86,7 +88,7 @@ class ImageModality(Modality):
         return image_sanity(X)
 
     def write_items(self, directory: Path, X: Any, y: np.ndarray, stems: list[str], *, meta: dict | None = None) -> list[str]:
-        return write_pngs(directory, X, y, stems)
+        return write_pngs(directory, X, y, stems, mode=(meta or {}).get("source_mode"))
 
     def preview(self, path: Path, X: Any, y: np.ndarray, *, title: str = "", meta: dict | None = None) -> None:
         sample_grid(path, X, y, title=title)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,7 @@ import torch
 
 from imagina.core.errors import check_float
 from imagina.core.gan import ConditionalGANModel, GANConfig
+from imagina.core.generator import SOURCE_FORMAT_NAME
 from imagina.image.diffaugment import DiffAugment
 from imagina.image.preprocess import ImagePreprocessor, as_nhwc, auto_image_size
 
@@ -75,6 +78,22 @@ class ConditionalDCGAN(ConditionalGANModel):
 
     registry_name = "ConditionalDCGAN"
     config_class = DCGANConfig
+    #: The mode of the user's image files where it is not the L / RGB the model works in ("RGBA", "LA",
+    #: "I;16"; :data:`imagina.image.data.WRITABLE_MODES`), set by the image modality from the loader's
+    #: ``meta["source_mode"]`` and saved as ``source_format.json``, so generated files match the user's.
+    source_mode: str | None = None
+
+    def data_meta(self) -> dict:
+        return {"source_mode": self.source_mode} if self.source_mode else {}
+
+    def _extra_files(self, directory: Path) -> None:
+        if self.source_mode:
+            (directory / SOURCE_FORMAT_NAME).write_text(json.dumps({"mode": self.source_mode}), encoding="utf-8")
+
+    def _restore(self, weights: dict, preprocessor: dict, directory: Path) -> None:
+        super()._restore(weights, preprocessor, directory)
+        path = directory / SOURCE_FORMAT_NAME
+        self.source_mode = json.loads(path.read_text(encoding="utf-8")).get("mode") if path.is_file() else None
 
     def _fit_transform(self, X: Any) -> tuple[np.ndarray, ImagePreprocessor, dict]:
         X = as_nhwc(X)

@@ -224,3 +224,41 @@ def test_deep_and_alpha_images_are_scaled_and_named(tmp_path, caplog):
         data = load_images(str(tmp_path))
     assert data.X.shape[-1] == 3 and data.meta["converted_modes"] == {"I;16": 4, "RGBA": 1}
     assert "read 4 I;16 image(s), 1 RGBA image(s) as RGB" in caplog.text
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "I;16", "LA"])
+def test_samples_are_written_in_the_users_file_mode(tmp_path, mode):
+    """Drop-in: a folder of RGBA (or 16-bit, or grey + alpha) files gets RGBA (16-bit, LA) samples, from
+    augment's export and from `generate` on its saved model alike."""
+    from imagina.core.generator import load_model
+    from imagina.image.export import write_pngs
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(3):
+            grey = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+            if mode == "RGBA":
+                im = Image.fromarray(np.dstack([grey, grey[::-1], grey.T, np.full((8, 8), 255, np.uint8)]), "RGBA")
+            elif mode == "LA":
+                im = Image.fromarray(np.dstack([grey, np.full((8, 8), 255, np.uint8)]), "LA")
+            else:
+                im = Image.fromarray(grey.astype(np.uint16) * 257)
+            im.save(tmp_path / "d" / c / f"{i}.png")
+    data = load_images(str(tmp_path / "d"))
+    assert data.meta["source_mode"] == mode
+    paths = MODALITY.write_items(tmp_path / "out", data.X[:2], data.y[:2], ["x", "y"], meta=data.meta)
+    written = Image.open(tmp_path / "out" / paths[0])
+    assert written.mode == mode and written.size == (8, 8)
+    back = np.asarray(written.convert("RGB") if mode == "RGBA" else written)
+    if mode == "I;16":
+        assert np.array_equal(back, data.X[0, ..., 0].astype(np.uint16) * 257)
+    gen = MODALITY.make_generator(steps=2, seed=0, device="cpu", meta=data.meta, batch_size=4, base_channels=4)
+    gen.fit(data.X, data.y, progress=False).save(tmp_path / "model")
+    model = load_model(tmp_path / "model", device="cpu")
+    X, y = model.sample(1, seed=0)
+    paths = write_pngs(tmp_path / "gen", X, y, ["g0", "g1"], mode=model.data_meta().get("source_mode"))
+    assert Image.open(tmp_path / "gen" / paths[0]).mode == mode
+    # a folder of mixed modes keeps L / RGB (no one mode to write back)
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "d" / "a" / "plain.png")
+    assert "source_mode" not in load_images(str(tmp_path / "d")).meta
