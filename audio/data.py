@@ -515,17 +515,17 @@ def load_audio(
         indices.append(i)
         counts[e.label] += 1  # type: ignore[index]
 
-    dups = duplicate_of([content_key(w) for w in waves]) if clean else {}
-    if dups:
+    if clean:
+        def keep_only(keep: list[int]) -> None:
+            """Keep the clips at ``keep`` in every per-clip list."""
+            for column in (waves, labels, sources, rates, subtypes, clip_stats):
+                column[:] = [column[j] for j in keep]
+
+        dups = duplicate_of([content_key(w) for w in waves])
         for j, first in dups.items():
             report.drop(indices[j], f"duplicate: same audio as {sources[first]}", sources[j])
-        keep = [j for j in range(len(waves)) if j not in dups]
-        waves, labels, sources = [waves[j] for j in keep], [labels[j] for j in keep], [sources[j] for j in keep]
-        rates, subtypes, clip_stats = [rates[j] for j in keep], [subtypes[j] for j in keep], [clip_stats[j] for j in keep]
-    if clean:
-        keep = drop_small_classes(labels, report, sources, noun="clip")
-        waves, labels, sources = [waves[j] for j in keep], [labels[j] for j in keep], [sources[j] for j in keep]
-        rates, subtypes, clip_stats = [rates[j] for j in keep], [subtypes[j] for j in keep], [clip_stats[j] for j in keep]
+        keep_only([j for j in range(len(waves)) if j not in dups])
+        keep_only(drop_small_classes(labels, report, sources, noun="clip"))
     report.kept = len(waves)
     if not waves:
         raise InvalidInputError(f"no usable audio under {source}: {report.summary()}.")

@@ -43,6 +43,12 @@ MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.
 MAX_PIXELS = 40_000_000
 #: The largest ``.npz`` array or uncompressed MNIST idx file read: 4 GiB.
 MAX_ARRAY_BYTES = 4 * 2**30
+#: File modes that the run reads as L or RGB and writes back as they were (RGBA / LA with an opaque
+#: alpha channel, 16-bit grey scaled by 65535 / 255), when every image of a folder has that mode.
+WRITABLE_MODES = ("RGBA", "LA", "I;16")
+#: How files in other modes become the run's L or RGB, for the warning that names them.
+_CONVERSION_NOTE = ("alpha channels dropped as torchvision's ImageFolder does, palettes expanded, 16-bit and "
+                    "float grey scaled to 8 bits, grey made RGB where other images are colour")
 
 
 def load_images(source: str, *, split: str | None = None, per_class: int | None = None, seed: int = 0,
@@ -276,15 +282,6 @@ def load_image_folder(root: Path) -> LabeledData:
     if source_mode:
         meta["source_mode"] = source_mode
     return LabeledData(np.stack(arrays), np.asarray(labels, dtype=str), sources, report, meta)
-
-
-#: File modes that the run reads as L or RGB and writes back as they were (RGBA / LA with an opaque
-#: alpha channel, 16-bit grey scaled by 65535 / 255), when every image of a folder has that mode.
-WRITABLE_MODES = ("RGBA", "LA", "I;16")
-
-#: How files in other modes become the run's L or RGB, for the warning that names them.
-_CONVERSION_NOTE = ("alpha channels dropped as torchvision's ImageFolder does, palettes expanded, 16-bit and "
-                    "float grey scaled to 8 bits, grey made RGB where other images are colour")
 
 
 def _read_image(path: Path):
