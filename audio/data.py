@@ -467,7 +467,13 @@ def load_audio(
         check_choice("split", split, ("train", "test"))
         chosen = split
         test = {str(t) for t in test_indices}
+        n_named = len(usable)
         usable = [(i, e) for i, e in usable if ((str(e.fields[split_field]).lstrip("0") or "0") in test) == (split == "test")]
+        if not usable:
+            raise InvalidInputError(
+                f"{source}: split {split!r} by FSDD's rule ({{{split_field}}} {', '.join(map(str, sorted(test_indices)))} "
+                f"form 'test', all others 'train') selects none of the {n_named} labelled files; read the data "
+                "without a split, or put them in train/ and test/ folders.")
     by_class: dict[str, list[tuple[int, _Entry]]] = defaultdict(list)
     for i, e in usable:
         by_class[e.label].append((i, e))  # type: ignore[index]

@@ -65,7 +65,7 @@ class TransformersAudioEmbedder(Embedder):
         path = Path(path)
         if not path.is_dir():
             raise InvalidInputError(f"`embedder` {path} is not a local model directory (save_pretrained layout); "
-                                    "no speech model ships in a package, so audio needs such a directory.")
+                                    "no speech model ships in a package, so audio takes 'own', 'auto' or such a directory.")
         try:
             self.extractor = AutoFeatureExtractor.from_pretrained(str(path), local_files_only=True)
             self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval().to(device)

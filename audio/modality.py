@@ -42,6 +42,7 @@ class AudioModality(Modality):
     #: Whether the default embedder shows a progress bar while it trains.
     embedder_progress = False
     #: What ``--data`` accepts, for the CLI's help.
+    split_help = "train/ and test/ folders, or FSDD's rule on a --pattern with {index}"
     source_help = ("a folder of class sub-folders (optionally under train/ and test/), a folder of files named by "
                    "--pattern, or a CSV manifest path,label")
     #: Every candidate clip costs a Griffin-Lim inversion: top-up stops at 4 candidates per wanted clip.

@@ -98,8 +98,8 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
     defaults = AugmentConfig().resolved(modality)
     p.add_argument("--data", required=True, help=f"training data: {modality.source_help}")
     p.add_argument("--split", default=None,
-                   help="split of --data to read where it has splits (train/ and test/ folders, MNIST, FSDD "
-                        + ("names); default train" if evaluate else "names); default: train for a split folder, else all"))
+                   help=f"split of --data to read where it has splits ({modality.split_help}); "
+                        + ("default train" if evaluate else "default: train for a split folder, else all"))
     _output(p)
     p.add_argument("--per-class", type=int, default=None, help=f"kept synthetic items per class (default {defaults.per_class})")
     p.add_argument("--auto", action="store_true",
@@ -194,7 +194,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         return parent.add_parser(name, help=help, description=kwargs.pop("description", help), allow_abbrev=False, **kwargs)
 
     commands = {"augment": "preprocess, fit, generate, screen, export, report",
-                "evaluate": "augment, then train the reference classifier on conditions (a)-(e)",
+                "evaluate": "augment, then train the reference classifier on conditions (a)-(f)",
                 "screen": "screen a candidate set against a real set"}
     arguments = {"augment": lambda p, m: _augment_args(p, m, evaluate=False), "evaluate": _evaluate_args,
                  "screen": _screen_args}
@@ -259,10 +259,11 @@ def _load(modality, args, flag: str, **contract):
     this modality's format options; an error names the flag."""
     import numpy as np
 
-    from imagina.core.export import output_labels
+    from imagina.core.export import output_items, output_labels
 
     source = getattr(args, flag.lstrip("-").replace("-", "_"))
     try:
+        source = output_items(source)  # an output folder stands for its samples/
         data = modality.load(source, **contract, **modality.load_options(args))
     except InvalidInputError as exc:
         raise InvalidInputError(f"{flag}: {exc}") from None

@@ -289,15 +289,30 @@ def resolve_embedder(spec: str | None, *, own: Callable[[], Embedder],
     any other value is handed to the modality's ``pretrained`` (short names of packaged weights,
     model names or local paths).
     """
-    if spec is None or spec == OWN:
+    if spec == AUTO:
+        raise InvalidInputError("`embedder` 'auto' is a choice among embedders (Modality.fit_embedder makes it), "
+                                "not one embedder.")
+    name = pretrained_name(spec)
+    if name is None:
         return own()
+    if spec.startswith(COMBINED_PREFIX):  # type: ignore[union-attr]
+        return CombinedEmbedder([own(), pretrained(name)])
+    return pretrained(name)
+
+
+def pretrained_name(spec: str | None) -> str | None:
+    """The pretrained embedder an ``--embedder`` value names (``"minilm"`` for ``"combined:minilm"``);
+    None for the offline default (None, ``"own"``) and for ``"auto"``, which chooses later. A malformed
+    value is a one-line error."""
+    if spec is None or spec in (OWN, AUTO):
+        return None
     if not isinstance(spec, str) or not spec:
         raise InvalidInputError(f"`embedder` must be a non-empty string; got {spec!r}.")
     if spec.startswith(COMBINED_PREFIX):
         inner = spec[len(COMBINED_PREFIX):]
-        if not inner or inner.startswith(COMBINED_PREFIX) or inner == OWN:
+        if not inner or inner.startswith(COMBINED_PREFIX) or inner in (OWN, AUTO):
             raise InvalidInputError(
                 f"`embedder` 'combined:<pretrained>' needs one pretrained embedder after the colon "
                 f"(e.g. 'combined:minilm'); got {spec!r}.")
-        return CombinedEmbedder([own(), pretrained(inner)])
-    return pretrained(spec)
+        return inner
+    return spec

@@ -9,7 +9,8 @@ on the real test split, over several seeds:
 (d) ``real+unscreened``          with as many unscreened synthetic items (same count per class)
 (e) ``real+classical+screened``  both
 (f) ``real+dose``                the recommended items (``samples/``) simply added to the real ones,
-                                 as a user would: no share chosen on validation
+                                 as a user would: no share chosen on validation; left out when
+                                 nothing is recommended (a "don't use" verdict)
 
 plus ``synthetic-only`` (the classification accuracy score: train on screened synthetic, test on
 real). The share of synthetic items in every training batch and the classical augmentation setting
@@ -252,6 +253,9 @@ class EvalReport:
             per = " ".join(f"{100 * a:.2f}" for a in c.accuracies)
             lines.append(f"| {label} | {c.setting} | {100 * c.mean:.2f} ± {100 * c.std:.2f} | {per} | {delta} "
                          f"| {100 * c.balanced_mean:.2f} |")
+        if "real+screened" in self.conditions and "real+dose" not in self.conditions:
+            lines += ["", "(f) real+dose is not run: no synthetic item was recommended (with a \"don't use\" verdict "
+                          "samples/ is empty), so there is nothing to add as a user would."]
         with_recalls = {k: c for k, c in self.conditions.items() if c.recalls}
         if self.classes and with_recalls:
             lines += ["", "Recall per class on the test split, mean over seeds (where a condition gains or loses):", "",
@@ -697,6 +701,26 @@ def run(modality: Any, data: LabeledData, test: LabeledData, *, augment_config: 
     """
     experiment = Experiment(modality, augment_config, eval_config, generator_options=generator_options, progress=progress)
     return experiment.fit(data, test, checkpoint_dir=checkpoint_dir).evaluate()
+
+
+def smoke_setup(modality: Any, **augment: Any) -> tuple[Any, Any, EvalConfig]:
+    """What ``--smoke`` runs, for scripts that call the API: ``(modality, AugmentConfig, EvalConfig)``
+    of a setup check that takes seconds: 2 generator, embedder and classifier steps, 4 kept per class,
+    one seed, a 2-fold dose on at most 200 real items. ``modality`` (a name or a Modality) comes back as
+    a copy with the 2-step embedder; ``augment`` overrides AugmentConfig fields. The figures of such a
+    run mean nothing: it checks data, paths and setup before the real run.
+    """
+    from imagina.core.cli import SMOKE, SMOKE_DOSE
+    from imagina.core.dose import DoseConfig
+    from imagina.core.modality import get_modality
+    from imagina.core.pipeline import AugmentConfig
+
+    modality = copy.copy(get_modality(modality) if isinstance(modality, str) else modality)
+    modality.embedder_steps = SMOKE["embedder_steps"]
+    fields = {k: SMOKE[k] for k in ("steps", "per_class", "embedder")} | {"dose": DoseConfig.from_options(SMOKE_DOSE)}
+    evaluation = EvalConfig(seeds=SMOKE["seeds"], selection_seeds=SMOKE["selection_seeds"],
+                            classifier_steps=SMOKE["classifier_steps"])
+    return modality, AugmentConfig(**(fields | augment)), evaluation
 
 
 def check_test_labels(train: LabeledData, test: LabeledData) -> None:

@@ -54,6 +54,27 @@ def unique_folder_names(labels: Sequence[object]) -> dict[object, str]:
     return out
 
 
+def output_items(source: str | os.PathLike) -> str:
+    """Where the items of ``source`` are when it is an imagina output folder itself (``manifest.csv``
+    beside ``samples/``, as ``augment``, ``screen`` and ``generate`` write it): its ``samples/``; any
+    other source as it is. A ``samples/`` the manifest lists nothing in (a "don't use" verdict) is a
+    one-line error that points to ``reserve/``, where the kept items wait."""
+    root = Path(source)
+    samples = root / "samples"
+    if not (root.is_dir() and samples.is_dir() and (root / "manifest.csv").is_file()):
+        return str(source)
+    try:
+        with (root / "manifest.csv").open(newline="", encoding="utf-8") as fh:
+            listed = sum(1 for row in csv.DictReader(fh) if (row.get("path") or "").startswith("samples/"))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return str(samples)
+    if not listed:
+        hint = f"; its kept items are in {root / 'reserve'}" if (root / "reserve").is_dir() else ""
+        raise InvalidInputError(f"{root} is an imagina output whose samples/ is empty (verdict \"don't use\"){hint}.")
+    logger.info("%s is an imagina output: reading its samples/", root)
+    return str(samples)
+
+
 def output_labels(folder: str | os.PathLike) -> dict[str, str]:
     """For ``samples/`` or ``reserve/`` of an imagina output: each class folder's name → the label it
     was written for, read from the manifest beside it (folder names are sanitised, so "a/b" became

@@ -106,6 +106,8 @@ class Modality(ABC):
     augment_defaults: dict[str, Any] = {}
     #: What ``--data`` accepts, for the CLI's help.
     source_help: str = "a path"
+    #: What ``--split`` can select in this modality's sources (the CLI's help).
+    split_help: str = "train/ and test/ folders"
     #: The generator's default training steps (read from its config class: one home per default).
     default_steps: int
     #: How the default steps adapt to the data, for the CLI's help ("" where they do not).

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from imagina.core.dose import DoseConfig, Recommendation, recommend_dose
+from imagina.core.embedding import pretrained_name
 from imagina.core.errors import InvalidInputError, NotFittedError, check_float, check_int
 from imagina.core.export import atomic_output_dir, sanitize_label, write_json, write_manifest
 from imagina.core.generator import Generator, package_versions
@@ -236,6 +237,7 @@ class Augmenter:
         counts = {str(c): int((data.y == c).sum()) for c in np.unique(data.y)}
         if len(counts) < 2:
             raise InvalidInputError(f"the data must hold at least 2 classes; got {len(counts)} ({', '.join(counts)}).")
+        self._check_embedder(data)
         self.timings_: dict[str, float] = {}
         t = time.perf_counter()
         gen = self.modality.make_generator(steps=cfg.steps, seed=cfg.seed, device=cfg.device, meta=data.meta,
@@ -252,6 +254,16 @@ class Augmenter:
         self.data_ = data
         self.class_counts_ = counts
         return self
+
+    def _check_embedder(self, data: LabeledData) -> None:
+        """Load the pretrained embedder ``embedder`` names and embed one real item with it, so that a
+        misspelt name, a missing extra or an unusable model directory fails in seconds, not after the
+        generator has trained. (The load is repeated after training: a few seconds, against keeping a
+        transformer in memory through the generator's training.)"""
+        name = pretrained_name(self.config.embedder)
+        if name is not None:
+            self.modality.make_embedder(seed=self.config.seed, device=self.config.device, pretrained=name,
+                                        meta=data.meta, progress=False).embed(take(data.X, [0]))
 
     def _generator_items(self, data: LabeledData) -> tuple[Any, np.ndarray]:
         """What the generator trains on: the real items, plus ``train_views`` classical views of each."""

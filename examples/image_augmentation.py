@@ -2,6 +2,7 @@
 samples, and check on held-out data whether they help a classifier.
 
     python examples/image_augmentation.py [--data digits|PATH] [--steps 2000] [--out runs/example-image]
+    python examples/image_augmentation.py --smoke --overwrite     # checks data and setup in seconds
 
 With ``--data digits`` (the default) the held-out split is carved from scikit-learn's digits.
 """
@@ -13,7 +14,7 @@ import logging
 
 import numpy as np
 
-from imagina.core.evaluation import EvalConfig, run
+from imagina.core.evaluation import EvalConfig, run, smoke_setup
 from imagina.core.pipeline import AugmentConfig
 from imagina.image import MODALITY, load_images
 
@@ -25,6 +26,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--out", default="runs/example-image")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="a setup check in seconds (its figures mean nothing)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -35,8 +37,10 @@ def main() -> None:
     train = data.subset(order[len(data) // 3 :]).per_class(args.real_per_class, seed=0)
 
     # holdout (validation items the GAN never sees) -> fit -> augment -> evaluate, in one call
-    result, report = run(MODALITY, train, test, augment_config=AugmentConfig(per_class=100, steps=args.steps),
-                         eval_config=EvalConfig(seeds=(0, 1, 2)))
+    modality, config, eval_config = MODALITY, AugmentConfig(per_class=100, steps=args.steps), EvalConfig(seeds=(0, 1, 2))
+    if args.smoke:
+        modality, config, eval_config = smoke_setup(MODALITY)
+    result, report = run(modality, train, test, augment_config=config, eval_config=eval_config)
     print("kept per class:", result.kept_per_class())
     print(report.to_markdown())
     result.export(args.out, overwrite=args.overwrite, evaluation=report)

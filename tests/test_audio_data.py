@@ -57,6 +57,14 @@ def test_load_pattern_and_split(tmp_path):
     assert len(sub) == 4 and set(np.unique(sub.y, return_counts=True)[1]) == {2}
 
 
+def test_a_split_rule_that_selects_nothing_says_so(tmp_path):
+    """Files named with indices 0-2 all fall in FSDD's test split: 'train' is a one-line error that says
+    why, not "no usable audio ... kept 0 items, dropped none"."""
+    write_dataset(tmp_path, layout="flat", n_per_class=3)
+    with pytest.raises(InvalidInputError, match=r"split 'train' by FSDD's rule .* selects none of the 6 labelled files"):
+        load_audio(tmp_path, CFG, pattern="{label}_{speaker}_{index}", split="train")
+
+
 def test_auto_pattern_on_flat_folder(tmp_path):
     write_dataset(tmp_path, layout="flat")
     d = load_audio(tmp_path, CFG)

@@ -256,8 +256,10 @@ def test_smoke_runs_a_small_dose_unless_told_otherwise():
     assert config(smoke=False).folds == 5
 
 
-def test_an_output_with_sanitised_labels_is_the_next_commands_input(tmp_path):
-    """`screen --candidates OUT/samples` reads the labels from OUT's manifest, not the folder names."""
+@pytest.mark.parametrize("candidates", ["out/samples", "out"])
+def test_an_output_with_sanitised_labels_is_the_next_commands_input(tmp_path, candidates):
+    """`screen --candidates OUT/samples` (or OUT itself) reads the labels from OUT's manifest, not the
+    folder names."""
     import numpy as np
     from PIL import Image
 
@@ -272,7 +274,7 @@ def test_an_output_with_sanitised_labels_is_the_next_commands_input(tmp_path):
         Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "out" / "samples" / folder / f"{i}.png")
         rows.append({"path": f"samples/{folder}/{i}.png", "label": label})
     write_manifest(tmp_path / "out" / "manifest.csv", rows)
-    result = run_cli("screen", "image", "--real", tmp_path / "real.npz", "--candidates", tmp_path / "out" / "samples",
+    result = run_cli("screen", "image", "--real", tmp_path / "real.npz", "--candidates", tmp_path / candidates,
                      "--out", tmp_path / "s", "--embedder-steps", "2", "--quiet")
     assert result.returncode == 0, result.stderr
     per_class = json.loads((tmp_path / "s" / "run.json").read_text())["screen"]["candidates_per_class"]

@@ -58,6 +58,7 @@ def test_all_conditions_with_settings_chosen_on_validation():
     assert "share" in report.conditions["real+screened"].setting
     md = report.to_markdown()
     assert "(c) real+screened" in md and "paired" in md
+    assert "(f) real+dose is not run: no synthetic item was recommended" in md  # no dose: says why (f) is missing
     assert report.to_dict()["sizes"]["test"] == 200
 
 
@@ -238,6 +239,7 @@ def test_standard_baseline_and_the_dose_condition():
     assert 0.5 < report.baseline["accuracy"] <= 1.0 and "logistic regression" in report.baseline["name"]
     md = report.to_markdown()
     assert "(f) real+dose" in md and "Standard baseline on the same real items" in md
+    assert "is not run" not in md
 
 
 def test_reference_check_trains_alone_and_with_synthetic_items():
@@ -250,3 +252,16 @@ def test_reference_check_trains_alone_and_with_synthetic_items():
     again = check(train.X, train.y, wrong.X, wrong.y, test.X, test.y, 0.5, 0)
     assert again == (without, with_wrong)                               # seeded
     assert check(train.X, train.y, train.X[:0], train.y[:0], test.X, test.y, 0.0, 0)[1] == without
+
+
+def test_smoke_setup_is_the_clis_smoke_run():
+    """Scripts get what `--smoke` runs: 2 steps everywhere, 4 kept per class, a small dose, one seed."""
+    from imagina.core.cli import SMOKE, SMOKE_DOSE
+    from imagina.core.evaluation import smoke_setup
+    from imagina.image import MODALITY
+
+    modality, config, evaluation = smoke_setup("image", seed=3)
+    assert modality is not MODALITY and modality.embedder_steps == 2 and MODALITY.embedder_steps > 2
+    assert (config.steps, config.per_class, config.embedder, config.seed) == (2, SMOKE["per_class"], "own", 3)
+    assert config.dose.folds == SMOKE_DOSE["folds"] and config.dose.max_real == SMOKE_DOSE["max_real"]
+    assert evaluation.seeds == SMOKE["seeds"] and evaluation.classifier_steps == 2

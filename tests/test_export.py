@@ -86,3 +86,19 @@ def test_output_labels_come_back_from_the_manifest(tmp_path):
     assert output_labels(tmp_path / "samples") == {"a_b": "a/b", "CON_": "CON"}
     assert output_labels(tmp_path / "reserve") == {"a_b": "a/b"}
     assert output_labels(tmp_path / "elsewhere") == {}
+
+
+def test_an_output_folder_stands_for_its_samples(tmp_path):
+    """`--candidates OUT` reads OUT/samples; an empty samples/ ("don't use") points to reserve/."""
+    from imagina.core.export import output_items, write_manifest
+
+    (tmp_path / "out" / "samples" / "a").mkdir(parents=True)
+    write_manifest(tmp_path / "out" / "manifest.csv", [{"path": "samples/a/1.png", "label": "a"}])
+    assert output_items(tmp_path / "out") == str(tmp_path / "out" / "samples")
+    assert output_items(tmp_path / "out" / "samples") == str(tmp_path / "out" / "samples")  # not an output root
+    assert output_items(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")
+    (tmp_path / "dont" / "samples").mkdir(parents=True)
+    (tmp_path / "dont" / "reserve" / "a").mkdir(parents=True)
+    write_manifest(tmp_path / "dont" / "manifest.csv", [], columns=("path", "label"))
+    with pytest.raises(InvalidInputError, match=r"samples/ is empty .*kept items are in .*reserve"):
+        output_items(tmp_path / "dont")

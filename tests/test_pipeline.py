@@ -302,3 +302,25 @@ def test_fit_takes_an_x_y_pair_and_labels_as_a_list():
 
     with pytest.raises(InvalidInputError, match="LabeledData .* or an \\(X, y\\) pair; got dict"):
         Augmenter(PointModality({}), cfg, progress=False).fit({"X": real.X})
+
+
+
+@pytest.mark.parametrize("spec", ["nosuch", "combined:", "combined:own", "combined:nosuch"])
+def test_a_bad_embedder_fails_before_the_generator_trains(spec, monkeypatch):
+    """A misspelt --embedder used to surface only after the whole generator training."""
+    import copy
+
+    from image_factories import make_images
+
+    from imagina.core.errors import InvalidInputError
+    from imagina.image import MODALITY
+
+    modality = copy.copy(MODALITY)
+
+    def no_training(**_):
+        raise AssertionError("the generator was built before the embedder was checked")
+
+    modality.make_generator = no_training
+    X, y = make_images(4)
+    with pytest.raises(InvalidInputError, match="embedder"):
+        Augmenter(modality, AugmentConfig(steps=2, embedder=spec, device="cpu"), progress=False).fit((X, y))

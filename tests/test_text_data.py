@@ -194,3 +194,16 @@ def test_clean_false_keeps_duplicates_and_single_sentence_classes(tmp_path):
     path = write(tmp_path / "d.csv", CSV + "what is a cat ?,DESC\nalone here,LOC\n")
     assert len(load_texts(path)) == 4
     assert len(load_texts(path, clean=False)) == 6
+
+
+def test_a_text_outputs_folder_stands_for_its_samples_csv(tmp_path):
+    """samples/ or reserve/ of a text output hold samples.csv, not class folders: they load as it."""
+    from imagina.text.export import write_items
+
+    write_items(tmp_path / "reserve", ["who wrote the poem ?", "where is the tower ?"] * 2, np.array(["HUM", "LOC"] * 2),
+                [f"s{i}" for i in range(4)])
+    d = load_texts(tmp_path / "reserve", clean=False)
+    assert d.X[:2] == ["who wrote the poem ?", "where is the tower ?"] and d.y.tolist()[:2] == ["HUM", "LOC"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match="holds no class sub-folders"):
+        load_texts(tmp_path / "empty")

