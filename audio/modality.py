@@ -41,8 +41,11 @@ class AudioModality(Modality):
     embedder_steps = DEFAULT_EMBEDDER_STEPS
     #: Whether the default embedder shows a progress bar while it trains.
     embedder_progress = False
-    #: What ``--data`` accepts, for the CLI's help.
+    #: What ``--split`` selects in these sources, for the CLI's help.
     split_help = "train/ and test/ folders, or FSDD's rule on a --pattern with {index}"
+    #: Where test data may differ from the training data (named in a "don't use" message).
+    shift_examples = "new speakers or microphones"
+    #: What ``--data`` accepts, for the CLI's help.
     source_help = ("a folder of class sub-folders (optionally under train/ and test/), a folder of files named by "
                    "--pattern, or a CSV manifest path,label")
     #: Every candidate clip costs a Griffin-Lim inversion: top-up stops at 4 candidates per wanted clip.

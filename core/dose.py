@@ -178,6 +178,9 @@ class Recommendation:
     unseen : when the probe and the check said "use": the chosen dose's lift over the reference arm on
         real items that the generators it came from never saw (two generators, each trained on one
         half; splits, lift, low, high); "use" needs its interval above 0 as well.
+    best_ratio, fresh_splits : the best dose of ``trials`` and the fresh splits that measured it again
+        (``lift`` and ``interval`` are that measurement, the verdict's figure); None and 0 when no
+        synthetic item was kept.
     """
 
     verdict: str
@@ -200,6 +203,8 @@ class Recommendation:
     expected: dict[str, Any] | None = None
     seconds: float = 0.0
     unseen: dict[str, Any] | None = None
+    best_ratio: float | None = None
+    fresh_splits: int = 0
 
     @property
     def use(self) -> bool:
@@ -212,12 +217,13 @@ class Recommendation:
         return out
 
     def to_markdown(self) -> str:
-        lines = [f"**Verdict: {self.verdict}.** {self.message}", "",
+        lines = [f"**Verdict: {self.verdict}.** {self.message[:1].upper()}{self.message[1:]}", "",
                  f"Probe: {self.probe}; {self.splits} cross-validation splits of the real data; "
                  f"{100 * self.confidence:.0f} % intervals (corrected resampled t). Real only: "
                  f"{100 * self.real_accuracy:.2f} % probe accuracy.", ""]
         if self.classical_trials:
-            lines += ["| classical views per real item | lift over real only (points) | interval |", "|---|---|---|"]
+            lines += ["| classical views per real item | lift over real only (points) | interval |", "|---|---|---|",
+                      f"| 0 (real only){' ← reference' if self.classical_views == 0 else ''} | +0.00 | — |"]
             for t in self.classical_trials:
                 mark = " ← reference" if t["views"] == self.classical_views else ""
                 lines.append(f"| {t['views']:g}{mark} | {100 * t['lift']:+.2f} | [{100 * t['low']:+.2f}, {100 * t['high']:+.2f}] |")
@@ -236,12 +242,25 @@ class Recommendation:
             lines += [f"Check on real items the generators never saw ({g} generators, each trained on {each} "
                       f"of the real items; the dose added on {u['splits']} splits of the items it did not see): "
                       f"{100 * u['lift']:+.2f} points [{100 * u['low']:+.2f}, {100 * u['high']:+.2f}].", ""]
-        lines += ["| synthetic per real item | share of training set | lift (points) | interval |", "|---|---|---|---|"]
+        if not self.trials:
+            return "\n".join(lines)
+        lines += ["| synthetic per real item | synthetic share of real + synthetic | lift (points) | interval |",
+                  "|---|---|---|---|"]
         for t in self.trials:
             mark = " ← chosen" if self.use and t["ratio"] == self.ratio else ""
             lines.append(f"| {t['ratio']:g}{mark} | {100 * t['share']:.0f} % | {100 * t['lift']:+.2f} | "
                          f"[{100 * t['low']:+.2f}, {100 * t['high']:+.2f}] |")
-        return "\n".join(lines)
+        note = ("A class whose screen kept fewer items than a dose asks for adds what it has, and the probe's "
+                "training set also holds the reference's classical views.")
+        if self.best_ratio is not None and self.fresh_splits:
+            r = self.best_ratio
+            lines.append(f"| {r:g}, again on {self.fresh_splits} fresh splits (the verdict's figure) | "
+                         f"{100 * r / (1 + r):.0f} % | {100 * self.lift:+.2f} | "
+                         f"[{100 * self.interval[0]:+.2f}, {100 * self.interval[1]:+.2f}] |")
+            note = ("The rows above the last are the splits that chose the dose; the best of them is measured again "
+                    "on splits the choice did not see, since the best of several noisy estimates is biased upwards. "
+                    + note)
+        return "\n".join([*lines, "", note])
 
 
 def splits(y: np.ndarray, folds: int, repeats: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -315,7 +334,7 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
                    embeddings: tuple[np.ndarray, np.ndarray] | None = None,
                    views: Callable[[Any, int, int], Any] | None = None, check: Callable[..., tuple[float, float]] | None = None,
                    unseen: Callable[[np.ndarray], tuple[Any, np.ndarray]] | None = None,
-                   progress: bool = False) -> Recommendation:
+                   shift_examples: str = "new sources", progress: bool = False) -> Recommendation:
     """Choose how many synthetic items per class to add, by the cross-validated lift of a probe.
 
     Parameters
@@ -348,6 +367,9 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         stratified parts (halves by default); it is called with all but one part, and the chosen dose of
         its items is measured on held-out items of the part it did not get (``config.folds`` splits
         each); the verdict stays "use" only if that interval is above 0.
+    shift_examples : where test data may differ from the training data in this modality (e.g. "new
+        speakers or microphones"), named in a "don't use" whose probe saw no gain from classical
+        augmentation (:attr:`~imagina.core.modality.Modality.shift_examples`).
     progress : show a tqdm bar over the probe fits.
 
     The probes' numpy / scipy BLAS runs on one thread (:func:`~imagina.core.runtime.one_blas_thread`):
@@ -357,13 +379,15 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
 
     with one_blas_thread():
         return _recommend_dose(features, real_X, real_y, syn_X, syn_y, attribution, config, embeddings=embeddings,
-                               views=views, check=check, unseen=unseen, progress=progress)
+                               views=views, check=check, unseen=unseen, shift_examples=shift_examples,
+                               progress=progress)
 
 
 def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y: np.ndarray, attribution: np.ndarray,
                     config: DoseConfig | None, *, embeddings: tuple[np.ndarray, np.ndarray] | None,
                     views: Callable[[Any, int, int], Any] | None, check: Callable[..., tuple[float, float]] | None,
-                    unseen: Callable[[np.ndarray], tuple[Any, np.ndarray]] | None, progress: bool) -> Recommendation:
+                    unseen: Callable[[np.ndarray], tuple[Any, np.ndarray]] | None, shift_examples: str,
+                    progress: bool) -> Recommendation:
     """:func:`recommend_dose`'s work, with the BLAS cap in place."""
     cfg = config or DoseConfig()
     start = time.perf_counter()
@@ -491,6 +515,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     best = dict(max(trials, key=lambda t: t["lift"])) if trials else None
     # a gain must show on the splits that chose the dose (discovery) and again on fresh ones (replication)
     discovered = best is not None and best["low"] > 0
+    fresh: list = []
     if best is not None and len(syn_y):  # the chosen dose, measured again on splits the choice did not see
         fresh = splits(real_y, cfg.folds, cfg.repeats, cfg.seed + 1)
         _, diffs = lifts(best["ratio"], fresh, accuracy(fresh, n_views))
@@ -552,8 +577,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         # the probe's splits hold no shift between training and test: say so, since under one (new
         # speakers) classical augmentation gained 2.6-7.8 points where the probe saw none (BENCHMARKS.md)
         over = "real items alone" + (" (classical augmentation did not help the probe on splits of these items; it "
-                                     "can still help where your test data come from new speakers, cameras or "
-                                     "writers)" if counts else "")
+                                     f"can still help where your test data come from {shift_examples})" if counts else "")
     not_held = unseen_check is not None and unseen_check["low"] <= 0
     expected = None
     if best is not None:
@@ -623,6 +647,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
                          len(pairs), cfg.confidence, float(real_acc.mean()), trials,
                          n_views, reference["lift"] if reference else 0.0,
                          (reference["low"], reference["high"]) if reference else (0.0, 0.0), classical_trials,
-                         checked, expected, time.perf_counter() - start, unseen_check)
+                         checked, expected, time.perf_counter() - start, unseen_check,
+                         best["ratio"] if best is not None and len(syn_y) else None, len(fresh) if fresh else 0)
     logger.info("dose: %s (%.1f s)", message, rec.seconds)
     return rec

@@ -245,14 +245,15 @@ class EvalReport:
         ]
         for key, c in self.conditions.items():
             label = f"({letters[key]}) {key}" if key in letters else key
+            spread = len(c.accuracies) > 1  # one seed has no spread: "± 0.00" would claim one
             if key != "real" and "real" in self.conditions and key != "synthetic-only":
                 m, s = self.paired_difference(key, "real")
-                delta = f"{100 * m:+.2f} ± {100 * s:.2f}"
+                delta = f"{100 * m:+.2f}" + (f" ± {100 * s:.2f}" if spread else "")
             else:
                 delta = ""
             per = " ".join(f"{100 * a:.2f}" for a in c.accuracies)
-            lines.append(f"| {label} | {c.setting} | {100 * c.mean:.2f} ± {100 * c.std:.2f} | {per} | {delta} "
-                         f"| {100 * c.balanced_mean:.2f} |")
+            lines.append(f"| {label} | {c.setting} | {100 * c.mean:.2f}" + (f" ± {100 * c.std:.2f}" if spread else " (one seed)")
+                         + f" | {per} | {delta} | {100 * c.balanced_mean:.2f} |")
         if "real+screened" in self.conditions and "real+dose" not in self.conditions:
             lines += ["", "(f) real+dose is not run: no synthetic item was recommended (with a \"don't use\" verdict "
                           "samples/ is empty), so there is nothing to add as a user would."]
@@ -264,8 +265,8 @@ class EvalReport:
                 label = f"({letters[key]}) {key}" if key in letters else key
                 lines.append(f"| {label} | " + " | ".join("-" if np.isnan(r) else f"{100 * r:.1f}" for r in c.recall_mean) + " |")
         if self.classifier_settings:
-            lines += ["", f"Reference classifier setting chosen on validation: {self.classifier_setting} ("
-                      + ", ".join(f"{k} {100 * v:.2f}" for k, v in self.classifier_settings.items()) + ")."]
+            lines += ["", f"Reference classifier setting chosen on validation: {self.classifier_setting} (validation "
+                      "accuracy: " + ", ".join(f"{k} {100 * v:.2f} %" for k, v in self.classifier_settings.items()) + ")."]
         if self.baseline and "real" in self.conditions:
             gap = 100 * (self.conditions["real"].mean - self.baseline["accuracy"])
             lines += ["", f"Standard baseline on the same real items: {self.baseline['name']}, "

@@ -106,6 +106,9 @@ class Modality(ABC):
     augment_defaults: dict[str, Any] = {}
     #: What ``--data`` accepts, for the CLI's help.
     source_help: str = "a path"
+    #: Where a user's test data may differ from their training data (a "don't use" message names it:
+    #: classical augmentation can help under such a shift although the dose's probe saw no gain).
+    shift_examples: str = "new sources"
     #: What ``--split`` can select in this modality's sources (the CLI's help).
     split_help: str = "train/ and test/ folders"
     #: The generator's default training steps (read from its config class: one home per default).

@@ -397,7 +397,7 @@ class Augmenter:
         rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, dose,
                              embeddings=(self.real_embeddings_, emb[order]), progress=self.progress,
                              views=lambda items, n, seed: self.modality.classical_views(items, n, seed=seed, meta=meta),
-                             check=check, unseen=self._unseen_pool)
+                             check=check, unseen=self._unseen_pool, shift_examples=self.modality.shift_examples)
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec
 

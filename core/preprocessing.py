@@ -70,14 +70,14 @@ class CleaningReport:
 
     def summary(self) -> str:
         """One line: ``kept 60 items, dropped 2 (2 duplicate)``; after a per-class draw it starts
-        with the items used: ``using 50 items drawn per class from 1794 clean ones; ...``."""
+        with the items used: ``using 50 of 1794 clean items (a draw per class); ...``."""
         dropped = (f"dropped {len(self.dropped)} (" + ", ".join(f"{n} {why}" for why, n in self.reasons().most_common()) + ")"
                    if self.dropped else "dropped none")
         if self.flagged:
             dropped += f", flagged {len(self.flagged)} kept as possible outliers"
         if self.used is None:
             return f"kept {self.kept} items, {dropped}"
-        return f"using {self.used} items drawn per class from {self.kept} clean ones; cleaning {dropped}"
+        return f"using {self.used} of {self.kept} clean items (a draw per class); cleaning {dropped}"
 
 
 # --------------------------------------------------------------------------- cleaning rules

@@ -66,15 +66,21 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     rec = result.record
     lines = [f"# imagina report: {mod.name}", ""]
     data = rec["data"]
-    lines += [f"Real data: {data['items']} items in {len(data['per_class'])} classes; {result.real.report.summary()}.", ""]
+    used = result.real.report.used
+    held = (f" (of {used} loaded: {used - data['items']} are held out to choose the evaluation's settings)"
+            if used is not None and used > data["items"] else "")
+    lines += [f"Real data: {data['items']} items in {len(data['per_class'])} classes{held}; {result.real.report.summary()}.", ""]
     if result.warnings:
         lines += ["## Warnings", "", *(f"- {w}" for w in result.warnings), ""]
     if result.recommendation is not None:
         rec_ = result.recommendation
+        n_dose, n_reserve = int(result.in_dose.sum()), int((result.keep & ~result.in_dose).sum())
+        what = (f"`samples/` holds the {n_dose} items to add to your real training set" if n_dose else
+                "`samples/` is empty: add nothing synthetic to your training set (train on your real items, with "
+                "classical augmentation where it helps)")
         lines += ["## Recommendation", "", rec_.to_markdown(), "",
-                  f"`samples/` holds the {int(result.in_dose.sum())} items to add to your real training set"
-                  + (f"; the other {int((result.keep & ~result.in_dose).sum())} kept items are in `reserve/`."
-                     if (result.keep & ~result.in_dose).any() else "."), ""]
+                  what + (f"; the {'other ' if n_dose else ''}{n_reserve} kept items are in `reserve/`, for your own "
+                          "experiments." if n_reserve else "."), ""]
     lines += ["## Samples", "", "| real | kept synthetic | rejected synthetic |", "|---|---|---|",
               "| ![real](figures/real.png) | " + ("![kept](figures/kept.png)" if len(kept_idx) else "none")
               + " | " + ("![rejected](figures/rejected.png)" if len(rej_idx) else "none") + " |", ""]

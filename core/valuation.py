@@ -9,8 +9,9 @@ space (``real`` of shape (n, d), ``cand`` of shape (m, d), float32):
   held-out item's k nearest real neighbours it displaces the k-th one, so its effect on that item's
   vote share is ``(1[label matches] − 1[k-th neighbour's label matches]) / k``; elsewhere it is 0.
   Exact, local, and in the units of held-out accuracy: a negative value means the real data would
-  classify its neighbourhood worse with the candidate than without it, and the candidate is
-  rejected as harmful. A candidate far from every held-out item is worth 0, neither good nor bad.
+  classify its neighbourhood worse with the candidate than without it; the candidate is rejected as
+  harmful when the probe influence below is negative too (with a few items per class either sign
+  alone is noisy). A candidate far from every held-out item is worth 0, neither good nor bad.
 * **KNN-Shapley** (Jia et al. 2019, "Efficient task-specific data valuation for nearest neighbor
   algorithms"): the exact Shapley value of each training item for a k-NN classifier's accuracy on
   held-out items, computed by their closed-form recursion over the items sorted by distance

@@ -28,8 +28,11 @@ class ImageModality(Modality):
     default_steps = DCGANConfig().steps
     steps_note = (f" at most: {DCGANConfig().steps_per_item:g} per image, never below half, "
                   "when --steps is not given")
-    #: What ``--data`` accepts, for the CLI's help.
+    #: What ``--split`` selects in these sources, for the CLI's help.
     split_help = "train/ and test/ folders, MNIST's train and t10k files"
+    #: Where test data may differ from the training data (named in a "don't use" message).
+    shift_examples = "new cameras, scanners or writers"
+    #: What ``--data`` accepts, for the CLI's help.
     source_help = "'digits', a .npz with arrays x and y, a folder of MNIST idx files, or a folder root/<class>/<image>"
     #: Training steps of the offline default embedder (a small CNN; a few seconds on digits).
     embedder_steps = DEFAULT_EMBEDDER_STEPS

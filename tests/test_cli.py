@@ -191,9 +191,12 @@ def test_evaluate_writes_the_table(tmp_path, capsys):
     conditions = summary["evaluation"]["conditions"]
     assert "real" in conditions and "real+classical" in conditions
     assert all(len(c["accuracies"]) == 2 for c in conditions.values())
-    assert "## Evaluation" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## Evaluation" in report
     record = json.loads((out / "run.json").read_text())
     assert "evaluation" in record
+    held = record["data"]["items"]  # the generator's items; the rest of the 80 drawn choose the settings
+    assert held < 80 and f"Real data: {held} items in 10 classes (of 80 loaded: {80 - held} are held out" in report
     # 2 of the 8 real items per class choose the settings and are held out of the generator
     assert record["data"]["items"] == 60 and summary["evaluation"]["sizes"]["of which validation"] == 20
     assert summary["evaluation"]["sizes"]["real train"] == 80

@@ -27,7 +27,7 @@ def test_digits_default():
     assert len(load_images("digits", split="test")) == 1797
     small = load_images("digits", per_class=5)
     assert len(small) == 50
-    assert small.report.summary().startswith("using 50 items drawn per class from 1797 clean ones")
+    assert small.report.summary().startswith("using 50 of 1797 clean items (a draw per class)")
 
 
 def test_folder_skips_bad_files_and_converts_modes(tmp_path, images):

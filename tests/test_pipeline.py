@@ -195,7 +195,12 @@ def test_dose_follows_the_recommendation_and_export_splits_samples_and_reserve(t
     in_reserve = sorted(p.name for p in (out / "reserve").rglob("*.txt"))
     assert len(in_samples) == sum(rec.per_class.values())
     assert len(in_samples) + len(in_reserve) == int(result.keep.sum())
-    assert "## Recommendation" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## Recommendation" in report
+    expected = (f"`samples/` holds the {len(in_samples)} items to add" if in_samples else
+                "`samples/` is empty: add nothing synthetic")
+    assert expected in report and f"{len(in_reserve)} kept items are in `reserve/`" in report
+    assert "fresh splits (the verdict's figure)" in report  # the message's lift is a row of the table
 
 
 def test_no_dose_keeps_every_kept_item_in_samples():

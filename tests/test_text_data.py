@@ -78,7 +78,7 @@ def test_per_class(tmp_path):
     d = load_texts(write(tmp_path / "d.csv", "text,label\n" + rows), per_class=5)
     assert len(d) == 10 and (d.y == "A").sum() == 5
     assert d.report.kept == 40 and d.report.used == 10  # the summary says which items are used
-    assert d.report.summary().startswith("using 10 items drawn per class from 40 clean ones; cleaning dropped none")
+    assert d.report.summary().startswith("using 10 of 40 clean items (a draw per class); cleaning dropped none")
 
 
 @pytest.mark.parametrize(

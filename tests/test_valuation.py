@@ -198,6 +198,10 @@ def test_verdict_use_when_synthetic_items_carry_the_missing_signal():
     assert rec.lift > 0 and rec.interval[0] > 0
     assert sum(rec.per_class.values()) > 0
     assert "Verdict: use" in rec.to_markdown()
+    # the verdict's figure (fresh splits) is a row of the table, beside the splits that chose the dose
+    assert rec.best_ratio == rec.ratio and rec.fresh_splits > 0
+    assert (f"| {rec.ratio:g}, again on {rec.fresh_splits} fresh splits (the verdict's figure) | "
+            f"{100 * rec.share:.0f} % | {100 * rec.lift:+.2f} |") in rec.to_markdown()
 
 
 @pytest.mark.parametrize("pool", ["signal", "noise"])

@@ -41,6 +41,8 @@ class TextModality(Modality):
     name = "text"
     run_cost = "minutes for a few hundred sentences per class"
     default_steps = SeqVAEConfig().steps
+    #: Where test data may differ from the training data (named in a "don't use" message).
+    shift_examples = "new authors, sources or topics"
     #: What ``--data`` accepts, for the CLI's help.
     source_help = "a .csv, .tsv or .jsonl file, or a folder <class>/*.txt (optionally under train/ and test/)"
     #: Training steps of the offline default embedder (a word CNN).
