@@ -396,8 +396,14 @@ def cmd_evaluate(args) -> dict:
 def cmd_generate(args) -> dict:
     import numpy as np
 
-    from imagina.core.export import atomic_output_dir, check_output_dir, write_manifest
-    from imagina.core.generator import load_model, read_model_config
+    from imagina.core.export import (
+        atomic_output_dir,
+        check_output_dir,
+        sanitize_label,
+        write_json,
+        write_manifest,
+    )
+    from imagina.core.generator import load_model, package_versions, read_model_config
     from imagina.core.registry import generator_modality
 
     check_output_dir(args.out, overwrite=args.overwrite)
@@ -419,9 +425,13 @@ def cmd_generate(args) -> dict:
     labels = np.repeat(np.asarray(classes, dtype=model.classes_.dtype), args.n)
     X, y = model.sample(len(labels), labels, seed=args.seed)
     with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
-        stems = [f"{i:06d}" for i in range(len(y))]
+        stems = [f"{sanitize_label(lab)}_{i:06d}" for i, lab in enumerate(y.tolist())]  # as augment names them
         paths = modality.write_items(tmp / "samples", X, y, stems, meta=model.data_meta())
         write_manifest(tmp / "manifest.csv", [{"path": f"samples/{p}", "label": lab} for p, lab in zip(paths, y.tolist())])
+        # what made these items, so that the same command gives them again
+        write_json(tmp / "run.json", {"command": "generate", "model": str(Path(args.model).resolve()), "generator": name,
+                                      "n_per_class": args.n, "labels": [str(c) for c in classes], "seed": args.seed,
+                                      "items": len(y), "screened": False, "versions": package_versions()})
     logger.info("done: wrote %d items to %s", len(y), Path(args.out) / "samples")
     return {"out": args.out, "items": len(y)}
 

@@ -43,6 +43,9 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
     assert main(["generate", str(out / "model"), "--n", "3", "--labels", "1,7,7", "--out", str(gen), "--quiet"]) == 0
     assert sorted(p.name for p in (gen / "samples").iterdir()) == ["1", "7"]
     assert len(list((gen / "samples" / "7").glob("*.png"))) == 3  # a class named twice is generated once
+    assert sorted(p.name for p in (gen / "samples" / "7").glob("*.png"))[0].startswith("7_")  # named as augment names
+    made = json.loads((gen / "run.json").read_text())
+    assert (made["seed"], made["labels"], made["n_per_class"], made["screened"]) == (0, ["1", "7"], 3, False)
     assert main(["generate", str(out / "model"), "--n", "3", "--labels", "", "--out", str(tmp_path / "g0"), "--quiet"]) == 2
     assert "--labels names no class" in capsys.readouterr().err
     # screen the generated set against real digits written as a folder
