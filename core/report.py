@@ -132,7 +132,9 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
         lines += ["## Evaluation", "", evaluation.to_markdown(), ""]
     final = (rec.get("generator") or {}).get("diagnostics") or {}
     if final:  # the generator's own end-of-training diagnostics (text: KL per token, posterior collapse)
-        lines += ["## Generator", "", "After training: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items()) + ".", ""]
+        shown = (f"{k} {str(v).lower() if isinstance(v, bool) else v if isinstance(v, int) else f'{v:.3f}'}"
+                 for k, v in final.items())  # counts and flags as they are, measures to 3 decimals
+        lines += ["## Generator", "", "After training: " + ", ".join(shown) + ".", ""]
     lines += ["## Run", "", f"Seed {rec['seed']}; timings (s): " + ", ".join(f"{k} {v}" for k, v in rec["timings"].items()) + ".",
               "Full configuration, versions and loss history: `run.json`.", ""]
     path = directory / "report.md"
