@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imagina.core.modality import take
+from imagina.core.screening import OVER_BUDGET
 
 if TYPE_CHECKING:
     from imagina.core.pipeline import AugmentResult
@@ -86,12 +87,14 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
               + " | " + ("![rejected](figures/rejected.png)" if len(rej_idx) else "none") + " |", ""]
     lines += ["## Screening", "", f"{rec['screen']['candidates']} candidates, {rec['screen']['kept']} kept. "
               + _embedder_line(rec.get("embedder", {})), "",
-              "| class | candidates | kept | rejected: reasons |", "|---|---|---|---|"]
+              "| class | candidates | passed every test | kept | rejected: reasons |", "|---|---|---|---|---|"]
     for c in np.unique(labels):
         rows = labels == c
         reasons = Counter(r.split(":")[0] for r, m in zip(result.screen.reasons, rows) if m and r is not None)
-        lines.append(f"| {c} | {int(rows.sum())} | {int((rows & keep).sum())} | "
+        passed = int((rows & keep).sum()) + reasons.get(OVER_BUDGET, 0)  # over budget: passed, not needed
+        lines.append(f"| {c} | {int(rows.sum())} | {passed} | {int((rows & keep).sum())} | "
                      + ", ".join(f"{k} {v}" for k, v in reasons.most_common()) + " |")
+    lines += ["", f"\"{OVER_BUDGET}\" candidates passed every test; their class had its `--per-class` items already."]
     lines += ["", "![score histograms](figures/scores.png)", ""]
     texts = mod.item_text(result.candidates)
     examples = [(i, r) for i, r in enumerate(result.screen.reasons) if r is not None]
@@ -106,7 +109,11 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
         lines.append("")
     if texts:
         lines += _examples_per_class(labels, keep, result.screen.reasons, texts) + [""]
-    lines += ["## Metrics (embedding space of the screen)", "", "| set | " + " | ".join(_metric_names(result.metrics)) + " |",
+    lines += ["## Metrics (embedding space of the screen)", "",
+              "Fréchet distance (0: the same mean and covariance as the real items); precision (share inside the "
+              "real manifold) and recall (share of the real manifold they cover); density and coverage, the same "
+              "two questions robust to outliers (density about 1 for items as typical as the real ones).", "",
+              "| set | " + " | ".join(_metric_names(result.metrics)) + " |",
               "|---|" + "---|" * len(_metric_names(result.metrics))]
     for key in ("all_candidates", "kept"):
         if key in result.metrics:
@@ -173,7 +180,7 @@ def _examples_per_class(labels: np.ndarray, keep: np.ndarray, reasons: list, tex
         kept = np.flatnonzero((labels == c) & keep)[:n].tolist()
         rejected, kinds = [], set()
         rows = np.flatnonzero((labels == c) & ~keep).tolist()
-        for i in sorted(rows, key=lambda i: reasons[i].startswith("over budget")):
+        for i in sorted(rows, key=lambda i: reasons[i].startswith(OVER_BUDGET)):
             kind = reasons[i].split(":")[0]
             if kind not in kinds:
                 kinds.add(kind)

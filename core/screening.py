@@ -303,6 +303,9 @@ class Screen:
         redundant_of[rows[hit]] = rows[dup_of.numpy()[hit]]
 
 
+#: The reason of a candidate that passed every test after its class's budget was full.
+OVER_BUDGET = "over budget"
+
 # reason codes, in the order the tests run
 _OPEN, _KEPT, _CHECKS, _INCONSISTENT, _UNREALISTIC, _NEAR_COPY, _REDUNDANT, _OVER_BUDGET = range(8)
 
@@ -322,7 +325,7 @@ def _reasons(code, checks, consistency, nearest_real, novelty, redundant_of, cfg
                  for i, v in zip(nearest_real[rows].tolist(), novelty[rows].tolist())]
     rows = np.flatnonzero(code == _REDUNDANT)
     out[rows] = [f"redundant: near-duplicate of kept candidate {i}" for i in redundant_of[rows].tolist()]
-    out[code == _OVER_BUDGET] = f"over budget: class budget of {budget} reached"
+    out[code == _OVER_BUDGET] = f"{OVER_BUDGET}: class budget of {budget} reached"
     return out.tolist()
 
 
