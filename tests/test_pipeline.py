@@ -201,6 +201,12 @@ def test_dose_follows_the_recommendation_and_export_splits_samples_and_reserve(t
                 "`samples/` is empty: add nothing synthetic")
     assert expected in report and f"{len(in_reserve)} kept items are in `reserve/`" in report
     assert "fresh splits (the verdict's figure)" in report  # the message's lift is a row of the table
+    over = sum(r is not None and r.startswith("over budget") for r in result.screen.reasons)
+    passed = int(result.keep.sum()) + over
+    lines = report.splitlines()
+    start = lines.index("| class | candidates | passed every test | kept | rejected: reasons |") + 2
+    rows = lines[start: lines.index("", start)]  # one row per class
+    assert sum(int(line.split("|")[3]) for line in rows) == passed  # "passed every test" = kept + over budget
 
 
 def test_no_dose_keeps_every_kept_item_in_samples():
