@@ -55,6 +55,7 @@ from imagina.text.sanity import (
     fluency_statistics,
     known_words,
     self_bleu,
+    size_matched,
 )
 
 logger = logging.getLogger("text_fluency")
@@ -100,7 +101,7 @@ def measure(sets: dict[str, list[str]], real: list[str], *, seed: int = 0) -> di
         if listed is not None:
             stats["known-words+list"] = fluency_statistics(texts, real, lexicon=listed, lm=lm)["known-words"]
         stats.update({"distinct-1": distinct_n(texts, 1), "distinct-2": distinct_n(texts, 2), "self-BLEU": self_bleu(texts)})
-        matched = texts if len(texts) <= len(real) else [texts[i] for i in sorted(rng.choice(len(texts), len(real), replace=False))]
+        matched = size_matched(texts, len(real), rng)
         stats.update({"distinct-1@real": distinct_n(matched, 1), "distinct-2@real": distinct_n(matched, 2)})
         stats["n"] = len(texts)
         out[name] = stats

@@ -129,7 +129,9 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
     stats = result.metrics.get("set_statistics")
     if stats:
         names = list(stats["real"])
-        lines += ["The items themselves (higher distinct-n, lower self-BLEU = more varied; text: known-words = share of "
+        lines += ["The items themselves (higher distinct-n, lower self-BLEU = more varied; distinct-n falls as a set "
+                  "grows, so compare sets at the real set's size (\"@ real size\": a random subsample that large); "
+                  "text: known-words = share of "
                   "sentences made only of known words, perplexity of a word bigram model fitted on the real sentences, "
                   "held-out for the real set = the reference):", "",
                   "| set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]

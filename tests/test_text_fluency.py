@@ -21,9 +21,11 @@ from imagina.text.modality import TextModality
 from imagina.text.sanity import (
     BigramLM,
     TextSanityConfig,
+    distinct_n,
     fluency_statistics,
     heldout_perplexity,
     known_words,
+    size_matched,
     text_sanity,
 )
 from imagina.text.tokenizer import word_tokens
@@ -121,13 +123,24 @@ def test_every_kept_sentence_is_made_of_known_words(tmp_path):
     if len(kept):
         assert stats["kept"]["known-words"] == 1.0
     report = (result.export(tmp_path / "out") / "report.md").read_text(encoding="utf-8")
-    assert "| set | distinct-1 | distinct-2 | self-BLEU | known-words | perplexity |" in report
+    assert ("| set | distinct-1 | distinct-2 | self-BLEU | distinct-1 @ real size | distinct-2 @ real size | known-words "
+            "| perplexity |") in report
 
 
 def test_set_statistics_with_explicit_real():
     stats = TextModality().set_statistics(["what is a caat ?", "who built the tower ?"], real=REAL)
     assert stats["known-words"] == 0.5 and {"distinct-2", "self-BLEU", "perplexity"} <= set(stats)
     assert set(TextModality().set_statistics(REAL)) == {"distinct-1", "distinct-2", "self-BLEU"}  # no reference yet
+
+
+def test_distinct_n_is_also_given_at_the_real_sets_size():
+    """distinct-n falls as a set grows: a larger set is measured again on a subsample of the real set's size."""
+    many = [f"who built the tower number {i} ?" for i in range(40)]
+    stats = TextModality().set_statistics(many, real=REAL)
+    assert stats["distinct-2"] < stats["distinct-2 @ real size"]  # 40 sentences share more bigrams than a few
+    matched = size_matched(many, len(REAL), np.random.default_rng(0))
+    assert len(matched) == len(REAL) and stats["distinct-2 @ real size"] == distinct_n(matched, 2)
+    assert size_matched(REAL, 100, np.random.default_rng(0)) == list(REAL)  # a smaller set is taken whole
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ from imagina.text.sanity import (
     fluency_statistics,
     known_words,
     self_bleu,
+    size_matched,
     text_sanity,
 )
 
@@ -133,6 +134,9 @@ class TextModality(Modality):
         :func:`~imagina.text.sanity.fluency_statistics`."""
         X = list(X)
         out = {"distinct-1": distinct_n(X, 1), "distinct-2": distinct_n(X, 2), "self-BLEU": self_bleu(X)}
+        if real is not None:  # at the real set's size too: distinct-n falls as a set grows
+            matched = size_matched(X, len(real), np.random.default_rng(0))
+            out |= {"distinct-1 @ real size": distinct_n(matched, 1), "distinct-2 @ real size": distinct_n(matched, 2)}
         ref = self._set_reference(list(real)) if real is not None else self._reference
         if ref is not None:
             out.update(fluency_statistics(X, ref[0], lexicon=ref[1], lm=ref[2]))

@@ -368,6 +368,15 @@ def distinct_n(texts: Sequence[str], n: int = 2) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+def size_matched(texts: Sequence[str], size: int, rng: np.random.Generator) -> list[str]:
+    """A random subsample of ``size`` sentences drawn with ``rng`` (all of them when there are fewer):
+    distinct-n falls as a set grows, so sets of unequal size compare only at one size."""
+    texts = list(texts)
+    if len(texts) <= size:
+        return texts
+    return [texts[i] for i in sorted(rng.choice(len(texts), size, replace=False))]
+
+
 def self_bleu(texts: Sequence[str], *, max_n: int = 4, max_items: int | None = 1000, seed: int = 0) -> float:
     """Self-BLEU: mean BLEU-``max_n`` of each sentence against all the other sentences as references.
 
