@@ -27,6 +27,7 @@ from imagina.core.errors import InvalidInputError, check_choice, check_float, ch
 from imagina.core.modality import LabeledData
 from imagina.core.preprocessing import (
     CleaningReport,
+    check_source,
     content_key,
     drop_small_classes,
     duplicate_of,
@@ -445,6 +446,7 @@ def load_audio(
         ``source_format`` (the original clips' rate, level, silence and duration per class, see
         :func:`source_format`), with which synthetic clips are written like the user's own.
     """
+    check_source(source)
     config = config or AudioLoadConfig()
     if per_class is not None:
         check_int("per_class", per_class, minimum=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import fields
 
@@ -30,6 +31,11 @@ def check_is_fitted(obj: object, attribute: str) -> None:
         )
 
 
+def _is_bool(value: object) -> bool:
+    """Python's or numpy's bool (numpy is not imported here: ``imagina --help`` stays light)."""
+    return isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"))
+
+
 def _check_number(name: str, value: object, kind: str, ok: bool, minimum, maximum) -> None:
     if ok and value != value:  # NaN
         ok = False
@@ -44,17 +50,27 @@ def _check_number(name: str, value: object, kind: str, ok: bool, minimum, maximu
 
 
 def check_int(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """Validate an integer setting with the one error template: *name, constraint, value received*."""
-    _check_number(name, value, "an int", isinstance(value, int) and not isinstance(value, bool), minimum, maximum)
-    return value  # type: ignore[return-value]
+    """Validate an integer setting with the one error template: *name, constraint, value received*.
+    numpy integers are ints here, as in scikit-learn; the value comes back as a Python int."""
+    _check_number(name, value, "an int", isinstance(value, numbers.Integral) and not _is_bool(value),
+                  minimum, maximum)
+    return int(value)  # type: ignore[arg-type]
 
 
 def check_float(
     name: str, value: object, *, minimum: float | None = None, maximum: float | None = None
 ) -> float:
-    """Validate a real-valued setting (ints accepted) with the one error template."""
-    _check_number(name, value, "a number", isinstance(value, (int, float)) and not isinstance(value, bool), minimum, maximum)
+    """Validate a real-valued setting (ints and numpy numbers accepted) with the one error template."""
+    _check_number(name, value, "a number", isinstance(value, numbers.Real) and not _is_bool(value),
+                  minimum, maximum)
     return float(value)  # type: ignore[arg-type]
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Validate a flag: ``True`` or ``False`` (a string such as "no" would be truthy)."""
+    if not _is_bool(value):
+        raise InvalidInputError(f"`{name}` must be True or False; got {value!r}.")
+    return bool(value)
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...] | list[str]) -> str:

@@ -45,7 +45,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from imagina.core.errors import InvalidInputError, check_float, check_int
+from imagina.core.errors import InvalidInputError, check_bool, check_float, check_int
 from imagina.core.modality import LabeledData, concat
 from imagina.core.runtime import autocast, derive_seed, numpy_rng, resolve_device, seeded
 
@@ -126,12 +126,16 @@ class EvalConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if len(self.seeds) < 1:
-            raise InvalidInputError("`seeds` must hold at least one seed.")
+        for name in ("seeds", "synthetic_shares"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or not value:
+                raise InvalidInputError(f"`{name}` must be a non-empty tuple, e.g. {getattr(EvalConfig, name)!r}; got {value!r}.")
+        object.__setattr__(self, "seeds", tuple(check_int("seeds", s, minimum=0) for s in self.seeds))  # frozen
         if self.classifier_steps is not None:
             check_int("classifier_steps", self.classifier_steps, minimum=1)
-        for s in self.synthetic_shares:
-            check_float("synthetic_shares", s, minimum=0.0, maximum=0.95)
+        object.__setattr__(self, "synthetic_shares", tuple(check_float("synthetic_shares", s, minimum=0.0, maximum=0.95)
+                                                           for s in self.synthetic_shares))
+        check_bool("tune_classifier", self.tune_classifier)
         check_float("val_fraction", self.val_fraction, minimum=0.05, maximum=0.5)
         check_int("selection_seed", self.selection_seed, minimum=0)
         check_int("selection_seeds", self.selection_seeds, minimum=1)
@@ -652,6 +656,8 @@ class Experiment:
 
     def __init__(self, modality: Any, augment_config: Any = None, eval_config: EvalConfig | None = None, *,
                  generator_options: dict | None = None, progress: bool = True) -> None:
+        if eval_config is not None and not isinstance(eval_config, EvalConfig):
+            raise InvalidInputError(f"`eval_config` must be an EvalConfig or None; got {eval_config!r}.")
         self.modality = modality
         self.augment_config = augment_config
         self.eval_config = eval_config or EvalConfig()
@@ -659,14 +665,21 @@ class Experiment:
         self.progress = progress
 
     def fit(self, data: LabeledData, test: LabeledData, *, checkpoint_dir: Any = None) -> Experiment:
-        """Check ``test`` against ``data`` (before anything trains), hold out ``val_fraction`` of
+        """``data`` and ``test`` are :class:`LabeledData` or ``(X, y)`` pairs; ``test`` takes ``data``'s
+        format where a standard conversion exists (grey ↔ RGB images). Check ``test`` against ``data``
+        (before anything trains), hold out ``val_fraction`` of
         ``data`` and fit the augmenter on the rest. Sets ``augmenter_``, ``train_``, ``validation_``,
         ``test_``; returns ``self``."""
+        from imagina.core.modality import as_labeled
         from imagina.core.pipeline import Augmenter
 
-        check_test_labels(data, test)
         augmenter = Augmenter(self.modality, self.augment_config, generator_options=self.generator_options,
                               progress=self.progress)
+        modality = augmenter.modality
+        data = modality.standard(as_labeled(data, "data"))
+        # the test items in the training items' format (grey <-> RGB), as `imagina evaluate --test` has them
+        test = modality.like(modality.standard(as_labeled(test, "test")), data, "test")
+        check_test_labels(data, test)
         self.train_, self.validation_ = holdout(data, self.eval_config.val_fraction, augmenter.config.seed)
         logger.info("evaluate: the generator sees %d items; %d are held out to choose settings",
                     len(self.train_), len(self.validation_))

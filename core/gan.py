@@ -87,7 +87,7 @@ class GANNetConfig:
 
     def __post_init__(self) -> None:
         if self.image_size is not None and self.image_size not in (16, 32, 64, 128):
-            raise ValueError(f"`image_size` must be one of 16, 32, 64, 128; got {self.image_size!r}.")
+            raise InvalidInputError(f"`image_size` must be one of 16, 32, 64, 128; got {self.image_size!r}.")
         if self.channels is not None:
             check_int("channels", self.channels, minimum=1)
         check_int("latent_dim", self.latent_dim, minimum=1)

@@ -40,6 +40,9 @@ SOURCE_FORMAT_NAME = "source_format.json"
 def seeded_config(config: Any, config_class: type, seed: int | None) -> Any:
     """``config`` (None: ``config_class()``) with ``seed`` in its ``seed`` field when given."""
     config = config if config is not None else config_class()
+    if not isinstance(config, config_class):  # a dict of settings would fail later, inside training
+        raise InvalidInputError(f"`config` must be a {config_class.__name__} (e.g. {config_class.__name__}(steps=500)); "
+                                f"got {type(config).__name__}.")
     if seed is not None:
         config = replace(config, seed=check_int("seed", seed, minimum=0))
     return config

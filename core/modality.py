@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from imagina.core.preprocessing import CleaningReport
+from imagina.core.errors import InvalidInputError, check_int
+from imagina.core.preprocessing import CleaningReport, check_no_missing_labels
 
 
 def take(X: Any, index: Sequence[int] | np.ndarray) -> Any:
@@ -76,12 +77,27 @@ class LabeledData:
 
     def per_class(self, n: int, *, seed: int = 0) -> LabeledData:
         """At most ``n`` items of every class, drawn at random (stable for a seed)."""
+        check_int("per_class", n, minimum=1)
         rng = np.random.default_rng(seed)
         keep: list[int] = []
         for c in np.unique(self.y):
             rows = np.flatnonzero(self.y == c)
             keep.extend(rng.permutation(rows)[:n].tolist())
         return self.subset(np.sort(np.asarray(keep)))
+
+
+def as_labeled(data: Any, what: str = "data") -> LabeledData:
+    """``data`` as a :class:`LabeledData`: one already, or an ``(X, y)`` pair as scikit-learn's ``fit``
+    takes them; one label per item, none missing. ``what`` names the argument in errors."""
+    if isinstance(data, tuple) and len(data) == 2:
+        data = LabeledData(data[0], np.asarray(data[1]))
+    if not isinstance(data, LabeledData):
+        raise InvalidInputError(f"`{what}` must be a LabeledData (e.g. MODALITY.load(...)) or an (X, y) pair; got "
+                                f"{type(data).__name__}.")
+    if data.y.ndim != 1 or len(data.X) != len(data.y):
+        raise InvalidInputError(f"`{what}` must hold one label per item: {len(data.X)} items, labels of shape {data.y.shape}.")
+    check_no_missing_labels(data.y, "y" if what == "data" else f"{what} labels")
+    return data
 
 
 @dataclass
@@ -192,6 +208,12 @@ class Modality(ABC):
                 record["default"] = True
         embedder = self.make_embedder(seed=seed, device=device, pretrained=spec, meta=meta, progress=progress)
         return embedder.fit(X, y), record
+
+    def standard(self, data: LabeledData) -> LabeledData:
+        """``data`` with its items as this modality's pipeline holds them (images: ``(n, H, W, C)``),
+        checked: arrays given through the API in another accepted form (``(n, H, W)`` grey images)
+        would otherwise meet the generator's output in another shape. The default changes nothing."""
+        return data
 
     def like(self, data: LabeledData, reference: LabeledData, flag: str) -> LabeledData:
         """``data`` (a test or candidate set) in ``reference``'s format where a standard conversion

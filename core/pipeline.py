@@ -26,7 +26,7 @@ from imagina.core.errors import InvalidInputError, NotFittedError, check_float, 
 from imagina.core.export import atomic_output_dir, sanitize_label, write_json, write_manifest
 from imagina.core.generator import Generator, package_versions
 from imagina.core.metrics import embedding_metrics, within_class_diversity
-from imagina.core.modality import LabeledData, Modality, SanityResult, concat, get_modality, take
+from imagina.core.modality import LabeledData, Modality, SanityResult, as_labeled, concat, get_modality, take
 from imagina.core.runtime import derive_seed
 from imagina.core.screening import Screen, ScreenConfig, ScreenResult
 from imagina.core.valuation import ValuationConfig, attribute, value_candidates
@@ -89,6 +89,12 @@ class AugmentConfig:
         if self.steps is not None:
             check_int("steps", self.steps, minimum=1)
         check_int("seed", self.seed, minimum=0)
+        for name, kind in (("screen", ScreenConfig), ("valuation", ValuationConfig), ("dose", DoseConfig)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):  # a dict or a string would fail after training
+                raise InvalidInputError(f"`{name}` must be a {kind.__name__} or None; got {value!r}.")
+        if self.embedder is not None and not isinstance(self.embedder, str):
+            raise InvalidInputError(f"`embedder` must be a string such as 'own' or 'auto'; got {self.embedder!r}.")
 
     def resolved(self, modality: Modality) -> AugmentConfig:
         """This config with every None filled from the modality's defaults, then the generic ones."""
@@ -218,6 +224,10 @@ class Augmenter:
     def __init__(self, modality: str | Modality, config: AugmentConfig | None = None, *,
                  generator_options: dict | None = None, progress: bool = True) -> None:
         self.modality = get_modality(modality) if isinstance(modality, str) else modality
+        if not isinstance(self.modality, Modality):
+            raise InvalidInputError(f"`modality` must be a name such as 'image' or a Modality; got {modality!r}.")
+        if config is not None and not isinstance(config, AugmentConfig):
+            raise InvalidInputError(f"`config` must be an AugmentConfig or None; got {config!r}.")
         self.config = (config or AugmentConfig()).resolved(self.modality)
         self.generator_options = dict(generator_options or {})
         self.progress = progress
@@ -228,11 +238,7 @@ class Augmenter:
     def fit(self, data: LabeledData, *, checkpoint_dir: str | os.PathLike | None = None) -> Augmenter:
         """Train the generator, the embedder and the screen on ``data`` (a :class:`LabeledData`, e.g. from
         ``MODALITY.load``, or an ``(X, y)`` pair as scikit-learn's ``fit`` takes them)."""
-        if isinstance(data, tuple) and len(data) == 2:
-            data = LabeledData(data[0], np.asarray(data[1]))
-        if not isinstance(data, LabeledData):
-            raise InvalidInputError(f"fit takes a LabeledData (e.g. MODALITY.load(...)) or an (X, y) pair; got "
-                                    f"{type(data).__name__}.")
+        data = self.modality.standard(as_labeled(data, "data"))
         cfg = self.config
         counts = {str(c): int((data.y == c).sum()) for c in np.unique(data.y)}
         if len(counts) < 2:

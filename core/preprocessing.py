@@ -192,6 +192,13 @@ def visible_files(root: str | Path) -> list[Path]:
     return out
 
 
+def check_source(source: object) -> None:
+    """A loader reads a path; arrays and lists go straight to ``Augmenter.fit((X, y))`` instead."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise InvalidInputError(f"`source` must be a path (str or Path); got {type(source).__name__}. Items already in "
+                                "memory need no loader: pass (X, y) to Augmenter.fit or LabeledData(X, y).")
+
+
 def resolve_split(root: str | Path, split: str | None) -> tuple[Path, str | None]:
     """The folder to read for ``split`` and the split it holds (None: ``root`` has no splits and is
     used whole, whatever ``split`` asks). A split folder read without ``split`` gives ``train``."""
@@ -350,11 +357,20 @@ class ScalerChain:
         return cls(cls._KINDS[s["kind"]].from_state(s) for s in state)
 
 
+def check_no_missing_labels(y: Sequence | np.ndarray, name: str = "y") -> None:
+    """Refuse None or NaN among labels: ``np.unique`` fails on None and would make NaN a class."""
+    missing = [i for i, v in enumerate(np.asarray(y).tolist()) if v is None or (isinstance(v, float) and v != v)]
+    if missing:
+        raise InvalidInputError(f"`{name}` holds {len(missing)} missing label(s) (None or NaN), the first at position "
+                                f"{missing[0]}; drop those items or give them a label.")
+
+
 def encode_labels(y: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(classes, index)`` with ``classes[index] == y``; refuses fewer than two classes."""
     y = np.asarray(y)
     if y.ndim != 1 or len(y) == 0:
         raise InvalidInputError(f"`y` must be a non-empty 1-D array of labels; got shape {y.shape}.")
+    check_no_missing_labels(y)
     classes, index = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise InvalidInputError(

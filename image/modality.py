@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from imagina.image.embed import DEFAULT_EMBEDDER_STEPS, default_image_embedder, 
 from imagina.image.evaluate import ImageEvalTask
 from imagina.image.export import sample_grid, write_pngs
 from imagina.image.model import ConditionalDCGAN, DCGANConfig
+from imagina.image.preprocess import as_nhwc
 from imagina.image.sanity import image_sanity
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,12 @@ class ImageModality(Modality):
         return image_embedder(pretrained, device="cpu" if device == "auto" else device, own=lambda: default_image_embedder(
             seed=seed, device=device, steps=steps or self.embedder_steps,
             progress=self.embedder_progress if progress is None else progress))
+
+    def standard(self, data: LabeledData) -> LabeledData:
+        """Grey ``(n, H, W)`` images become ``(n, H, W, 1)``, the shape the generator's output has;
+        anything but uint8 images is a one-line error."""
+        X = as_nhwc(data.X)
+        return data if X is data.X else dataclasses.replace(data, X=X)
 
     def like(self, data: LabeledData, reference: LabeledData, flag: str) -> LabeledData:
         """Grey images become RGB (the grey value in every channel) and RGB images grey (ITU-R 601

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from imagina.core.errors import check_float
+from imagina.core.errors import InvalidInputError, check_float
 from imagina.core.gan import ConditionalGANModel, GANConfig
 from imagina.core.generator import SOURCE_FORMAT_NAME
 from imagina.image.diffaugment import DiffAugment
@@ -97,6 +97,9 @@ class ConditionalDCGAN(ConditionalGANModel):
 
     def _fit_transform(self, X: Any) -> tuple[np.ndarray, ImagePreprocessor, dict]:
         X = as_nhwc(X)
+        if self.config.channels is not None and self.config.channels != X.shape[-1]:
+            raise InvalidInputError(f"`channels` is {self.config.channels} but the images have {X.shape[-1]}; leave it "
+                                    "None to take the images' (convert them first to change it).")
         size = self.config.image_size or auto_image_size(*X.shape[1:3])
         pre = ImagePreprocessor(size).fit(X)
         fixed = {"image_size": size, "channels": X.shape[-1], "steps": self.config.scaled_steps(len(X)),

@@ -23,7 +23,13 @@ def auto_image_size(height: int, width: int) -> int:
 
 def as_nhwc(X: np.ndarray) -> np.ndarray:
     """Validate images: ``(n, H, W)`` or ``(n, H, W, C)`` uint8 with C in {1, 3}; returns NHWC."""
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except ValueError:  # a list of images of different sizes: numpy cannot stack it
+        sizes = sorted({np.shape(x)[:2] for x in X})
+        raise InvalidInputError(f"`X` holds images of different sizes ({', '.join('×'.join(map(str, s)) for s in sizes[:4])}"
+                                f"{', ...' if len(sizes) > 4 else ''}); bring them to one size first, or load a folder "
+                                "with load_images, which resizes them.") from None
     if X.ndim == 3:
         X = X[..., None]
     if X.ndim != 4 or X.shape[-1] not in (1, 3):

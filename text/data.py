@@ -22,7 +22,13 @@ import numpy as np
 
 from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int
 from imagina.core.modality import LabeledData
-from imagina.core.preprocessing import CleaningReport, drop_small_classes, resolve_split, valid_unicode
+from imagina.core.preprocessing import (
+    CleaningReport,
+    check_source,
+    drop_small_classes,
+    resolve_split,
+    valid_unicode,
+)
 from imagina.text.export import CSV_NAME as SAMPLES_CSV
 
 logger = logging.getLogger(__name__)
@@ -384,6 +390,9 @@ def load_texts(
         ``X`` list[str] of n normalised sentences, ``y`` ndarray (n,) of str labels, ``sources``
         ``file:line`` per sentence, ``report`` the cleaning report.
     """
+    check_source(source)
+    if per_class is not None:
+        check_int("per_class", per_class, minimum=1)
     config = config or TextCleaningConfig()
     if not clean:
         config = replace(config, drop_duplicates=False)
