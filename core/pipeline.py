@@ -248,6 +248,9 @@ class Augmenter:
         t = time.perf_counter()
         gen = self.modality.make_generator(steps=cfg.steps, seed=cfg.seed, device=cfg.device, meta=data.meta,
                                            **self.generator_options)
+        # items given as arrays carry no meta: what the generator was told (an audio sample rate) then
+        # stands for it, so the embedder and the written files use it too; a loader's meta wins
+        data = replace(data, meta={**getattr(gen, "data_meta", dict)(), **data.meta})
         X, y = self._generator_items(data)
         self.generator_ = gen.fit(X, y, progress=self.progress, checkpoint_dir=checkpoint_dir)
         self.timings_["fit_generator_s"] = time.perf_counter() - t

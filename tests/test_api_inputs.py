@@ -93,3 +93,13 @@ def test_numpy_integers_are_ints():
     assert AugmentConfig(per_class=np.int64(5)).per_class == 5
     with pytest.raises(InvalidInputError):
         check_int("n", np.bool_(True))
+
+
+def test_clips_given_as_arrays_take_the_generators_sample_rate():
+    """(X, y) arrays carry no rate: the generator's stands for it, so files are not written at 8 kHz."""
+    t = np.arange(4096) / 16000
+    X = np.stack([0.5 * np.sin(2 * np.pi * f * t) for f in [300.0] * 6 + [900.0] * 6]).astype(np.float32)
+    y = np.repeat(["a", "b"], 6)
+    modality, config, _ = smoke_setup("audio")
+    aug = Augmenter(modality, config, generator_options={"sample_rate": 16000}, progress=False).fit((X, y))
+    assert modality.sample_rate(aug.data_.meta) == 16000
