@@ -107,9 +107,9 @@ class ConditionalDCGAN(ConditionalGANModel):
         return pre.transform(X), pre, fixed                                             # (n, C, S, S)
 
     def _decode(self, Z: np.ndarray, seed: int) -> np.ndarray:
-        if len(Z) == 0:
-            s, c = self.config.image_size, self.config.channels
-            return np.zeros((0, s, s, c), np.uint8)
+        if len(Z) == 0:  # the shape a non-empty draw has: the user's image size, not the network's
+            h, w = self.transform_.input_size_ or (self.config.image_size, self.config.image_size)
+            return np.zeros((0, h, w, self.config.channels), np.uint8)
         return self.transform_.inverse_transform(Z)                                       # (n, S, S, C) uint8
 
     def _augment(self) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:

@@ -23,6 +23,7 @@ def test_sample_shapes_and_sizes(images):
     gan = ConditionalDCGAN(DCGANConfig(steps=2, batch_size=8, base_channels=4), device="cpu").fit(X, y, progress=False)
     out, labels = gan.sample(7)
     assert out.shape == (7, *X.shape[1:]) and out.dtype == np.uint8  # drop-in: the input's size, not the model's
+    assert gan.sample(0)[0].shape == (0, *X.shape[1:])  # an empty draw has the same shape
     with pytest.raises(InvalidInputError, match="not a class"):
         gan.sample(2, labels=9)
     with pytest.raises(InvalidInputError, match="one label per sample"):

@@ -271,6 +271,8 @@ def test_fit_bad_inputs():
         vae.fit(["a b", "c d"], ["x", "x"])
     with pytest.raises(InvalidInputError, match=r"`X\[1\]` must be a str"):
         vae.fit(["a b", 3], ["x", "y"])
+    with pytest.raises(InvalidInputError, match="all empty or blank"):  # crashed in torch's sampler
+        vae.fit(["", " "] * 6, ["x", "y"] * 6)
 
 
 def test_checkpoint_resume_matches_uninterrupted(corpus, tmp_path):

@@ -774,4 +774,6 @@ def _check_texts(X: Any) -> list[str]:
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise InvalidInputError(f"`X[{i}]` must be a str; got {type(t).__name__}.")
+    if not any(t.strip() for t in texts):  # nothing to learn: sampling would fail inside torch
+        raise InvalidInputError(f"`X` holds {len(texts)} sentence(s), all empty or blank.")
     return texts
