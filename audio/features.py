@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -193,22 +192,15 @@ class SpectrogramTransform:
         return (torch.from_numpy(log).exp() - self.config.eps).clamp_min(0.0)
 
     def inverse_transform(self, spec: np.ndarray, *, seed: int = 0, n_iter: int | None = None, batch_size: int = 256) -> np.ndarray:
-        """Normalised spectrograms (n, F, W) -> peak-normalised float32 waveforms (n, T) by Griffin-Lim.
-        Magnitudes are made a batch at a time: for 6,000 candidates the whole set's magnitudes and
-        their intermediate copies held over a gigabyte at once."""
-        return self._waves(lambda s: self.to_magnitude(spec[s]), len(spec), seed, n_iter, batch_size)
+        """Normalised spectrograms (n, F, W) -> peak-normalised float32 waveforms (n, T) by Griffin-Lim."""
+        return self.magnitude_to_waveform(self.to_magnitude(spec), seed=seed, n_iter=n_iter, batch_size=batch_size)
 
     def magnitude_to_waveform(self, mag: torch.Tensor, *, seed: int = 0, n_iter: int | None = None, batch_size: int = 256) -> np.ndarray:
         """Magnitudes (n, F, W) as :meth:`magnitude` gives them -> float32 waveforms (n, T), peak 0.9."""
-        return self._waves(lambda s: mag[s], len(mag), seed, n_iter, batch_size)
-
-    def _waves(self, magnitude: Callable[[slice], torch.Tensor], n: int, seed: int, n_iter: int | None, batch_size: int) -> np.ndarray:
-        """Griffin-Lim over ``n`` items in batches, ``magnitude(slice)`` giving each batch's (b, F, W);
-        a batch's phases are seeded by its position, so the result does not depend on who slices."""
         c = self.config
         out = []
-        for start in range(0, n, batch_size):
-            full = self.full_magnitude(magnitude(slice(start, start + batch_size)))
+        for start in range(0, len(mag), batch_size):
+            full = self.full_magnitude(mag[start : start + batch_size])
             wave = griffin_lim(full, n_fft=c.n_fft, hop_length=c.hop_length, length=c.n_samples,
                                n_iter=n_iter or c.griffin_lim_iters, momentum=c.momentum, seed=(seed, start))
             out.append(wave.numpy())
