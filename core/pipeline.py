@@ -93,6 +93,8 @@ class AugmentConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, kind):  # a dict or a string would fail after training
                 raise InvalidInputError(f"`{name}` must be a {kind.__name__} or None; got {value!r}.")
+        if self.screen is not None and self.screen.selector == "value" and self.valuation is None:
+            raise InvalidInputError('`screen` selector "value" ranks by the valuation: keep `valuation` on.')
         if self.embedder is not None and not isinstance(self.embedder, str):
             raise InvalidInputError(f"`embedder` must be a string such as 'own' or 'auto'; got {self.embedder!r}.")
 

@@ -38,6 +38,9 @@ from imagina.core.runtime import numpy_rng
 logger = logging.getLogger(__name__)
 
 
+SELECTORS = ("maxmin", "random", "value")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ScreenConfig:
     """Thresholds of the screen.
@@ -55,7 +58,11 @@ class ScreenConfig:
         ``quality · distance^w`` (0 ranks by quality alone).
     selector : "maxmin" (the quality-weighted max-min pick above) or "random": candidates that pass
         are taken in a seeded random order (redundant ones still rejected), which keeps the shape of
-        the candidate distribution instead of spreading the kept set over its tails.
+        the candidate distribution instead of spreading the kept set over its tails; or "value": taken
+        in order of their marginal value (ties by KNN-Shapley; the ``value`` and ``knn_shapley`` scores
+        of ``checks``, which the pipeline's valuation adds), redundant ones still rejected. "value" is
+        an option, not a default: its effect on outside classifiers is not measured yet
+        (docs/value_selector_plan.md).
     seed : seed of the "random" selector.
     priority_score : name of a modality check score (:class:`~imagina.core.modality.SanityResult`
         ``scores``) that weights the "random" selector's draw, or None (a uniform draw). Candidates are
@@ -89,7 +96,7 @@ class ScreenConfig:
         if self.budget_per_class is not None:
             check_int("budget_per_class", self.budget_per_class, minimum=1)
         check_float("diversity_weight", self.diversity_weight, minimum=0.0)
-        check_choice("selector", self.selector, ("maxmin", "random"))
+        check_choice("selector", self.selector, SELECTORS)
         check_int("seed", self.seed, minimum=0)
         if self.priority_score is not None:
             if not isinstance(self.priority_score, str) or not self.priority_score:
@@ -215,6 +222,8 @@ class Screen:
                 raise InvalidInputError('`priority` needs the "random" selector (ScreenConfig(selector="random")).')
         else:
             priority = _check_priority(cfg, checks, n)
+        if cfg.selector == "value":
+            priority = _value_keys(checks, n)
 
         proba = self.classifier_.predict_proba(cand_emb) if n else np.zeros((0, len(self.classes_)))
         col = np.searchsorted(self.classifier_.classes_, cand_y)  # classes_ is sorted (np.unique)
@@ -271,7 +280,9 @@ class Screen:
         taken = 0
         dup = cfg.duplicate_ratio * scale
         order = None
-        if cfg.selector == "random":
+        if cfg.selector == "value":  # the keys rank by value, then KNN-Shapley
+            order = torch.as_tensor(priority, dtype=torch.float64)
+        elif cfg.selector == "random":
             u = numpy_rng(cfg.seed, "screen-select", int(rows[0]), len(rows)).random(len(rows))
             if priority is not None:  # weighted draw without replacement: the largest u^(1/w) first
                 u = np.log1p(-u) / priority  # log(1 - u) with 1 - u in (0, 1]; -inf never occurs
@@ -343,6 +354,19 @@ def _check_priority(cfg: ScreenConfig, checks: SanityResult | None, n: int) -> n
         raise InvalidInputError(f"check score `{cfg.priority_score}` must hold {n} values; got shape {score.shape}.")
     score = np.where(np.isfinite(score) & (score > 0), score, 1.0)
     return np.clip(score ** cfg.priority_power, 1e-300, 1e300)  # a zero weight would give a -inf key
+
+
+def _value_keys(checks: SanityResult | None, n: int) -> np.ndarray:
+    """Keys (n,) of the "value" selector: each candidate's rank by marginal value, ties broken by
+    KNN-Shapley (higher first, unvalued last), as positive numbers in that order."""
+    if checks is None or "value" not in checks.scores or "knn_shapley" not in checks.scores:
+        raise InvalidInputError('the "value" selector needs the candidates\' values: keep the valuation on '
+                                "(AugmentConfig(valuation=ValuationConfig())).")
+    value = np.nan_to_num(np.asarray(checks.scores["value"], dtype=np.float64), nan=-np.inf)
+    shapley = np.nan_to_num(np.asarray(checks.scores["knn_shapley"], dtype=np.float64), nan=-np.inf)
+    keys = np.empty(n)
+    keys[np.lexsort((shapley, value))] = np.arange(1, n + 1)  # the best gets n
+    return keys
 
 
 def _as_embeddings(name: str, emb: np.ndarray) -> np.ndarray:

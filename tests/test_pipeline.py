@@ -316,6 +316,25 @@ def test_fit_takes_an_x_y_pair_and_labels_as_a_list():
 
 
 
+def test_value_selector_keeps_the_most_valuable_of_what_passes():
+    from imagina.core.errors import InvalidInputError
+    from imagina.core.screening import ScreenConfig
+
+    cfg = AugmentConfig(per_class=10, oversample=3.0, top_up_rounds=0, dose=None, screen=ScreenConfig(selector="value"))
+    result = Augmenter(ProbedPointModality({}), cfg, progress=False).fit(_real(12)).augment()
+    value = result.screen.scores["value"]
+    compared = 0
+    for c in np.unique(result.labels):
+        kept = result.keep & (result.labels == c)
+        over = (result.labels == c) & np.array([r is not None and r.startswith("over budget") for r in result.screen.reasons])
+        if kept.any() and over.any():
+            assert value[kept].min() >= value[over].max()  # the budget went to the most valuable
+            compared += 1
+    assert compared  # some class had more that passed than its budget
+    with pytest.raises(InvalidInputError, match="keep `valuation` on"):
+        AugmentConfig(screen=ScreenConfig(selector="value"), valuation=None)
+
+
 @pytest.mark.parametrize("spec", ["nosuch", "combined:", "combined:own", "combined:nosuch"])
 def test_a_bad_embedder_fails_before_the_generator_trains(spec, monkeypatch):
     """A misspelt --embedder used to surface only after the whole generator training."""

@@ -106,6 +106,23 @@ def test_random_selector_keeps_the_shape_of_the_candidates(real):
         ScreenConfig(selector="best")
 
 
+def test_value_selector_fills_the_budget_by_value_then_knn_shapley(real):
+    emb, y = real
+    rng = np.random.default_rng(4)
+    cand = emb[y == 0][:30] + rng.normal(scale=0.3, size=(30, 8)).astype(np.float32)
+    cy = np.zeros(30, dtype=int)
+    value = np.round(rng.normal(size=30), 1)                 # ties, broken by KNN-Shapley
+    shapley = rng.normal(size=30)
+    checks = SanityResult({"value": value, "knn_shapley": shapley}, [None] * 30)
+    cfg = ScreenConfig(selector="value", copy_ratio=0.0, duplicate_ratio=0.0, min_consistency=0.0,
+                       require_manifold=False)
+    kept = Screen(cfg).fit(emb, y).score(cand, cy, checks=checks, budget_per_class=8).keep
+    best = np.lexsort((shapley, value))[::-1][:8]            # the 8 largest (value, KNN-Shapley)
+    assert sorted(np.flatnonzero(kept).tolist()) == sorted(best.tolist())
+    with pytest.raises(InvalidInputError, match="needs the candidates' values"):
+        Screen(cfg).fit(emb, y).score(cand, cy, budget_per_class=8)
+
+
 def test_priority_weights_the_random_draw(real):
     emb, y = real
     rng = np.random.default_rng(3)
