@@ -648,6 +648,6 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
                          n_views, reference["lift"] if reference else 0.0,
                          (reference["low"], reference["high"]) if reference else (0.0, 0.0), classical_trials,
                          checked, expected, time.perf_counter() - start, unseen_check,
-                         best["ratio"] if best is not None and len(syn_y) else None, len(fresh) if fresh else 0)
+                         best["ratio"] if best is not None and len(syn_y) else None, len(fresh))
     logger.info("dose: %s (%.1f s)", message, rec.seconds)
     return rec

@@ -90,7 +90,7 @@ def as_labeled(data: Any, what: str = "data") -> LabeledData:
     """``data`` as a :class:`LabeledData`: one already, or an ``(X, y)`` pair as scikit-learn's ``fit``
     takes them; one label per item, none missing. ``what`` names the argument in errors."""
     if isinstance(data, tuple) and len(data) == 2:
-        data = LabeledData(data[0], np.asarray(data[1]))
+        data = LabeledData(data[0], data[1])  # its __post_init__ makes y an array
     if not isinstance(data, LabeledData):
         raise InvalidInputError(f"`{what}` must be a LabeledData (e.g. MODALITY.load(...)) or an (X, y) pair; got "
                                 f"{type(data).__name__}.")
