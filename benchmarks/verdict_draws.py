@@ -23,7 +23,7 @@ under ``--out``; a draw whose folder already holds ``outside.json`` is read, not
 
     OMP_NUM_THREADS=1 python benchmarks/verdict_draws.py --out runs/verdict \\
         --draws trec:50:15 mnist:10:5 fsdd:20:3 cr:250:10 cifar10:10:5 [--seeds 0,1,2,3,4] [--json tally.json] \\
-        [--dose-option check_rule=sign]
+        [--dose-option check_rule=sign] [--screen-option selector=value]
 
 ``--smoke`` runs one tiny draw of scikit-learn's digits (augment's ``--smoke``, the outside view's
 ``--smoke``) to check the chain, not the verdict.
@@ -68,15 +68,16 @@ def parse_draw(text: str) -> tuple[str, int, int]:
 
 
 def commands(name: str, k: int, seed: int, folder: Path, seeds: str, smoke: bool,
-             dose_options: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
-    """The ``augment`` and ``outside_view.py`` command lines of one draw (``dose_options``: KEY=VALUE
-    settings passed to ``augment --dose-option``)."""
+             dose_options: tuple[str, ...] = (), screen_options: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """The ``augment`` and ``outside_view.py`` command lines of one draw (``dose_options`` and
+    ``screen_options``: KEY=VALUE settings passed to ``augment --dose-option`` / ``--screen-option``)."""
     spec = DATASETS[name]
     fill = [a.format(d=SHARED) for a in spec["data"]]
     test = [a.format(d=SHARED) for a in spec["test"]]
     draw = ["--real-per-class", str(k), "--seed", str(seed)]
     augment = [sys.executable, "-m", "imagina", "augment", spec["modality"], *fill, *draw, *spec.get("augment", []),
                *[a for o in dose_options for a in ("--dose-option", o)],
+               *[a for o in screen_options for a in ("--screen-option", o)],
                "--out", str(folder / "output"), "--quiet"] + (["--smoke", "--steps", "2"] if smoke else [])
     outside = [sys.executable, str(HERE / "outside_view.py"), "--modality", spec["modality"], *fill, *test, *draw,
                "--output", str(folder / "output"), "--seeds", seeds, "--json", str(folder / "outside.json")]
@@ -170,6 +171,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--smoke", action="store_true", help="one tiny digits draw: checks the chain, not the verdict")
     p.add_argument("--dose-option", dest="dose_options", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to augment's --dose-option (repeatable), e.g. check_rule=sign")
+    p.add_argument("--screen-option", dest="screen_options", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to augment's --screen-option (repeatable), e.g. selector=value")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     draws = [parse_draw(d) for d in (["digits:5:0"] if args.smoke else args.draws)]
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 raise SystemExit(f"{folder / 'output'} exists without outside.json: remove it to rerun {label}")
             folder.mkdir(parents=True, exist_ok=True)
             augment, outside = commands(name, k, seed, folder, "0" if args.smoke else args.seeds, args.smoke,
-                                        tuple(args.dose_options))
+                                        tuple(args.dose_options), tuple(args.screen_options))
             steps = {}
             for step, cmd in (("augment", augment), ("outside_view", outside)):
                 logger.info("%s: %s", label, step)

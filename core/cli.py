@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from imagina.core.errors import ImaginaError, InvalidInputError, check_int
+from imagina.core.errors import ImaginaError, InvalidInputError, check_int, with_options
 from imagina.core.registry import modality_names
 
 logger = logging.getLogger("imagina")
@@ -129,6 +129,10 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
     p.add_argument("--dose-option", dest="dose_options", type=_key_value, action="append", default=[],
                    metavar="KEY=VALUE", help="a setting of the dose and verdict (imagina.core.dose.DoseConfig), e.g. "
                                              "check_splits=10 or check_rule=sign (repeatable; values are JSON or text)")
+    p.add_argument("--screen-option", dest="screen_options", type=_key_value, action="append", default=[],
+                   metavar="KEY=VALUE", help="a setting of the screen (imagina.core.screening.ScreenConfig) over the "
+                                             "modality's default, e.g. selector=value or k=10 (repeatable; values are "
+                                             "JSON or text, null for None)")
     _common(p)
 
 
@@ -320,8 +324,12 @@ def _augment_config(args):
         raise InvalidInputError("--dose-option: the dose is off (--dose off); drop one of the two.")
     smoke = SMOKE_DOSE if getattr(args, "smoke", False) else {}
     dose = None if args.dose == "off" else DoseConfig.from_options({**smoke, **options})
+    screen = None
+    if args.screen_options:  # over the modality's default screen, as the API fills it
+        default = AugmentConfig(dose=None).resolved(_registered(args.modality)).screen
+        screen = with_options(default, dict(args.screen_options), flag="--screen-option")
     return AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
-                         per_class=args.per_class, oversample=args.oversample, dose=dose)
+                         per_class=args.per_class, oversample=args.oversample, dose=dose, screen=screen)
 
 
 def _main_process() -> bool:

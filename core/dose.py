@@ -60,13 +60,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from imagina.core.errors import InvalidInputError, check_fields, check_float, check_int
+from imagina.core.errors import InvalidInputError, check_float, check_int, with_options
 from imagina.core.modality import concat, take
 from imagina.core.valuation import stratified_subsample
 
@@ -147,11 +147,7 @@ class DoseConfig:
         """``base`` (default: the defaults) with the settings named in ``options`` (``--dose-option
         KEY=VALUE``); a list, or one value where the setting holds several, becomes a tuple; an unknown key
         is a one-line error that names the known ones."""
-        base = base or cls()
-        check_fields(cls, options, unknown="--dose-option: unknown setting", known="known")
-        values = {k: tuple(v) if isinstance(v, list) else ((v,) if isinstance(getattr(base, k), tuple) else v)
-                  for k, v in options.items()}
-        return replace(base, **values)
+        return with_options(base or cls(), options, flag="--dose-option")
 
 
 @dataclass

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, is_dataclass, replace
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ImaginaError(Exception):
@@ -87,3 +90,15 @@ def check_fields(config_class: type, options: Mapping[str, object], *, unknown: 
     extra = sorted(set(options) - names)
     if extra:
         raise InvalidInputError(f"{unknown} {extra[0]!r}; {known}: {', '.join(sorted(names))}.")
+
+
+def with_options(base: T, options: Mapping[str, Any], *, flag: str) -> T:
+    """The dataclass ``base`` with the settings named in ``options`` (a flag's ``KEY=VALUE`` pairs, e.g.
+    ``--dose-option``): a list, or one value where the setting holds several, becomes a tuple; an
+    unknown key is a one-line error naming ``flag`` and the known settings; the class's own checks run
+    on the result."""
+    assert is_dataclass(base)
+    check_fields(type(base), options, unknown=f"{flag}: unknown setting", known="known")
+    values = {k: tuple(v) if isinstance(v, list) else ((v,) if isinstance(getattr(base, k), tuple) else v)
+              for k, v in options.items()}
+    return replace(base, **values)
