@@ -75,6 +75,10 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
          "`check_rule` must be one of interval, sign"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--dose", "off", "--dose-option", "folds=3"],
          "the dose is off"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--screen-option", "selectr=value"],
+         "--screen-option: unknown setting 'selectr'; known: budget_per_class"),
+        (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--screen-option", "priority_score=bigram_rarity"],
+         '`priority_score` needs the "random" selector'),
         # argparse's own errors keep the contract too: one line, not the usage block
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--seed", "abc"], "argument --seed: invalid int value"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--real-per-class", "0"],
@@ -252,14 +256,35 @@ def test_smoke_runs_a_small_dose_unless_told_otherwise():
     from imagina.core.cli import _augment_config
 
     def config(**kw):
-        base = dict(smoke=True, dose="auto", dose_options=[], seed=0, device="cpu", steps=2, embedder="own",
-                    per_class=4, oversample=None)
+        base = dict(smoke=True, dose="auto", dose_options=[], screen_options=[], modality="image", seed=0, device="cpu",
+                    steps=2, embedder="own", per_class=4, oversample=None)
         return _augment_config(argparse.Namespace(**{**base, **kw})).dose
 
     small = config()
     assert (small.folds, small.repeats, small.max_real, small.classical) == (2, 1, 200, (1,))
     assert config(dose_options=[("folds", 3)]).folds == 3  # an explicit --dose-option wins
     assert config(smoke=False).folds == 5
+
+
+def test_screen_option_changes_one_setting_of_the_modality_default():
+    """``--screen-option`` starts from the screen the modality uses, not the generic one: text keeps its
+    random pick and consistency 0 when only ``k`` changes; no option leaves the modality to fill it."""
+    import argparse
+
+    from imagina.core.cli import _augment_config
+    from imagina.core.screening import ScreenConfig
+
+    def screen(modality, options):
+        args = dict(smoke=False, dose="auto", dose_options=[], screen_options=options, modality=modality, seed=0,
+                    device="cpu", steps=None, embedder=None, per_class=None, oversample=None)
+        return _augment_config(argparse.Namespace(**args)).screen
+
+    assert screen("text", []) is None
+    text = screen("text", [("k", 7)])
+    assert (text.k, text.selector, text.min_consistency, text.priority_score) == (7, "random", 0.0, "bigram_rarity")
+    image = screen("image", [("selector", "value")])
+    assert image == ScreenConfig(selector="value")
+    assert screen("text", [("selector", "value"), ("priority_score", None)]).selector == "value"
 
 
 @pytest.mark.parametrize("candidates", ["out/samples", "out"])
