@@ -145,7 +145,8 @@ def _evaluate_args(p: argparse.ArgumentParser, modality) -> None:
     p.add_argument("--selection-seeds", type=int, default=None,
                    help="classifier seeds averaged to score each candidate setting on validation (default 3)")
     p.add_argument("--classifier-steps", type=int, default=None,
-                   help="training steps of the reference classifier (default: the modality's)")
+                   help="training steps of the reference classifier that compares the conditions (default: the "
+                        "modality's); the dose's check network inside augment keeps the modality's steps")
 
 
 def _screen_args(p: argparse.ArgumentParser, modality) -> None:
