@@ -129,11 +129,26 @@ def _augment_args(p: argparse.ArgumentParser, modality, *, evaluate: bool) -> No
     p.add_argument("--dose-option", dest="dose_options", type=_key_value, action="append", default=[],
                    metavar="KEY=VALUE", help="a setting of the dose and verdict (imagina.core.dose.DoseConfig), e.g. "
                                              "check_splits=10 or check_rule=sign (repeatable; values are JSON or text)")
+    _screen_option(p, "selector=value or k=10")
+    _common(p)
+
+
+def _screen_option(p: argparse.ArgumentParser, example: str) -> None:
     p.add_argument("--screen-option", dest="screen_options", type=_key_value, action="append", default=[],
                    metavar="KEY=VALUE", help="a setting of the screen (imagina.core.screening.ScreenConfig) over the "
-                                             "modality's default, e.g. selector=value or k=10 (repeatable; values are "
-                                             "JSON or text, null for None)")
-    _common(p)
+                                             f"modality's default, e.g. {example} (repeatable; values are JSON or "
+                                             "text, null for None)")
+
+
+def _screen_config(args):
+    """The modality's default screen with ``--screen-option`` applied; None without options (the
+    modality's default then fills it, as in the API)."""
+    from imagina.core.pipeline import AugmentConfig
+
+    if not args.screen_options:
+        return None
+    default = AugmentConfig(dose=None).resolved(_registered(args.modality)).screen
+    return with_options(default, dict(args.screen_options), flag="--screen-option")
 
 
 def _evaluate_args(p: argparse.ArgumentParser, modality) -> None:
@@ -156,6 +171,7 @@ def _screen_args(p: argparse.ArgumentParser, modality) -> None:
     _output(p)
     p.add_argument("--per-class", type=int, default=None, help="keep at most this many per class (default: all that pass)")
     _embedder_args(p, modality)
+    _screen_option(p, "k=10 or min_density=0.5")
     _common(p)
 
 
@@ -325,12 +341,8 @@ def _augment_config(args):
         raise InvalidInputError("--dose-option: the dose is off (--dose off); drop one of the two.")
     smoke = SMOKE_DOSE if getattr(args, "smoke", False) else {}
     dose = None if args.dose == "off" else DoseConfig.from_options({**smoke, **options})
-    screen = None
-    if args.screen_options:  # over the modality's default screen, as the API fills it
-        default = AugmentConfig(dose=None).resolved(_registered(args.modality)).screen
-        screen = with_options(default, dict(args.screen_options), flag="--screen-option")
     return AugmentConfig(seed=args.seed, device=args.device, steps=args.steps, embedder=args.embedder,
-                         per_class=args.per_class, oversample=args.oversample, dose=dose, screen=screen)
+                         per_class=args.per_class, oversample=args.oversample, dose=dose, screen=_screen_config(args))
 
 
 def _main_process() -> bool:
@@ -461,7 +473,11 @@ def cmd_screen(args) -> dict:
 
     check_output_dir(args.out, overwrite=args.overwrite)
     modality = _modality(args)
-    config = AugmentConfig(seed=args.seed, device=args.device, embedder=args.embedder).resolved(modality)
+    config = AugmentConfig(seed=args.seed, device=args.device, embedder=args.embedder,
+                           screen=_screen_config(args)).resolved(modality)
+    if config.screen.selector == "value":
+        raise InvalidInputError("--screen-option selector=value ranks by the candidates' value, which only augment "
+                                "computes; screen takes maxmin or random.")
     real = _load(modality, args, "--real")
     cand = modality.like(_load(modality, args, "--candidates", clean=False), real, "--candidates")
     _check_labels(real, cand, "--candidates", "--real")  # before anything trains

@@ -77,6 +77,10 @@ def test_augment_generate_screen_on_digits(tmp_path, capsys):
          "the dose is off"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--screen-option", "selectr=value"],
          "--screen-option: unknown setting 'selectr'; known: budget_per_class"),
+        (["screen", "image", "--real", "digits", "--candidates", "digits", "--out", "{tmp}/o", "--screen-option",
+          "selector=value"], "which only augment computes"),
+        (["screen", "image", "--real", "digits", "--candidates", "digits", "--out", "{tmp}/o", "--screen-option", "k=0"],
+         "`k` must be"),
         (["augment", "image", "--data", "digits", "--out", "{tmp}/o", "--screen-option", "priority_score=bigram_rarity"],
          '`priority_score` needs the "random" selector'),
         # argparse's own errors keep the contract too: one line, not the usage block
