@@ -22,8 +22,17 @@ ARM = "classical+best tried"
 
 
 def read(folder: Path) -> dict[str, dict]:
-    """Draw folder name → its outside-view result, for every finished draw under ``folder``."""
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(folder.glob("*/outside.json"))}
+    """Draw folder name → its outside-view result, for every finished draw under ``folder``, with the
+    kept set's distinct-2 at the real draw's size over the real draw's (text only; issue 20's measure)
+    under ``"distinct2_ratio"``."""
+    out = {}
+    for p in sorted(folder.glob("*/outside.json")):
+        result = json.loads(p.read_text())
+        stats = json.loads((p.parent / "output" / "run.json").read_text())["metrics"].get("set_statistics", {})
+        if "kept" in stats and "real" in stats:
+            result["distinct2_ratio"] = stats["kept"]["distinct-2 @ real size"] / stats["real"]["distinct-2 @ real size"]
+        out[p.parent.name] = result
+    return out
 
 
 def verdict_outcome(result: dict, clf: str) -> str:
@@ -51,6 +60,7 @@ def compare(default: dict[str, dict], value: dict[str, dict]) -> list[dict]:
                 "verdict_default": (a.get("recommendation") or {}).get("verdict", "don't use"),
                 "verdict_value": (b.get("recommendation") or {}).get("verdict", "don't use"),
                 "value_use_outcome": verdict_outcome(b, clf),
+                "distinct2_default": a.get("distinct2_ratio"), "distinct2_value": b.get("distinct2_ratio"),
             })
     return rows
 
@@ -65,6 +75,10 @@ def decide(rows: list[dict]) -> dict[str, dict]:
         adopt = mean >= 0.5 and worst >= -2.0 and lost == 0
         out[modality] = {"results": len(rs), "draws": len({r["draw"] for r in rs}), "mean_diff": round(mean, 2),
                          "worst_diff": round(worst, 2), "uses_that_lost": lost, "adopt": adopt}
+        ratios = {r["draw"]: (r["distinct2_default"], r["distinct2_value"]) for r in rs if r["distinct2_default"]}
+        if ratios:  # not part of the plan's rule: issue 20's target (kept distinct-2 ≥ 0.8 × real) beside it
+            out[modality]["distinct2_ratio"] = {arm: round(sum(v[i] for v in ratios.values()) / len(ratios), 3)
+                                                for i, arm in enumerate(("default", "value"))}
     return out
 
 
@@ -87,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     for modality, d in decision.items():
         print(f"- {modality}: {d['results']} results on {d['draws']} draws, mean value − default {d['mean_diff']:+.2f}, "
               f"worst {d['worst_diff']:+.2f}, value-arm uses that lost {d['uses_that_lost']}: "
-              f"{'adopt' if d['adopt'] else 'stays an option'}")
+              f"{'adopt' if d['adopt'] else 'stays an option'}"
+              + (f"; kept distinct-2 / real at real size, mean: default {d['distinct2_ratio']['default']:.3f}, value "
+                 f"{d['distinct2_ratio']['value']:.3f}" if "distinct2_ratio" in d else ""))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "decision": decision}, indent=1))
 
