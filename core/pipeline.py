@@ -28,7 +28,7 @@ from imagina.core.generator import Generator, package_versions
 from imagina.core.metrics import embedding_metrics, within_class_diversity
 from imagina.core.modality import LabeledData, Modality, SanityResult, as_labeled, concat, get_modality, take
 from imagina.core.runtime import derive_seed
-from imagina.core.screening import Screen, ScreenConfig, ScreenResult
+from imagina.core.screening import Screen, ScreenConfig, ScreenResult, value_order
 from imagina.core.valuation import ValuationConfig, attribute, value_candidates
 
 logger = logging.getLogger(__name__)
@@ -384,9 +384,8 @@ class Augmenter:
         kept = np.flatnonzero(result.keep)
         if "value" not in result.scores:
             return kept[np.lexsort((-result.scores["quality"][kept], y[kept]))]
-        value = np.nan_to_num(result.scores["value"][kept], nan=-np.inf)
-        shapley = np.nan_to_num(result.scores["knn_shapley"][kept], nan=-np.inf)
-        return kept[np.lexsort((-shapley, -value, y[kept]))]
+        best = kept[value_order(result.scores["value"][kept], result.scores["knn_shapley"][kept])]
+        return best[np.argsort(y[best], kind="stable")]
 
     def _recommend(self, X: Any, y: np.ndarray, emb: np.ndarray, order: np.ndarray,
                    dose: DoseConfig | None = None) -> Recommendation | None:

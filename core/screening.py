@@ -356,16 +356,22 @@ def _check_priority(cfg: ScreenConfig, checks: SanityResult | None, n: int) -> n
     return np.clip(score ** cfg.priority_power, 1e-300, 1e300)  # a zero weight would give a -inf key
 
 
+def value_order(value: np.ndarray, shapley: np.ndarray) -> np.ndarray:
+    """Indices (n,) best first by marginal value, ties by KNN-Shapley, then by index; NaN (unvalued)
+    counts as the lowest. One order for the "value" selector and for the dose's take of kept items."""
+    value = np.nan_to_num(np.asarray(value, dtype=np.float64), nan=-np.inf)
+    shapley = np.nan_to_num(np.asarray(shapley, dtype=np.float64), nan=-np.inf)
+    return np.lexsort((-shapley, -value))
+
+
 def _value_keys(checks: SanityResult | None, n: int) -> np.ndarray:
-    """Keys (n,) of the "value" selector: each candidate's rank by marginal value, ties broken by
-    KNN-Shapley (higher first, unvalued last), as positive numbers in that order."""
+    """Keys (n,) of the "value" selector: positive and distinct, the largest for the first of
+    :func:`value_order`."""
     if checks is None or "value" not in checks.scores or "knn_shapley" not in checks.scores:
         raise InvalidInputError('the "value" selector needs the candidates\' values: keep the valuation on '
                                 "(AugmentConfig(valuation=ValuationConfig())).")
-    value = np.nan_to_num(np.asarray(checks.scores["value"], dtype=np.float64), nan=-np.inf)
-    shapley = np.nan_to_num(np.asarray(checks.scores["knn_shapley"], dtype=np.float64), nan=-np.inf)
     keys = np.empty(n)
-    keys[np.lexsort((shapley, value))] = np.arange(1, n + 1)  # the best gets n
+    keys[value_order(checks.scores["value"], checks.scores["knn_shapley"])] = np.arange(n, 0, -1)
     return keys
 
 

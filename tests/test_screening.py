@@ -249,3 +249,13 @@ def test_score_equals_a_per_candidate_reference(real):
     kinds = result.rejection_counts()
     assert {"near-copy", "redundant", "over budget", "label-inconsistent"} <= set(kinds)
     assert "over budget: class budget of 60 reached" in result.reasons
+
+
+def test_value_order_ranks_by_value_then_shapley_with_unvalued_last():
+    from imagina.core.screening import value_order
+
+    value = np.array([0.1, np.nan, 0.3, 0.1, 0.3])
+    shapley = np.array([0.0, 9.0, -1.0, 0.5, 2.0])
+    # 0.3 (Shapley 2.0) before 0.3 (-1.0); 0.1 (0.5) before 0.1 (0.0); the unvalued last
+    assert value_order(value, shapley).tolist() == [4, 2, 3, 0, 1]
+    assert value_order(np.zeros(3), np.zeros(3)).tolist() == [0, 1, 2]  # full ties keep the index order
