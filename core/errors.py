@@ -97,7 +97,8 @@ def with_options(base: T, options: Mapping[str, Any], *, flag: str) -> T:
     ``--dose-option``): a list, or one value where the setting holds several, becomes a tuple; an
     unknown key is a one-line error naming ``flag`` and the known settings; the class's own checks run
     on the result."""
-    assert is_dataclass(base)
+    if not is_dataclass(base) or isinstance(base, type):
+        raise TypeError(f"with_options takes a dataclass instance; got {base!r}")
     check_fields(type(base), options, unknown=f"{flag}: unknown setting", known="known")
     values = {k: tuple(v) if isinstance(v, list) else ((v,) if isinstance(getattr(base, k), tuple) else v)
               for k, v in options.items()}
