@@ -446,10 +446,8 @@ def load_audio(
         ``source_format`` (the original clips' rate, level, silence and duration per class, see
         :func:`source_format`), with which synthetic clips are written like the user's own.
     """
-    check_source(source)
+    check_source(source, per_class)
     config = config or AudioLoadConfig()
-    if per_class is not None:
-        check_int("per_class", per_class, minimum=1)
     folder, chosen = resolve_split(source, split) if label_from != "manifest" else (Path(source), None)
     entries, how = discover(folder, label_from=label_from, pattern=pattern)
     report = CleaningReport()

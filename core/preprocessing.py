@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagina.core.errors import InvalidInputError, NotFittedError
+from imagina.core.errors import InvalidInputError, NotFittedError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -192,11 +192,14 @@ def visible_files(root: str | Path) -> list[Path]:
     return out
 
 
-def check_source(source: object) -> None:
-    """A loader reads a path; arrays and lists go straight to ``Augmenter.fit((X, y))`` instead."""
+def check_source(source: object, per_class: object = None) -> None:
+    """The arguments every loader shares, checked before any file is read: a path (arrays and lists go
+    straight to ``Augmenter.fit((X, y))`` instead) and, when given, a positive ``per_class``."""
     if not isinstance(source, (str, os.PathLike)):
         raise InvalidInputError(f"`source` must be a path (str or Path); got {type(source).__name__}. Items already in "
                                 "memory need no loader: pass (X, y) to Augmenter.fit or LabeledData(X, y).")
+    if per_class is not None:
+        check_int("per_class", per_class, minimum=1)
 
 
 def resolve_split(root: str | Path, split: str | None) -> tuple[Path, str | None]:

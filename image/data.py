@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagina.core.errors import InvalidInputError, check_int
+from imagina.core.errors import InvalidInputError
 from imagina.core.modality import LabeledData
 from imagina.core.preprocessing import (
     CleaningReport,
@@ -68,9 +68,7 @@ def load_images(source: str, *, split: str | None = None, per_class: int | None 
     duplicates and constant images too (a test split stays whole); unreadable files and NaN items
     are dropped either way.
     """
-    check_source(source)
-    if per_class is not None:
-        check_int("per_class", per_class, minimum=1)
+    check_source(source, per_class)
     chosen = None
     if source == "digits":
         data = load_digits()

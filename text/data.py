@@ -390,9 +390,7 @@ def load_texts(
         ``X`` list[str] of n normalised sentences, ``y`` ndarray (n,) of str labels, ``sources``
         ``file:line`` per sentence, ``report`` the cleaning report.
     """
-    check_source(source)
-    if per_class is not None:
-        check_int("per_class", per_class, minimum=1)
+    check_source(source, per_class)
     config = config or TextCleaningConfig()
     if not clean:
         config = replace(config, drop_duplicates=False)
