@@ -76,6 +76,15 @@ def check_bool(name: str, value: object) -> bool:
     return bool(value)
 
 
+def check_instance(name: str, value: object, kind: type, *, optional: bool = True) -> None:
+    """Refuse a setting of the wrong type at once (a dict or a string in place of a config would
+    fail later, inside training): ``"`name` must be a Kind (or None); got value."``."""
+    if (value is None and optional) or isinstance(value, kind):
+        return
+    article = "an" if kind.__name__[0] in "AEIOU" else "a"
+    raise InvalidInputError(f"`{name}` must be {article} {kind.__name__}{' or None' if optional else ''}; got {value!r}.")
+
+
 def check_choice(name: str, value: object, choices: tuple[str, ...] | list[str]) -> str:
     """Validate that ``value`` is one of ``choices``."""
     if value not in choices:

@@ -45,7 +45,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from imagina.core.errors import InvalidInputError, check_bool, check_float, check_int
+from imagina.core.errors import InvalidInputError, check_bool, check_float, check_instance, check_int
 from imagina.core.modality import LabeledData, concat
 from imagina.core.runtime import autocast, derive_seed, numpy_rng, resolve_device, seeded
 
@@ -656,8 +656,7 @@ class Experiment:
 
     def __init__(self, modality: Any, augment_config: Any = None, eval_config: EvalConfig | None = None, *,
                  generator_options: dict | None = None, progress: bool = True) -> None:
-        if eval_config is not None and not isinstance(eval_config, EvalConfig):
-            raise InvalidInputError(f"`eval_config` must be an EvalConfig or None; got {eval_config!r}.")
+        check_instance("eval_config", eval_config, EvalConfig)
         self.modality = modality
         self.augment_config = augment_config
         self.eval_config = eval_config or EvalConfig()

@@ -22,7 +22,7 @@ import numpy as np
 
 from imagina.core.dose import DoseConfig, Recommendation, recommend_dose
 from imagina.core.embedding import pretrained_name
-from imagina.core.errors import InvalidInputError, NotFittedError, check_float, check_int
+from imagina.core.errors import InvalidInputError, NotFittedError, check_float, check_instance, check_int
 from imagina.core.export import atomic_output_dir, sanitize_label, write_json, write_manifest
 from imagina.core.generator import Generator, package_versions
 from imagina.core.metrics import embedding_metrics, within_class_diversity
@@ -90,9 +90,7 @@ class AugmentConfig:
             check_int("steps", self.steps, minimum=1)
         check_int("seed", self.seed, minimum=0)
         for name, kind in (("screen", ScreenConfig), ("valuation", ValuationConfig), ("dose", DoseConfig)):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, kind):  # a dict or a string would fail after training
-                raise InvalidInputError(f"`{name}` must be a {kind.__name__} or None; got {value!r}.")
+            check_instance(name, getattr(self, name), kind)
         if self.screen is not None and self.screen.selector == "value" and self.valuation is None:
             raise InvalidInputError('`screen` selector "value" ranks by the valuation: keep `valuation` on.')
         if self.embedder is not None and not isinstance(self.embedder, str):
@@ -228,8 +226,7 @@ class Augmenter:
         self.modality = get_modality(modality) if isinstance(modality, str) else modality
         if not isinstance(self.modality, Modality):
             raise InvalidInputError(f"`modality` must be a name such as 'image' or a Modality; got {modality!r}.")
-        if config is not None and not isinstance(config, AugmentConfig):
-            raise InvalidInputError(f"`config` must be an AugmentConfig or None; got {config!r}.")
+        check_instance("config", config, AugmentConfig)
         self.config = (config or AugmentConfig()).resolved(self.modality)
         self.generator_options = dict(generator_options or {})
         self.progress = progress
