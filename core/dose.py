@@ -325,6 +325,49 @@ def per_class_dose(syn_y: np.ndarray, allowed: np.ndarray, ratio: float, train_y
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
+def per_item_prefix(features: Any) -> tuple[Callable[[Any], Any] | None, Any]:
+    """Split a probe's features into a per-item function and the fitted rest: ``(prefix, rest)``.
+
+    A :class:`~sklearn.pipeline.Pipeline` whose first step is a
+    :class:`~sklearn.preprocessing.FunctionTransformer` (the modalities' pixels, gradient histograms,
+    log-mel statistics) gives that step as ``prefix`` and the remaining steps as ``rest``: the dose
+    computes ``prefix`` once per item instead of once per fit, which is exact because such a function
+    reads each item alone (:meth:`~imagina.core.modality.Modality.probe_features`). Anything else gives
+    ``(None, features)``: a transformer that learns from its training items (TF-IDF) runs at every fit.
+    """
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    if isinstance(features, Pipeline) and len(features.steps) > 1 and isinstance(features.steps[0][1], FunctionTransformer):
+        first = features.steps[0][1]
+        return (lambda X: clone(first).fit_transform(X)), features[1:]
+    return None, features
+
+
+@dataclass(frozen=True)
+class _Bank:
+    """One feature family's view of the dose's items: its per-item features computed once where it has
+    a per-item prefix (:func:`per_item_prefix`), else the items themselves; ``features`` fits on them."""
+
+    features: Any
+    real: Any
+    views: Any
+    syn: Any
+    prefix: Callable[[Any], Any] | None = None
+
+    @classmethod
+    def of(cls, features: Any, real: Any, views: Any, syn: Any) -> _Bank:
+        prefix, rest = per_item_prefix(features)
+        if prefix is None:
+            return cls(features, real, views, syn)
+        return cls(rest, prefix(real), None if views is None else prefix(views), prefix(syn) if len(syn) else syn, prefix)
+
+    def items(self, X: Any) -> Any:
+        """Other items (an unseen generator's pool) in this bank's form."""
+        return X if self.prefix is None else self.prefix(X)
+
+
 def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y: np.ndarray, attribution: np.ndarray,
                    config: DoseConfig | None = None, *,
                    embeddings: tuple[np.ndarray, np.ndarray] | None = None,
@@ -412,12 +455,6 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     from scipy import sparse
     from sklearn.base import clone
 
-    settings = {}
-    for name, f in families.items():
-        settings[name] = [("logistic", c) for c in cfg.probe_cs]
-        tr0 = pairs[0][0]
-        if not sparse.issparse(clone(f).fit_transform(take(real_X, tr0[:50]))):  # kernels on dense features only
-            settings[name] += [("rbf-svm", c) for c in cfg.svm_cs]
     # no screened item: every dose equals the reference, so none is tried (the classical arm still is)
     ratios = sorted({float(r) for r in cfg.ratios if r > 0}) if len(syn_y) else []
     counts = sorted({int(v) for v in cfg.classical if v > 0}) if views is not None else []
@@ -426,6 +463,14 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     if all_views is None:  # the modality offers no classical views
         counts = []
     n = len(real_y)
+    raw = _Bank(None, real_X, all_views, syn_X)  # the items themselves: what the check network trains on
+    banks = {name: _Bank.of(f, real_X, all_views, syn_X) for name, f in families.items()}
+    settings = {}
+    for name, b in banks.items():
+        settings[name] = [("logistic", c) for c in cfg.probe_cs]
+        tr0 = pairs[0][0]
+        if not sparse.issparse(clone(b.features).fit_transform(take(b.real, tr0[:50]))):  # kernels on dense features only
+            settings[name] += [("rbf-svm", c) for c in cfg.svm_cs]
     n_fits = len(pairs) * (sum(map(len, settings.values())) + len(counts) + len(ratios) + 2)
     bar = tqdm(total=n_fits, desc="choosing the dose", disable=not progress)
 
@@ -434,28 +479,30 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         bar.update()
         return acc
 
-    def training_set(tr: np.ndarray, n_views: int, syn: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
-        """The real training items ``tr``, ``n_views`` classical views of each, and synthetic items ``syn``."""
-        parts, labels = [take(real_X, tr)], [real_y[tr]]
+    def training_set(bank: _Bank, tr: np.ndarray, n_views: int, syn: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
+        """The real training items ``tr``, ``n_views`` classical views of each, and synthetic items ``syn``,
+        in ``bank``'s form."""
+        parts, labels = [take(bank.real, tr)], [real_y[tr]]
         if n_views:
-            parts.append(take(all_views, (np.arange(n_views)[:, None] * n + tr[None, :]).ravel()))
+            parts.append(take(bank.views, (np.arange(n_views)[:, None] * n + tr[None, :]).ravel()))
             labels.append(np.tile(real_y[tr], n_views))
         if syn is not None and len(syn):
-            parts.append(take(syn_X, syn))
+            parts.append(take(bank.syn, syn))
             labels.append(syn_y[syn])
         return (concat(parts) if len(parts) > 1 else parts[0]), np.concatenate(labels)
 
     def accuracy(s_pairs: list, n_views: int, chosen: Callable | None = None) -> np.ndarray:
         """Per split: the probe's accuracy on held-out real items with ``n_views`` classical views per
         training item and the synthetic items ``chosen(tr, te)``."""
-        return np.array([fit(features, best_c, *training_set(tr, n_views, chosen(tr, te) if chosen else None),
-                             take(real_X, te), real_y[te]) for tr, te in s_pairs])
+        return np.array([fit(bank.features, best_c, *training_set(bank, tr, n_views, chosen(tr, te) if chosen else None),
+                             take(bank.real, te), real_y[te]) for tr, te in s_pairs])
 
-    base = {(name, s): np.array([fit(families[name], s, take(real_X, tr), real_y[tr], take(real_X, te), real_y[te])
-                                 for tr, te in pairs]) for name in families for s in settings[name]}
+    base = {(name, s): np.array([fit(banks[name].features, s, take(banks[name].real, tr), real_y[tr],
+                                     take(banks[name].real, te), real_y[te]) for tr, te in pairs])
+            for name in families for s in settings[name]}
     # the strongest real-only model (a tie goes to the linear probe, then to the milder regularisation)
     family, best_c = max(base, key=lambda k: (round(base[k].mean(), 9), k[1][0] == "logistic", -abs(math.log10(k[1][1]))))
-    features = families[family]
+    bank = banks[family]
     real_acc = base[(family, best_c)]
 
     # the reference arm: real items with their best number of classical views (fewest on a tie)
@@ -476,9 +523,9 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         key = (hash(tr.tobytes()), hash(te.tobytes()))
         if key not in cache:
             mask = np.zeros(len(syn_y), dtype=bool)
-            for f in (families.values() if len(syn_y) else ()):
-                space = clone(f).fit(take(real_X, tr), real_y[tr])
-                mask |= echoes(space.transform(real_X), space.transform(syn_X), tr, te)
+            for b in (banks.values() if len(syn_y) else ()):
+                space = clone(b.features).fit(take(b.real, tr), real_y[tr])
+                mask |= echoes(space.transform(b.real), space.transform(b.syn), tr, te)
             if embeddings is not None:
                 mask |= echoes(np.asarray(embeddings[0]), np.asarray(embeddings[1]), tr, te)
             cache[key] = mask
@@ -523,7 +570,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         bar.refresh()
         for j, (tr, te) in enumerate(fresh[: cfg.check_splits]):
             idx = chosen(tr, te)
-            ref_X, ref_y = training_set(tr, n_views)  # the reference the message adds to: real + its classical views
+            ref_X, ref_y = training_set(raw, tr, n_views)  # the reference the message adds to: real + its classical views
             without, with_ = check(ref_X, ref_y, take(syn_X, idx), syn_y[idx], take(real_X, te),
                                    real_y[te], len(idx) / (len(ref_y) + len(idx)), cfg.seed + j)
             diffs.append(with_ - without)
@@ -542,17 +589,18 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         for h, (seen, other) in enumerate(parts):
             pool_X, pool_y = unseen(original[seen])
             pool_y = np.asarray(pool_y)
+            pool_X = bank.items(pool_X) if len(pool_y) else pool_X
             inner = splits(real_y[other], cfg.folds, 1, cfg.seed + 3 + h)
             bar.total += 2 * len(inner)
             bar.refresh()
             for _, te_inner in inner:
                 te = other[te_inner]
                 tr = np.setdiff1d(np.arange(n), te)
-                ref_X, ref_y = training_set(tr, n_views)
+                ref_X, ref_y = training_set(bank, tr, n_views)
                 pick = per_class_dose(pool_y, np.ones(len(pool_y), dtype=bool), best["ratio"], real_y[tr], classes)
-                without = fit(features, best_c, ref_X, ref_y, take(real_X, te), real_y[te])
-                with_ = fit(features, best_c, concat([ref_X, take(pool_X, pick)]) if len(pick) else ref_X,
-                            np.concatenate([ref_y, pool_y[pick]]), take(real_X, te), real_y[te])
+                without = fit(bank.features, best_c, ref_X, ref_y, take(bank.real, te), real_y[te])
+                with_ = fit(bank.features, best_c, concat([ref_X, take(pool_X, pick)]) if len(pick) else ref_X,
+                            np.concatenate([ref_y, pool_y[pick]]), take(bank.real, te), real_y[te])
                 diffs.append(with_ - without)
                 shares.append(len(te) / n)
                 tested.append(len(pick) / len(tr))

@@ -182,6 +182,28 @@ def test_embedding_does_not_depend_on_batch_size(name):
 
 
 @pytest.mark.parametrize("name", MODALITY_NAMES)
+def test_probe_per_item_step_reads_each_item_alone(name):
+    """The dose computes a probe's leading FunctionTransformer once per item (core.dose.per_item_prefix):
+    exact only if the features of a subset are the subset of the features."""
+    from imagina.core.dose import per_item_prefix
+    from imagina.core.modality import get_modality, take
+
+    modality = get_modality(name)
+    X, y = _tiny_data(name)
+    meta = {"sample_rate": 8000} if name == "audio" else None
+    probes = modality.probe_features(meta)
+    for family, features in (probes.items() if isinstance(probes, dict) else [("probe", probes)]):
+        prefix, rest = per_item_prefix(features)
+        if prefix is None:
+            continue
+        whole = prefix(X)
+        idx = np.array([len(y) - 1, 0, 2])
+        np.testing.assert_array_equal(prefix(take(X, idx)), whole[idx], err_msg=family)
+        np.testing.assert_array_equal(prefix(take(X, idx[:1])), whole[idx[:1]], err_msg=family)
+        assert len(rest.steps) == len(features.steps) - 1
+
+
+@pytest.mark.parametrize("name", MODALITY_NAMES)
 def test_screen_does_not_depend_on_chunk_size(name):
     from dataclasses import replace
 

@@ -150,6 +150,53 @@ def _features():
     return StandardScaler()
 
 
+def test_per_item_features_are_computed_once_per_item_with_the_same_result(monkeypatch):
+    """A probe pipeline that starts with a per-item function runs it once per item, not once per fit,
+    and the recommendation does not change (the same fits on the same numbers)."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from imagina.core.dose import per_item_prefix
+
+    rng = np.random.default_rng(0)
+    real_y = np.repeat(np.arange(3), 30)
+    real = rng.normal(size=(90, 4)).astype(np.float32) + real_y[:, None]
+    syn_y = np.repeat(np.arange(3), 20)
+    syn = rng.normal(size=(60, 4)).astype(np.float32) + syn_y[:, None]
+    attribution = rng.integers(0, 90, 60)
+    rows = []
+
+    def square(X):
+        rows.append(len(X))
+        return np.asarray(X) ** 2
+
+    def views(X, k, seed):
+        return np.concatenate([np.asarray(X) + 0.1 * (v + 1) for v in range(k)])
+
+    prefix, rest = per_item_prefix(make_pipeline(FunctionTransformer(square), StandardScaler()))
+    assert prefix is not None and isinstance(rest[0], StandardScaler)
+    scaler = StandardScaler()
+    assert per_item_prefix(scaler) == (None, scaler)
+    cached = recommend_dose({"sq": make_pipeline(FunctionTransformer(square), StandardScaler())}, real, real_y, syn,
+                            syn_y, attribution, views=views)
+    assert sum(rows) == 90 + 90 * 4 + 60                     # real items, their views, the synthetic ones: once
+    # the same probe written as one transformer that is not a pipeline runs at every fit
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    class Squared(TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            self.scaler_ = StandardScaler().fit(np.asarray(X) ** 2)
+            return self
+
+        def transform(self, X):
+            return self.scaler_.transform(np.asarray(X) ** 2)
+
+    plain = recommend_dose({"sq": Squared()}, real, real_y, syn, syn_y, attribution, views=views)
+    a, b = cached.to_dict(), plain.to_dict()
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
+
+
 def test_no_screened_item_tries_no_dose(monkeypatch):
     """Every dose of an empty pool equals the reference: none is fitted (a --smoke run spent 48 of its
     56 s fitting them), and the verdict says there is nothing to add."""
