@@ -120,6 +120,7 @@ def auto_augment(modality: Modality, data: LabeledData, config: AugmentConfig | 
         dose = replace(base.dose, seed=base.dose.seed + 1)  # type: ignore[union-attr]
         kept = result.order if result.order is not None else np.zeros(0, dtype=np.int64)
         result.recommendation = augmenter._recommend(result.candidates, result.labels, result.embeddings, kept, dose)
+        result.classical_seed = dose.seed
     rec = result.recommendation
     augmenter.log_warnings = True
     result.warnings = augmenter._warnings(np.unique(data.y), result.labels, result.screen,

@@ -125,6 +125,8 @@ class AugmentResult:
     order: np.ndarray | None = None
     #: Warnings about the run (classes left short, a "don't use" verdict), also logged and in run.json.
     warnings: list[str] = field(default_factory=list)
+    #: Seed of the classical views the dose measured (its ``DoseConfig.seed``): :meth:`classical` makes them.
+    classical_seed: int = 0
 
     @property
     def keep(self) -> np.ndarray:
@@ -146,6 +148,22 @@ class AugmentResult:
         """The synthetic items to add to the real training set at the recommended dose."""
         idx = np.flatnonzero(self.in_dose)
         return LabeledData(take(self.candidates, idx), self.labels[idx])
+
+    def classical(self) -> LabeledData | None:
+        """The classical views of the real items that the dose's reference arm held
+        (``recommendation.classical_views`` per item: TrivialAugmentWide, EDA, shift / speed / noise),
+        view-major, made with the dose's seed: the recommended mix is the real items, these views and
+        :meth:`recommended`. None when that reference was the real items alone or no dose was chosen."""
+        k = self.recommendation.classical_views if self.recommendation is not None else 0
+        if not k:
+            return None
+        X = self.modality.classical_views(self.real.X, k, seed=self.classical_seed, meta=self.real.meta)
+        if X is None:
+            return None
+        n = len(self.real.y)
+        sources = [f"view {j // n + 1} of {self.real.sources[j % n] if self.real.sources else f'real item {j % n}'}"
+                   for j in range(k * n)]
+        return LabeledData(X, np.tile(self.real.y, k), sources, meta=dict(self.real.meta))
 
     def kept(self) -> LabeledData:
         """The screened synthetic set."""
@@ -169,6 +187,9 @@ class AugmentResult:
             out/manifest.csv             every item in samples/: path, label, every score
             out/reserve/<class>/...      kept items beyond the dose (present only then)
             out/reserve.csv              every item in reserve/
+            out/classical/<class>/...    classical views of the real items, when the dose's reference arm
+                                         held them (:meth:`classical`): part of the recommended mix
+            out/classical.csv            every item in classical/: path, label, view, the real item it comes from
             out/rejected.csv             every rejected candidate: label, reason, every score
             out/model/                   the fitted generator (config.json, model.safetensors, ...)
             out/report.md, out/figures/  the report with its pictures
@@ -192,6 +213,14 @@ class AugmentResult:
                         for p, i in zip(paths, idx)]
                 write_manifest(tmp / ("manifest.csv" if folder == "samples" else "reserve.csv"), rows,
                                columns=("path", "label", *score_names))
+            classical = self.classical()
+            if classical is not None:
+                n = len(self.real.y)
+                stems = [f"{sanitize_label(label)}_v{j // n + 1}_{j % n:06d}" for j, label in enumerate(classical.y)]
+                paths = self.modality.write_items(tmp / "classical", classical.X, classical.y, stems, meta=self.real.meta)
+                rows = [{"path": f"classical/{p}", "label": classical.y[j], "view": j // n + 1,
+                         "real_item": self.real.sources[j % n] if self.real.sources else j % n} for j, p in enumerate(paths)]
+                write_manifest(tmp / "classical.csv", rows, columns=("path", "label", "view", "real_item"))
             rejected = [{"candidate": int(i), "label": self.labels[i], "reason": self.screen.reasons[i],
                          **{k: self.screen.scores[k][i] for k in score_names}} for i in np.flatnonzero(~self.keep)]
             write_manifest(tmp / "rejected.csv", rejected, columns=("candidate", "label", "reason", *score_names))
@@ -336,7 +365,8 @@ class Augmenter:
             "history": self.generator_.history_,
         }
         return AugmentResult(self.modality, self.data_, X, y, result, metrics, record, self.generator_, emb,
-                             recommendation, order, warnings)
+                             recommendation, order, warnings,
+                             classical_seed=self.config.dose.seed if self.config.dose is not None else 0)
 
     def _candidates(self, labels: np.ndarray, seed: int) -> tuple[Any, np.ndarray, SanityResult, np.ndarray]:
         """Generate one candidate per label; their modality checks and embeddings."""
@@ -463,7 +493,9 @@ class Augmenter:
                        + (f"; none at all for {', '.join(none)}" if none else "") + f"; likely cause: {hint}.")
         if recommendation is not None and not recommendation.use:
             out.append(f"recommendation: don't use: {recommendation.message}"
-                       + (" The kept items are in reserve/." if result.keep.any() else ""))
+                       + (" The kept items are in reserve/." if result.keep.any() else "")
+                       + (f" classical/ holds the {recommendation.classical_views} classical view(s) per real item that "
+                          "the probe's reference held." if recommendation.classical_views else ""))
         for line in out if self.log_warnings else ():
             logger.warning(line)
         return out

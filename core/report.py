@@ -82,6 +82,12 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
         lines += ["## Recommendation", "", rec_.to_markdown(), "",
                   what + (f"; the {'other ' if n_dose else ''}{n_reserve} kept items are in `reserve/`, for your own "
                           "experiments." if n_reserve else "."), ""]
+        if rec_.classical_views:
+            k, n = rec_.classical_views, len(real.y)
+            lines += [f"`classical/` holds {k} classical view(s) of each real item ({k * n} in all; `classical.csv` "
+                      "names each one's real item): the reference the dose was measured on. "
+                      + ("The recommended mix is your real items, `classical/` and `samples/`." if n_dose else
+                         "Add them to your real items, or train with the same classical augmentation."), ""]
     lines += ["## Samples", "", "| real | kept synthetic | rejected synthetic |", "|---|---|---|",
               "| ![real](figures/real.png) | " + ("![kept](figures/kept.png)" if len(kept_idx) else "none")
               + " | " + ("![rejected](figures/rejected.png)" if len(rej_idx) else "none") + " |", ""]

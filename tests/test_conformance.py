@@ -310,3 +310,29 @@ def test_a_stray_file_in_a_class_folder_is_named_in_the_report(name, tmp_path):
     reasons = {d.source: d.reason for d in data.report.dropped}
     hit = [r for src, r in reasons.items() if src and src.endswith("notes.mp3")]
     assert len(hit) == 1 and hit[0].startswith(f"not {'an image' if name == 'image' else 'audio'}: unsupported file type .mp3")
+
+
+@pytest.mark.parametrize("name", ["image", "text", "audio"])
+def test_classical_views_export_in_the_users_format(name, tmp_path):
+    """Where the dose's reference held classical views, ``classical/`` holds them in the same format as
+    the user's items: it loads back with the modality's own loader, one view per real item, labels intact."""
+    from dataclasses import replace
+
+    from imagina.core.cli import SMOKE_DOSE
+    from imagina.core.dose import DoseConfig
+    from imagina.core.pipeline import AugmentConfig, Augmenter
+    from imagina.core.registry import get_modality
+
+    modality = get_modality(name)
+    data = modality.load(str(_write_class_folders(name, tmp_path / "data")))
+    cfg = AugmentConfig(steps=2, per_class=4, embedder="own", dose=DoseConfig.from_options(SMOKE_DOSE))
+    result = Augmenter(modality, cfg, progress=False).fit(data).augment()
+    result.recommendation = replace(result.recommendation, classical_views=1)
+    out = result.export(tmp_path / "out")
+    back = modality.load(str(out / "classical"), clean=False)
+    assert len(back) == len(data)
+    assert sorted(back.y.tolist()) == sorted(np.asarray(data.y).tolist())
+    if name == "image":  # images keep their size and mode
+        assert np.shape(back.X)[1:] == np.shape(data.X)[1:]
+    if name == "audio":  # clips their rate
+        assert back.meta["sample_rate"] == data.meta["sample_rate"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,6 +208,39 @@ def test_dose_follows_the_recommendation_and_export_splits_samples_and_reserve(t
     start = lines.index("| class | candidates | passed every test | kept | rejected: reasons |") + 2
     rows = lines[start: lines.index("", start)]  # one row per class
     assert sum(int(line.split("|")[3]) for line in rows) == passed  # "passed every test" = kept + over budget
+
+
+def test_export_writes_the_classical_views_of_the_recommended_mix(tmp_path):
+    """The dose's reference arm holds k classical views per real item: classical/ holds them (the same
+    views, seeded as the dose's), classical.csv names each one's real item, and the report says that the
+    mix is real + classical/ + samples/. A reference of real items alone writes no classical/."""
+    from dataclasses import replace
+
+    from imagina.core.dose import DoseConfig
+
+    modality = ViewedPointModality({})
+    cfg = AugmentConfig(per_class=10, oversample=2.0, dose=DoseConfig(folds=3, repeats=1, seed=5))
+    result = Augmenter(modality, cfg, progress=False).fit(_real(12)).augment()
+    result.generator = None
+    assert result.classical_seed == 5
+    result.recommendation = replace(result.recommendation, classical_views=0)
+    assert result.classical() is None
+    assert not (result.export(tmp_path / "none") / "classical").exists()
+    result.recommendation = replace(result.recommendation, classical_views=2, verdict="use", per_class={"a": 1})
+    views = result.classical()
+    n = len(result.real.y)
+    np.testing.assert_array_equal(views.X, modality.classical_views(result.real.X, 2, seed=5))
+    assert views.y.tolist() == result.real.y.tolist() * 2
+    out = result.export(tmp_path / "two")
+    rows = list(csv.DictReader(open(out / "classical.csv")))
+    assert len(rows) == 2 * n == len(list((out / "classical").rglob("*.txt")))
+    assert [int(r["view"]) for r in rows] == [1] * n + [2] * n
+    assert rows[n + 3]["real_item"] == "3" and rows[n + 3]["label"] == str(result.real.y[3])
+    first = np.array((out / rows[n + 3]["path"]).read_text().split(), dtype=np.float32)
+    np.testing.assert_array_equal(first, views.X[n + 3])
+    report = (out / "report.md").read_text()
+    assert f"`classical/` holds 2 classical view(s) of each real item ({2 * n} in all" in report
+    assert "The recommended mix is your real items, `classical/` and `samples/`." in report
 
 
 def test_no_dose_keeps_every_kept_item_in_samples():
