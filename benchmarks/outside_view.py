@@ -4,11 +4,13 @@
 Input: an ``augment`` output folder (``samples/`` = the recommended dose, ``reserve/`` = the other
 kept items, ``run.json`` = the verdict) and the same real k-shot draw it was made from
 (``--real-per-class`` and ``--seed`` as in the augment run; the loader cleans first, then draws).
-Five arms, each trained from scratch with every classifier seed and scored once on the test split:
+Eight arms, each trained from scratch with every classifier seed and scored once on the test split:
 
 * ``real``: the k-shot real items only;
 * ``real+classical``: plus imagina's classical augmentation at its best validation setting;
 * ``real+dose``: plus the items in ``samples/`` (nothing when the verdict is "don't use");
+* ``real+output``: plus ``classical/`` and ``samples/``, the whole recommended mix as a user adds it
+  (the same as ``real+dose`` when the output holds no ``classical/``);
 * ``real+best tried``: plus the items of the dose whose predicted lift ``run.json`` reports (its best
   trial; the same as ``real+dose`` when the verdict is "use"), rebuilt from ``samples/`` and
   ``reserve/`` in augment's ranking (value, then KNN-Shapley value): the predicted lift is checked
@@ -85,12 +87,13 @@ from imagina.core.runtime import derive_seed, limit_threads, seeded, torch_rng
 
 logger = logging.getLogger("outside_view")
 
-ARMS = ("real", "real+classical", "real+dose", "real+best tried", "real+all kept", "classical+dose",
+ARMS = ("real", "real+classical", "real+dose", "real+output", "real+best tried", "real+all kept", "classical+dose",
         "classical+best tried")
 #: (name, minuend, subtrahend) of the paired per-seed differences.
 DIFFS = (
     ("real+dose − real", "real+dose", "real"),
     ("real+dose − real+classical", "real+dose", "real+classical"),
+    ("real+output − real+classical", "real+output", "real+classical"),
     ("classical+dose − real+classical", "classical+dose", "real+classical"),
     ("best tried − real", "real+best tried", "real"),
     ("all kept − real", "real+all kept", "real"),
@@ -483,6 +486,7 @@ def markdown(result: dict) -> str:
     rec = result.get("recommendation") or {}
     syn = result["synthetic"]
     lines = [f"Real: {result['real']['items']} items; dose (samples/): {syn['dose']} items; reserve: {syn['reserve']}; "
+             f"classical/: {syn.get('classical_views', 0)} views; "
              f"best tried dose: ratio {syn['best_tried_ratio']:g}, {syn['best_tried']} items; test: {result['test_items']} items.", ""]
     for clf, res in result["classifiers"].items():
         cl = res["classical"]
@@ -557,6 +561,8 @@ def main(argv: list[str] | None = None) -> dict:
     dose = read_output_items(args.modality, args.output, "manifest.csv", real)
     reserve = read_output_items(args.modality, args.output, "reserve.csv", real)
     kept = join_items([dose, reserve])
+    views = read_output_items(args.modality, args.output, "classical.csv", real)  # classical/: part of the mix
+    output = join_items([views, dose]) if len(views) else dose
     rec = record.get("recommendation") or {}
     trials = rec.get("trials") or []
     best_ratio = max(trials, key=lambda t: t["lift"])["ratio"] if trials else 0.0
@@ -571,10 +577,10 @@ def main(argv: list[str] | None = None) -> dict:
         "modality": args.modality, "data": args.data, "test": args.test, "test_split": args.test_split,
         "real_per_class": args.real_per_class, "seed": args.seed, "output": str(args.output), "seeds": seeds,
         "real": {"items": len(real), "draw_check": draw}, "test_items": len(test),
-        "synthetic": {"dose": len(dose), "reserve": len(reserve), "best_tried_ratio": best_ratio, "best_tried": len(tried)}, "recommendation": record.get("recommendation"),
+        "synthetic": {"dose": len(dose), "reserve": len(reserve), "classical_views": len(views), "best_tried_ratio": best_ratio, "best_tried": len(tried)}, "recommendation": record.get("recommendation"),
         "classifiers": {}, "steps": getattr(bench, "steps", None),
     }
-    arms = {"real": (None, False), "real+classical": (None, True), "real+dose": (dose, False),
+    arms = {"real": (None, False), "real+classical": (None, True), "real+dose": (dose, False), "real+output": (output, False),
             "real+best tried": (tried, False), "real+all kept": (kept, False), "classical+dose": (dose, True),
             "classical+best tried": (tried, True)}
     same_as = {"real+best tried": "real+dose", "classical+best tried": "classical+dose"}  # when the dose was used
@@ -587,6 +593,8 @@ def main(argv: list[str] | None = None) -> dict:
         for s in seeds:
             for arm, (synthetic, classical) in arms.items():
                 same = same_as[arm] if arm in same_as and tried is dose else None
+                if arm == "real+output" and output is dose:
+                    same = "real+dose"
                 if same is None and synthetic is not None and not len(synthetic):
                     same = "real+classical" if classical else "real"
                 if same is not None:                         # the same training set: the same classifier

@@ -65,8 +65,12 @@ def test_outside_view_smoke(tmp_path):
     lenet = result["classifiers"]["LeNet"]
     assert lenet["classical"]["setting"].startswith("TrivialAugmentWide")
     arms = lenet["accuracy"]["arms"]
-    assert set(arms) == {"real", "real+classical", "real+dose", "real+best tried", "real+all kept", "classical+dose",
-                         "classical+best tried"}
+    assert set(arms) == {"real", "real+classical", "real+dose", "real+output", "real+best tried", "real+all kept",
+                         "classical+dose", "classical+best tried"}
+    views = len(list(csv.DictReader(open(out / "classical.csv")))) if (out / "classical.csv").exists() else 0
+    assert result["synthetic"]["classical_views"] == views == record["recommendation"]["classical_views"] * 50
+    if not views:  # no classical/: the output is samples/ alone, the same training set as real+dose
+        assert arms["real+output"]["per_seed"] == arms["real+dose"]["per_seed"]
     assert all(0.0 <= a["mean"] <= 100.0 and len(a["per_seed"]) == 1 for a in arms.values())
     diff = lenet["accuracy"]["diffs"]["real+dose − real"]
     assert np.isclose(diff["mean"], arms["real+dose"]["mean"] - arms["real"]["mean"])
