@@ -11,7 +11,9 @@ number. Inputs (no generator is trained, so the check is fast and the same for b
 * image: scikit-learn's digits (1,797 images of 8×8), 600 "synthetic" items = real items with
   Gaussian pixel noise (σ 24), attributed to their source image, classical views on;
 * audio: 20 clips per class of 4 classes (tones of a class's pitch, jittered, 0.5 s at 8 kHz), 160
-  noisy copies as synthetic items, classical views on.
+  noisy copies as synthetic items, classical views on;
+* fsdd (when ``../shared/data/fsdd`` is there): the default draw of the speech benchmarks, 20 clips per
+  spoken digit of the training split (seed 0), 400 noisy copies (SNR about 20 dB), classical views on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -50,6 +53,20 @@ def audio_inputs():
     return X, y, syn[order], y[src][order], src[order]
 
 
+def fsdd_inputs():
+    from imagina.core.modality import get_modality
+
+    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd"
+    data = get_modality("audio").load(str(root), pattern="{label}_{speaker}_{index}", split="train", per_class=20, seed=0)
+    X, y = np.asarray(data.X, np.float32), np.asarray(data.y)
+    rng = np.random.default_rng(0)
+    src = np.repeat(np.arange(len(y)), 2)
+    scale = 0.1 * np.sqrt((X**2).mean(1, keepdims=True))[src]
+    syn = (X[src] + scale * rng.normal(size=(len(src), X.shape[1]))).astype(np.float32)
+    order = np.argsort(y[src], kind="stable")
+    return X, y, syn[order], y[src][order], src[order], data.meta
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--pythonpath", default=None, help="a directory holding another checkout as imagina/")
@@ -61,10 +78,13 @@ def main() -> None:
     from imagina.core.modality import get_modality
 
     out = {}
-    for name, inputs in (("image", image_inputs), ("audio", audio_inputs)):
-        mod = get_modality(name)
-        real, real_y, syn, syn_y, attribution = inputs()
-        meta = {"sample_rate": 8000} if name == "audio" else None
+    cases = [("image", "image", image_inputs), ("audio", "audio", audio_inputs)]
+    if (Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd").is_dir():
+        cases.append(("fsdd", "audio", fsdd_inputs))
+    for name, modality, inputs in cases:
+        mod = get_modality(modality)
+        real, real_y, syn, syn_y, attribution, *rest = inputs()
+        meta = rest[0] if rest else ({"sample_rate": 8000} if modality == "audio" else None)
         views = lambda X, k, seed, mod=mod, meta=meta: mod.classical_views(X, k, seed=seed, meta=meta)  # noqa: E731
         start = time.process_time()
         rec = recommend_dose(mod.probe_features(meta), real, real_y, syn, syn_y, attribution, views=views)
