@@ -494,8 +494,8 @@ class Augmenter:
         if recommendation is not None and not recommendation.use:
             out.append(f"recommendation: don't use: {recommendation.message}"
                        + (" The kept items are in reserve/." if result.keep.any() else "")
-                       + (f" classical/ holds the {recommendation.classical_views} classical view(s) per real item that "
-                          "the probe's reference held." if recommendation.classical_views else ""))
+                       + (f" classical/ holds the {recommendation.classical_views} classical view(s) per real item of "
+                          "the probe's reference (report.md gives their own lift)." if recommendation.classical_views else ""))
         for line in out if self.log_warnings else ():
             logger.warning(line)
         return out

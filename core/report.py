@@ -84,10 +84,14 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
                           "experiments." if n_reserve else "."), ""]
         if rec_.classical_views:
             k, n = rec_.classical_views, len(real.y)
+            lo, hi = rec_.classical_interval
             lines += [f"`classical/` holds {k} classical view(s) of each real item ({k * n} in all; `classical.csv` "
-                      "names each one's real item): the reference the dose was measured on. "
+                      "names each one's real item): the reference the dose was measured on, itself "
+                      f"{100 * rec_.classical_lift:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}] over real only on the probe. "
                       + ("The recommended mix is your real items, `classical/` and `samples/`." if n_dose else
-                         "Add them to your real items, or train with the same classical augmentation."), ""]
+                         ("A clear gain: add them to your real items, or train with the same classical augmentation."
+                          if lo > 0 else "Not a clear gain: check them (or classical augmentation tuned to your "
+                          "model) on held-out data of your own.")), ""]
     lines += ["## Samples", "", "| real | kept synthetic | rejected synthetic |", "|---|---|---|",
               "| ![real](figures/real.png) | " + ("![kept](figures/kept.png)" if len(kept_idx) else "none")
               + " | " + ("![rejected](figures/rejected.png)" if len(rej_idx) else "none") + " |", ""]

@@ -241,6 +241,12 @@ def test_export_writes_the_classical_views_of_the_recommended_mix(tmp_path):
     report = (out / "report.md").read_text()
     assert f"`classical/` holds 2 classical view(s) of each real item ({2 * n} in all" in report
     assert "The recommended mix is your real items, `classical/` and `samples/`." in report
+    # a "don't use" keeps the reference alone, and says whether the views themselves were a clear gain
+    for interval, says in (((-0.02, 0.03), "Not a clear gain"), ((0.01, 0.05), "A clear gain")):
+        result.recommendation = replace(result.recommendation, verdict="don't use", per_class={"a": 0, "b": 0, "c": 0},
+                                        classical_lift=0.005 + interval[0], classical_interval=interval)
+        report = (result.export(tmp_path / says) / "report.md").read_text()
+        assert f"over real only on the probe. {says}" in report and "`classical/` and `samples/`" not in report
 
 
 def test_no_dose_keeps_every_kept_item_in_samples():
