@@ -332,17 +332,38 @@ def per_item_prefix(features: Any) -> tuple[Callable[[Any], Any] | None, Any]:
     :class:`~sklearn.preprocessing.FunctionTransformer` (the modalities' pixels, gradient histograms,
     log-mel statistics) gives that step as ``prefix`` and the remaining steps as ``rest``: the dose
     computes ``prefix`` once per item instead of once per fit, which is exact because such a function
-    reads each item alone (:meth:`~imagina.core.modality.Modality.probe_features`). Anything else gives
-    ``(None, features)``: a transformer that learns from its training items (TF-IDF) runs at every fit.
+    reads each item alone (:meth:`~imagina.core.modality.Modality.probe_features`). A text vectorizer
+    (``CountVectorizer``, ``TfidfVectorizer``) gives its analysis (texts → lists of n-grams) as
+    ``prefix`` and, as ``rest``, the same vectorizer over analysed texts, whose vocabulary and weights
+    still learn from each fit's training texts. Anything else gives ``(None, features)``.
     """
     from sklearn.base import clone
+    from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
     if isinstance(features, Pipeline) and len(features.steps) > 1 and isinstance(features.steps[0][1], FunctionTransformer):
         first = features.steps[0][1]
         return (lambda X: clone(first).fit_transform(X)), features[1:]
+    if isinstance(features, CountVectorizer) and not callable(features.analyzer):
+        # a vectorizer's analysis (decoding, lowercasing, n-grams of each text) reads each text alone;
+        # the vocabulary and the weights learn from the training texts and stay in the fitted rest
+        analyze, canon = features.build_analyzer(), {}
+
+        def tokens(X: Any) -> list[list[str]]:  # one string object per distinct n-gram, not per occurrence
+            return [[canon.setdefault(g, g) for g in analyze(x)] for x in X]
+
+        analysis = ("input", "encoding", "decode_error", "strip_accents", "lowercase", "preprocessor", "tokenizer",
+                    "stop_words", "token_pattern", "ngram_range", "analyzer")
+        rest = type(features)(**{k: v for k, v in features.get_params().items() if k not in analysis},
+                              analyzer=_analysed)
+        return tokens, rest
     return None, features
+
+
+def _analysed(tokens: list[str]) -> list[str]:
+    """The analyzer of a vectorizer whose texts :func:`per_item_prefix` has analysed already."""
+    return tokens
 
 
 @dataclass(frozen=True)

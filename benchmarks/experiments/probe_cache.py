@@ -1,9 +1,9 @@
 """The dose's probe fits with and without computing a probe's per-item features once (one-off check).
 
-    OMP_NUM_THREADS=1 python benchmarks/experiments/probe_cache.py [--pythonpath TREE] [--json OUT]
+    OMP_NUM_THREADS=1 python benchmarks/experiments/probe_cache.py [--pythonpath TREE] [--json OUT] [--only trec,...]
 
-Runs :func:`imagina.core.dose.recommend_dose` on fixed inputs of two modalities whose probes start with
-a per-item function (images: pixels and gradient histograms; audio: log-mel statistics and grid) and
+Runs :func:`imagina.core.dose.recommend_dose` on fixed inputs whose probes start with a per-item step
+(images: pixels and gradient histograms; audio: log-mel statistics and grid; text: the TF-IDF analysis) and
 prints, per modality, the dose's seconds and its full record. Run once on the code before and once
 after a change to the dose and compare the records: a cache of per-item features must not change a
 number. Inputs (no generator is trained, so the check is fast and the same for both trees):
@@ -13,7 +13,9 @@ number. Inputs (no generator is trained, so the check is fast and the same for b
 * audio: 20 clips per class of 4 classes (tones of a class's pitch, jittered, 0.5 s at 8 kHz), 160
   noisy copies as synthetic items, classical views on;
 * fsdd (when ``../shared/data/fsdd`` is there): the default draw of the speech benchmarks, 20 clips per
-  spoken digit of the training split (seed 0), 400 noisy copies (SNR about 20 dB), classical views on.
+  spoken digit of the training split (seed 0), 400 noisy copies (SNR about 20 dB), classical views on;
+* trec (when ``../shared/data/trec`` is there): 50 questions per class (seed 48), 1,200 EDA-edited
+  copies as synthetic items, classical views on.
 """
 
 from __future__ import annotations
@@ -67,10 +69,24 @@ def fsdd_inputs():
     return X, y, syn[order], y[src][order], src[order], data.meta
 
 
+def trec_inputs():
+    from imagina.core.modality import get_modality
+    from imagina.text.evaluate import classical_views
+
+    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "trec" / "train.tsv"
+    data = get_modality("text").load(str(root), per_class=50, seed=48)
+    X, y = list(data.X), np.asarray(data.y)
+    syn = classical_views(X, 4, seed=7)                                 # 1,200 edited sentences
+    src = np.tile(np.arange(len(y)), 4)
+    order = np.argsort(y[src], kind="stable")
+    return X, y, [syn[i] for i in order], y[src][order], src[order]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--pythonpath", default=None, help="a directory holding another checkout as imagina/")
     p.add_argument("--json", default=None, help="write the records here")
+    p.add_argument("--only", default=None, help="comma-separated cases (image, audio, fsdd, trec; default all)")
     args = p.parse_args()
     if args.pythonpath:
         sys.path.insert(0, args.pythonpath)
@@ -81,7 +97,11 @@ def main() -> None:
     cases = [("image", "image", image_inputs), ("audio", "audio", audio_inputs)]
     if (Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd").is_dir():
         cases.append(("fsdd", "audio", fsdd_inputs))
+    if (Path(__file__).resolve().parents[3] / "shared" / "data" / "trec").is_dir():
+        cases.append(("trec", "text", trec_inputs))
     for name, modality, inputs in cases:
+        if args.only and name not in args.only.split(","):
+            continue
         mod = get_modality(modality)
         real, real_y, syn, syn_y, attribution, *rest = inputs()
         meta = rest[0] if rest else ({"sample_rate": 8000} if modality == "audio" else None)
