@@ -335,7 +335,8 @@ def per_item_prefix(features: Any) -> tuple[Callable[[Any], Any] | None, Any]:
     reads each item alone (:meth:`~imagina.core.modality.Modality.probe_features`). A text vectorizer
     (``CountVectorizer``, ``TfidfVectorizer``) gives its analysis (texts → lists of n-grams) as
     ``prefix`` and, as ``rest``, the same vectorizer over analysed texts, whose vocabulary and weights
-    still learn from each fit's training texts. Anything else gives ``(None, features)``.
+    still learn from each fit's training texts (the analysed texts take about as much memory as one
+    fit's count matrix: linear in the texts' length). Anything else gives ``(None, features)``.
     """
     from sklearn.base import clone
     from sklearn.feature_extraction.text import CountVectorizer
