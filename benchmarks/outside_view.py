@@ -2,7 +2,7 @@
 *not* imagina's reference classifier?
 
 Input: an ``augment`` output folder (``samples/`` = the recommended dose, ``reserve/`` = the other
-kept items, ``run.json`` = the verdict) and the same real k-shot draw it was made from
+kept items, ``classical/`` = the reference's classical views when it held any, ``run.json`` = the verdict) and the same real k-shot draw it was made from
 (``--real-per-class`` and ``--seed`` as in the augment run; the loader cleans first, then draws).
 Eight arms, each trained from scratch with every classifier seed and scored once on the test split:
 
@@ -50,8 +50,8 @@ Independent classifiers (none is imagina's reference classifier, its dose probe 
   (imagina: a log-mel 2-D CNN with batch norm; its dose probe is log-mel statistics + logistic regression.)
 
 Reported: test accuracy and balanced accuracy, mean ± std over ``--seeds``, paired per-seed
-differences (real+dose − real, real+dose − real+classical, classical+dose − real+classical,
-best tried − real, all kept − real, all kept − real+dose, classical+best tried − real+classical),
+differences (real+dose − real, real+dose − real+classical, real+output − real, real+output −
+real+classical, classical+dose − real+classical, best tried − real, all kept − real, all kept − real+dose, classical+best tried − real+classical),
 and ``run.json``'s verdict with its
 predicted probe lift and interval beside the measured real+dose − real and best tried − real lifts.
 
@@ -93,6 +93,7 @@ ARMS = ("real", "real+classical", "real+dose", "real+output", "real+best tried",
 DIFFS = (
     ("real+dose − real", "real+dose", "real"),
     ("real+dose − real+classical", "real+dose", "real+classical"),
+    ("real+output − real", "real+output", "real"),
     ("real+output − real+classical", "real+output", "real+classical"),
     ("classical+dose − real+classical", "classical+dose", "real+classical"),
     ("best tried − real", "real+best tried", "real"),
@@ -109,7 +110,7 @@ BATCH = 32
 
 # --------------------------------------------------------------------------- reading an augment output
 def read_output_items(modality: str, out: Path, listing: str, real: LabeledData) -> LabeledData:
-    """The items listed in ``out/<listing>`` (``manifest.csv`` or ``reserve.csv``: path, label, scores),
+    """The items listed in ``out/<listing>`` (``manifest.csv``, ``reserve.csv`` or ``classical.csv``: path, label, scores),
     read back into the real data's format; empty when the listing is absent or empty."""
     path = out / listing
     rows = list(csv.DictReader(path.open(encoding="utf-8", newline=""))) if path.exists() else []

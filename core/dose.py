@@ -330,13 +330,14 @@ def per_item_prefix(features: Any) -> tuple[Callable[[Any], Any] | None, Any]:
 
     A :class:`~sklearn.pipeline.Pipeline` whose first step is a
     :class:`~sklearn.preprocessing.FunctionTransformer` (the modalities' pixels, gradient histograms,
-    log-mel statistics) gives that step as ``prefix`` and the remaining steps as ``rest``: the dose
+    log-mel statistics and grid) gives that step as ``prefix`` and the remaining steps as ``rest``: the dose
     computes ``prefix`` once per item instead of once per fit, which is exact because such a function
     reads each item alone (:meth:`~imagina.core.modality.Modality.probe_features`). A text vectorizer
     (``CountVectorizer``, ``TfidfVectorizer``) gives its analysis (texts → lists of n-grams) as
     ``prefix`` and, as ``rest``, the same vectorizer over analysed texts, whose vocabulary and weights
     still learn from each fit's training texts (the analysed texts take about as much memory as one
-    fit's count matrix: linear in the texts' length). Anything else gives ``(None, features)``.
+    fit's count matrix: linear in the texts' length). Anything else (a one-step pipeline, a vectorizer
+    with its own callable analyzer, any other transformer) gives ``(None, features)``.
     """
     from sklearn.base import clone
     from sklearn.feature_extraction.text import CountVectorizer
@@ -370,7 +371,8 @@ def _analysed(tokens: list[str]) -> list[str]:
 @dataclass(frozen=True)
 class _Bank:
     """One feature family's view of the dose's items: its per-item features computed once where it has
-    a per-item prefix (:func:`per_item_prefix`), else the items themselves; ``features`` fits on them."""
+    a per-item prefix (:func:`per_item_prefix`), else the items themselves; ``features`` fits on them.
+    The dose's ``raw`` bank (``features`` None) holds the items themselves, for the check network."""
 
     features: Any
     real: Any

@@ -10,7 +10,8 @@ on the real test split, over several seeds:
 (e) ``real+classical+screened``  both
 (f) ``real+dose``                the recommended items (``samples/``) simply added to the real ones,
                                  as a user would: no share chosen on validation; left out when
-                                 nothing is recommended (a "don't use" verdict)
+                                 nothing is recommended (a "don't use" verdict); without the
+                                 output's ``classical/`` views (outside_view.py's ``real+output``)
 
 plus ``synthetic-only`` (the classification accuracy score: train on screened synthetic, test on
 real). The share of synthetic items in every training batch and the classical augmentation setting

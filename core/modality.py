@@ -268,7 +268,8 @@ class Modality(ABC):
         of each split only, and independent of the screen's embedder (which saw every real item).
         A pipeline that starts with a ``FunctionTransformer`` must read each item alone there (the
         features of a subset are the subset of the features), since the dose computes that step once
-        per item (:func:`~imagina.core.dose.per_item_prefix`).
+        per item, as it does a ``CountVectorizer`` / ``TfidfVectorizer``'s analysis of each text
+        (:func:`~imagina.core.dose.per_item_prefix`).
         None: this modality offers no probe, and the run makes no recommendation."""
         return None
 

@@ -183,8 +183,9 @@ def test_embedding_does_not_depend_on_batch_size(name):
 
 @pytest.mark.parametrize("name", MODALITY_NAMES)
 def test_probe_per_item_step_reads_each_item_alone(name):
-    """The dose computes a probe's leading FunctionTransformer once per item (core.dose.per_item_prefix):
-    exact only if the features of a subset are the subset of the features."""
+    """The dose computes a probe's leading FunctionTransformer, or a text vectorizer's analysis, once per
+    item (core.dose.per_item_prefix): exact only if the features of a subset are the subset of the
+    features, and if the rest on those gives the probe's own features."""
     from imagina.core.dose import per_item_prefix
     from imagina.core.modality import get_modality, take
 

@@ -4,8 +4,8 @@
 
 Runs :func:`imagina.core.dose.recommend_dose` on fixed inputs whose probes start with a per-item step
 (images: pixels and gradient histograms; audio: log-mel statistics and grid; text: the TF-IDF analysis) and
-prints, per modality, the dose's seconds and its full record. Run once on the code before and once
-after a change to the dose and compare the records: a cache of per-item features must not change a
+prints, per case, the dose's CPU seconds, verdict and lift; ``--json`` writes every case's full record.
+Run once on the code before and once after a change to the dose and compare the records: a cache of per-item features must not change a
 number. Inputs (no generator is trained, so the check is fast and the same for both trees):
 
 * image: scikit-learn's digits (1,797 images of 8×8), 600 "synthetic" items = real items with
