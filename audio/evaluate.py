@@ -142,12 +142,21 @@ def probe_features(sample_rate: int = 8000) -> dict:
                                           StandardScaler())}
 
 
-def classical_views(X: np.ndarray, n_views: int, seed: int) -> np.ndarray:
-    """``n_views`` classical views of every clip (a shift of up to ±10 %, speed 0.9-1.1, noise at
-    20-30 dB SNR): X (n, T) float32 -> (n·n_views, T), view-major."""
+#: Shift (± share of the clip), speed range and noise SNR range (dB) of a classical view, by
+#: :data:`~imagina.core.modality.CLASSICAL_STRENGTHS`.
+VIEW_SETTINGS = {"mild": (0.05, (0.95, 1.05), (25.0, 35.0)), "default": (0.10, (0.9, 1.1), (20.0, 30.0)),
+                 "strong": (0.20, (0.8, 1.2), (10.0, 20.0))}
+
+
+def classical_views(X: np.ndarray, n_views: int, seed: int, strength: str = "default") -> np.ndarray:
+    """``n_views`` classical views of every clip (by default a shift of up to ±10 %, speed 0.9-1.1,
+    noise at 20-30 dB SNR; :data:`VIEW_SETTINGS` for each strength): X (n, T) float32 -> (n·n_views, T),
+    view-major."""
     from imagina.audio.augment import add_noise, compose, speed, time_shift
+    from imagina.core.errors import check_choice
     from imagina.core.runtime import torch_rng
 
-    op = compose(time_shift(0.10), speed(0.9, 1.1), add_noise(20.0, 30.0))
+    shift, (slow, fast), (snr_low, snr_high) = VIEW_SETTINGS[check_choice("strength", strength, tuple(VIEW_SETTINGS))]
+    op = compose(time_shift(shift), speed(slow, fast), add_noise(snr_low, snr_high))
     x = torch.as_tensor(np.asarray(X, dtype=np.float32))
     return torch.cat([op(x, torch_rng(seed, "classical-views", v)) for v in range(n_views)]).numpy()

@@ -112,10 +112,10 @@ class AudioModality(Modality):
     def evaluation_task(self, meta: dict | None = None) -> AudioEvalTask:
         return AudioEvalTask(self.sample_rate(meta))
 
-    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None):
+    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None, strength: str = "default"):
         from imagina.audio.evaluate import classical_views
 
-        return classical_views(X, n_views, seed)
+        return classical_views(X, n_views, seed, strength)
 
     def probe_features(self, meta: dict | None = None):
         from imagina.audio.evaluate import probe_features

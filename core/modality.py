@@ -19,6 +19,10 @@ from imagina.core.errors import InvalidInputError, check_int
 from imagina.core.preprocessing import CleaningReport, check_no_missing_labels
 
 
+#: Strengths of :meth:`Modality.classical_views`, mildest first.
+CLASSICAL_STRENGTHS = ("mild", "default", "strong")
+
+
 def take(X: Any, index: Sequence[int] | np.ndarray) -> Any:
     """Index items whether they are an array (images, waveforms) or a list (texts)."""
     index = np.asarray(index, dtype=np.int64)
@@ -254,11 +258,15 @@ class Modality(ABC):
         """The :meth:`load` keyword arguments taken from parsed CLI ``args`` (see :meth:`add_cli_arguments`)."""
         return {}
 
-    def classical_views(self, X: Any, n_views: int, *, seed: int = 0, meta: dict | None = None) -> Any:
+    def classical_views(self, X: Any, n_views: int, *, seed: int = 0, meta: dict | None = None,
+                        strength: str = "default") -> Any:
         """``n_views`` classically augmented views of every item (image: TrivialAugmentWide; text: EDA;
         audio: shift, speed, noise), view-major: item ``i`` of view ``v`` is at ``v·n + i``. The
         generator may train on them (``AugmentConfig.train_views``) so that its samples are not only
-        blends of a handful of items. None: this modality offers no views."""
+        blends of a handful of items, and the dose's classical reference holds them. ``strength``, one of
+        :data:`CLASSICAL_STRENGTHS`, scales them the same way in every modality ("default": the views
+        used everywhere unless a strength is asked for; the dose passes it only when it is not
+        "default", so a modality written before it existed keeps working). None: this modality offers no views."""
         return None
 
     def probe_features(self, meta: dict | None = None) -> Any:

@@ -134,16 +134,21 @@ def probe_features() -> dict:
             "gradient-histogram (HOG)": make_pipeline(FunctionTransformer(probe_hog), StandardScaler())}
 
 
-def classical_views(X: np.ndarray, n_views: int, seed: int) -> np.ndarray:
+def classical_views(X: np.ndarray, n_views: int, seed: int, strength: str = "default") -> np.ndarray:
     """``n_views`` TrivialAugmentWide views of every image: X (n, H, W, C) uint8 -> (n·n_views, H, W, C)
     uint8, view-major (all first views, then all second views...). For training a generator on more
-    than the blends of a handful of items."""
+    than the blends of a handful of items. ``strength``: "mild" applies the operation to each image
+    with probability 0.5, "default" always, "strong" twice in a row."""
     from torchvision.transforms import v2
 
+    from imagina.core.errors import check_choice
+    from imagina.core.modality import CLASSICAL_STRENGTHS
     from imagina.core.runtime import seeded
 
+    check_choice("strength", strength, CLASSICAL_STRENGTHS)
     X = as_nhwc(np.asarray(X))
-    op = v2.TrivialAugmentWide()
+    op = {"mild": v2.RandomApply([v2.TrivialAugmentWide()], p=0.5), "default": v2.TrivialAugmentWide(),
+          "strong": v2.Compose([v2.TrivialAugmentWide(), v2.TrivialAugmentWide()])}[strength]
     t = torch.from_numpy(X).permute(0, 3, 1, 2).contiguous()                     # (n, C, H, W)
     out = []
     with seeded(seed, "classical-views"):

@@ -108,10 +108,10 @@ class ImageModality(Modality):
     def evaluation_task(self, meta: dict | None = None) -> ImageEvalTask:
         return ImageEvalTask()
 
-    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None):
+    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None, strength: str = "default"):
         from imagina.image.evaluate import classical_views
 
-        return classical_views(X, n_views, seed)
+        return classical_views(X, n_views, seed, strength)
 
     def probe_features(self, meta: dict | None = None):
         from imagina.image.evaluate import probe_features

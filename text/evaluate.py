@@ -117,11 +117,18 @@ def probe_features() -> dict:
                                                 lowercase=True)}
 
 
-def classical_views(X: Sequence[str], n_views: int, seed: int, *, alpha: float = 0.1) -> list[str]:
+#: EDA's share of words changed per view, by :data:`~imagina.core.modality.CLASSICAL_STRENGTHS`.
+EDA_ALPHA = {"mild": 0.05, "default": 0.1, "strong": 0.2}
+
+
+def classical_views(X: Sequence[str], n_views: int, seed: int, strength: str = "default") -> list[str]:
     """``n_views`` EDA views of every sentence (Wei & Zou 2019; one random swap or deletion of about
-    ``alpha`` of its words each — the operations that need no thesaurus), view-major."""
+    :data:`EDA_ALPHA` [strength] of its words each — the operations that need no thesaurus), view-major."""
+    from imagina.core.errors import check_choice
     from imagina.core.runtime import numpy_rng
     from imagina.text.eda import apply_operation
+
+    alpha = EDA_ALPHA[check_choice("strength", strength, tuple(EDA_ALPHA))]
 
     gen = numpy_rng(seed, "classical-views")
     no_synonyms = np.full((1, 1), -1, dtype=np.int64)

@@ -148,10 +148,10 @@ class TextModality(Modality):
     def evaluation_task(self, meta: dict | None = None) -> TextEvalTask:
         return TextEvalTask()
 
-    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None):
+    def classical_views(self, X, n_views: int, *, seed: int = 0, meta: dict | None = None, strength: str = "default"):
         from imagina.text.evaluate import classical_views
 
-        return classical_views(list(X), n_views, seed)
+        return classical_views(list(X), n_views, seed, strength)
 
     def probe_features(self, meta: dict | None = None):
         from imagina.text.evaluate import probe_features
