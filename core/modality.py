@@ -18,7 +18,6 @@ import numpy as np
 from imagina.core.errors import InvalidInputError, check_int
 from imagina.core.preprocessing import CleaningReport, check_no_missing_labels
 
-
 #: Strengths of :meth:`Modality.classical_views`, mildest first.
 CLASSICAL_STRENGTHS = ("mild", "default", "strong")
 
