@@ -66,8 +66,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from imagina.core.errors import InvalidInputError, check_float, check_int, with_options
-from imagina.core.modality import concat, take
+from imagina.core.errors import InvalidInputError, check_choice, check_float, check_int, with_options
+from imagina.core.modality import CLASSICAL_STRENGTHS, concat, take
 from imagina.core.valuation import stratified_subsample
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,11 @@ class DoseConfig:
         that only a linear model on simple features sees does not pass for one.
     classical : classical views per real item tried for the reference arm (0, real only, is always
         tried; empty: compare with real only). Used when the caller passes ``views``.
+    classical_strengths : strengths of those views tried for the reference arm
+        (:data:`~imagina.core.modality.CLASSICAL_STRENGTHS`); every count is tried at every strength, and
+        the best pair on the splits is the reference (a tie goes to fewer views, then to "default").
+        Default ("default",): one strength, as before; more are an option under test
+        (docs/classical_strength_plan.md).
     check_splits : fresh splits on which a "use" is checked with a second model family (the caller's
         ``check``, the modality's small reference network); 0: no check.
     check_rule : what the second model family must show for a "use" to stand: "interval" (default), a
@@ -114,6 +119,7 @@ class DoseConfig:
     svm_cs: tuple[float, ...] = (1.0, 10.0)
     max_real: int = 2000
     classical: tuple[int, ...] = (1, 2, 4)
+    classical_strengths: tuple[str, ...] = ("default",)
     check_splits: int = 5
     check_rule: str = "interval"
     unseen_folds: int = 2
@@ -136,6 +142,10 @@ class DoseConfig:
         check_int("max_real", self.max_real, minimum=10)
         for v in self.classical:
             check_int("classical", v, minimum=0)
+        if not self.classical_strengths:
+            raise InvalidInputError("`classical_strengths` must hold at least one strength.")
+        for s in self.classical_strengths:
+            check_choice("classical_strengths", s, CLASSICAL_STRENGTHS)
         check_int("check_splits", self.check_splits, minimum=0)
         check_int("unseen_folds", self.unseen_folds, minimum=2)
         if self.check_rule not in CHECK_RULES:
@@ -163,6 +173,7 @@ class Recommendation:
         verdict is "use"), and its ``confidence`` interval (fractions).
     classical_views, classical_lift, classical_interval : the reference arm's classical views per real
         item (0: real only was best) and its lift over real only, with interval.
+    classical_strength : the strength of those views (:data:`~imagina.core.modality.CLASSICAL_STRENGTHS`).
     check : when the probe said "use": the second model family's lift with the chosen dose over the
         reference arm on fresh splits (classifier, splits, lift, low, high, rule); "use" needs its
         interval above 0, as the probe's (rule "interval"), or its mean lift above 0 (rule "sign").
@@ -201,6 +212,7 @@ class Recommendation:
     unseen: dict[str, Any] | None = None
     best_ratio: float | None = None
     fresh_splits: int = 0
+    classical_strength: str = "default"
 
     @property
     def use(self) -> bool:
@@ -220,9 +232,11 @@ class Recommendation:
         if self.classical_trials:
             lines += ["| classical views per real item | lift over real only (points) | interval |", "|---|---|---|",
                       f"| 0 (real only){' ← reference' if self.classical_views == 0 else ''} | +0.00 | — |"]
+            several = len({t.get("strength", "default") for t in self.classical_trials}) > 1
             for t in self.classical_trials:
-                mark = " ← reference" if t["views"] == self.classical_views else ""
-                lines.append(f"| {t['views']:g}{mark} | {100 * t['lift']:+.2f} | [{100 * t['low']:+.2f}, {100 * t['high']:+.2f}] |")
+                strength = t.get("strength", "default")
+                mark = " ← reference" if (t["views"], strength) == (self.classical_views, self.classical_strength) else ""
+                lines.append(f"| {t['views']:g}{f' ({strength})' if several else ''}{mark} | {100 * t['lift']:+.2f} | [{100 * t['low']:+.2f}, {100 * t['high']:+.2f}] |")
             lines += ["", f"Synthetic items are added on top of the reference ({self.classical_views} classical "
                           f"view(s) per real item); lifts below are over it.", ""]
         if self.check:
@@ -376,16 +390,16 @@ class _Bank:
 
     features: Any
     real: Any
-    views: Any
+    views: dict[str, Any]  # classical views of every real item, by strength
     syn: Any
     prefix: Callable[[Any], Any] | None = None
 
     @classmethod
-    def of(cls, features: Any, real: Any, views: Any, syn: Any) -> _Bank:
+    def of(cls, features: Any, real: Any, views: dict[str, Any], syn: Any) -> _Bank:
         prefix, rest = per_item_prefix(features)
         if prefix is None:
             return cls(features, real, views, syn)
-        return cls(rest, prefix(real), None if views is None else prefix(views), prefix(syn) if len(syn) else syn, prefix)
+        return cls(rest, prefix(real), {s: prefix(v) for s, v in views.items()}, prefix(syn) if len(syn) else syn, prefix)
 
     def items(self, X: Any) -> Any:
         """Other items (an unseen generator's pool) in this bank's form."""
@@ -417,7 +431,8 @@ def recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y:
         ``X`` (n), view-major (item ``i`` of view ``v`` at ``v·n + i``): the modality's
         :meth:`~imagina.core.modality.Modality.classical_views`. With it, the reference arm is the real
         items plus their best number of views (``config.classical``, 0 included); views of held-out
-        items never train.
+        items never train. For a strength other than "default" (``config.classical_strengths``) it is
+        called as ``views(X, n_views, seed, strength)``.
     check : optional second model family, ``check(train_X, train_y, syn_X, syn_y, test_X, test_y, share,
         seed) -> (accuracy without, accuracy with)`` the synthetic items (e.g.
         :class:`~imagina.core.evaluation.ReferenceCheck`, a small neural network). When the probe says
@@ -482,10 +497,15 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     # no screened item: every dose equals the reference, so none is tried (the classical arm still is)
     ratios = sorted({float(r) for r in cfg.ratios if r > 0}) if len(syn_y) else []
     counts = sorted({int(v) for v in cfg.classical if v > 0}) if views is not None else []
-    # every real item's views, made once: those of a split's training items join its training set
-    all_views = views(real_X, max(counts), cfg.seed) if counts else None
-    if all_views is None:  # the modality offers no classical views
-        counts = []
+    # every real item's views, made once per strength: those of a split's training items join its training set
+    strengths = [s for s in CLASSICAL_STRENGTHS if s in cfg.classical_strengths] if counts else []
+    all_views: dict[str, Any] = {}
+    for s in strengths:
+        made = views(real_X, max(counts), cfg.seed) if s == "default" else views(real_X, max(counts), cfg.seed, s)
+        if made is None:  # the modality offers no classical views
+            all_views, counts, strengths = {}, [], []
+            break
+        all_views[s] = made
     n = len(real_y)
     raw = _Bank(None, real_X, all_views, syn_X)  # the items themselves: what the check network trains on
     banks = {name: _Bank.of(f, real_X, all_views, syn_X) for name, f in families.items()}
@@ -495,7 +515,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         tr0 = pairs[0][0]
         if not sparse.issparse(clone(b.features).fit_transform(take(b.real, tr0[:50]))):  # kernels on dense features only
             settings[name] += [("rbf-svm", c) for c in cfg.svm_cs]
-    n_fits = len(pairs) * (sum(map(len, settings.values())) + len(counts) + len(ratios) + 2)
+    n_fits = len(pairs) * (sum(map(len, settings.values())) + len(counts) * len(strengths) + len(ratios) + 2)
     bar = tqdm(total=n_fits, desc="choosing the dose", disable=not progress)
 
     def fit(*args: Any) -> float:
@@ -503,22 +523,23 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         bar.update()
         return acc
 
-    def training_set(bank: _Bank, tr: np.ndarray, n_views: int, syn: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
-        """The real training items ``tr``, ``n_views`` classical views of each, and synthetic items ``syn``,
-        in ``bank``'s form."""
+    def training_set(bank: _Bank, tr: np.ndarray, ref: tuple[str, int], syn: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
+        """The real training items ``tr``, ``ref = (strength, n_views)`` classical views of each, and
+        synthetic items ``syn``, in ``bank``'s form."""
+        strength, n_views = ref
         parts, labels = [take(bank.real, tr)], [real_y[tr]]
         if n_views:
-            parts.append(take(bank.views, (np.arange(n_views)[:, None] * n + tr[None, :]).ravel()))
+            parts.append(take(bank.views[strength], (np.arange(n_views)[:, None] * n + tr[None, :]).ravel()))
             labels.append(np.tile(real_y[tr], n_views))
         if syn is not None and len(syn):
             parts.append(take(bank.syn, syn))
             labels.append(syn_y[syn])
         return (concat(parts) if len(parts) > 1 else parts[0]), np.concatenate(labels)
 
-    def accuracy(s_pairs: list, n_views: int, chosen: Callable | None = None) -> np.ndarray:
-        """Per split: the probe's accuracy on held-out real items with ``n_views`` classical views per
-        training item and the synthetic items ``chosen(tr, te)``."""
-        return np.array([fit(bank.features, best_c, *training_set(bank, tr, n_views, chosen(tr, te) if chosen else None),
+    def accuracy(s_pairs: list, ref: tuple[str, int], chosen: Callable | None = None) -> np.ndarray:
+        """Per split: the probe's accuracy on held-out real items with ``ref = (strength, n_views)``
+        classical views per training item and the synthetic items ``chosen(tr, te)``."""
+        return np.array([fit(bank.features, best_c, *training_set(bank, tr, ref, chosen(tr, te) if chosen else None),
                              take(bank.real, te), real_y[te]) for tr, te in s_pairs])
 
     base = {(name, s): np.array([fit(banks[name].features, s, take(banks[name].real, tr), real_y[tr],
@@ -529,14 +550,18 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     bank = banks[family]
     real_acc = base[(family, best_c)]
 
-    # the reference arm: real items with their best number of classical views (fewest on a tie)
-    arms = {0: real_acc} | {v: accuracy(pairs, v) for v in counts}
-    n_views = max(arms, key=lambda v: (round(arms[v].mean(), 9), -v))
+    # the reference arm: real items with their best number and strength of classical views (fewest
+    # views on a tie, then the default strength)
+    arms = {("default", 0): real_acc} | {(s, v): accuracy(pairs, (s, v)) for s in strengths for v in counts}
+    ref = max(arms, key=lambda k: (round(arms[k].mean(), 9), -k[1], k[0] == "default"))
+    strength, n_views = ref
     classical_trials = []
-    for v in counts:
-        mean, low, high = corrected_interval(arms[v] - real_acc, test_share, cfg.confidence)
-        classical_trials.append({"views": v, "lift": mean, "low": low, "high": high, "accuracy": float(arms[v].mean())})
-    ref_acc = arms[n_views]
+    for s in strengths:
+        for v in counts:
+            mean, low, high = corrected_interval(arms[(s, v)] - real_acc, test_share, cfg.confidence)
+            classical_trials.append({"views": v, "strength": s, "lift": mean, "low": low, "high": high,
+                                     "accuracy": float(arms[(s, v)].mean())})
+    ref_acc = arms[ref]
 
     cache: dict[tuple[int, int], np.ndarray] = {}
 
@@ -565,11 +590,11 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
             return np.sort(per_class_dose(syn_y, ~held[attribution] & ~echo, ratio, real_y[tr], classes))
         return chosen
 
-    def lifts(ratio: float, s_pairs: list, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lifts(ratio: float, s_pairs: list, ref_accs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per split: probe accuracy of the reference arm plus ``ratio`` synthetic items per real item,
-        and its lift over the reference."""
-        accs = accuracy(s_pairs, n_views, dose(ratio))
-        return accs, accs - ref
+        and its lift over the reference's accuracies ``ref_accs``."""
+        accs = accuracy(s_pairs, ref, dose(ratio))
+        return accs, accs - ref_accs
 
     trials = []
     for ratio in ratios:
@@ -585,7 +610,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     fresh: list = []
     if best is not None and len(syn_y):  # the chosen dose, measured again on splits the choice did not see
         fresh = splits(real_y, cfg.folds, cfg.repeats, cfg.seed + 1)
-        _, diffs = lifts(best["ratio"], fresh, accuracy(fresh, n_views))
+        _, diffs = lifts(best["ratio"], fresh, accuracy(fresh, ref))
         best["lift"], best["low"], best["high"] = corrected_interval(diffs, held_share(fresh), cfg.confidence)
     checked = None
     if best is not None and len(syn_y) and discovered and best["low"] > 0 and check is not None and cfg.check_splits:
@@ -594,7 +619,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         bar.refresh()
         for j, (tr, te) in enumerate(fresh[: cfg.check_splits]):
             idx = chosen(tr, te)
-            ref_X, ref_y = training_set(raw, tr, n_views)  # the reference the message adds to: real + its classical views
+            ref_X, ref_y = training_set(raw, tr, ref)  # the reference the message adds to: real + its classical views
             without, with_ = check(ref_X, ref_y, take(syn_X, idx), syn_y[idx], take(real_X, te),
                                    real_y[te], len(idx) / (len(ref_y) + len(idx)), cfg.seed + j)
             diffs.append(with_ - without)
@@ -620,7 +645,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
             for _, te_inner in inner:
                 te = other[te_inner]
                 tr = np.setdiff1d(np.arange(n), te)
-                ref_X, ref_y = training_set(bank, tr, n_views)
+                ref_X, ref_y = training_set(bank, tr, ref)
                 pick = per_class_dose(pool_y, np.ones(len(pool_y), dtype=bool), best["ratio"], real_y[tr], classes)
                 without = fit(bank.features, best_c, ref_X, ref_y, take(bank.real, te), real_y[te])
                 with_ = fit(bank.features, best_c, concat([ref_X, take(pool_X, pick)]) if len(pick) else ref_X,
@@ -636,9 +661,10 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
                         "ratio_tested": float(np.mean(tested)) if tested else 0.0}
     bar.close()
     available = {str(c): int((syn_y == c).sum()) for c in classes}
-    reference = next((t for t in classical_trials if t["views"] == n_views), None)
+    reference = next((t for t in classical_trials if (t["strength"], t["views"]) == ref), None)
     if reference is not None:
-        over = (f"real items with classical augmentation ({n_views} view(s) per item, itself "
+        over = (f"real items with classical augmentation ({n_views}{f' {strength}' if len(strengths) > 1 else ''} "
+                f"view(s) per item, itself "
                 f"{100 * reference['lift']:+.2f} points [{100 * reference['low']:+.2f}, {100 * reference['high']:+.2f}] "
                 f"over real only)")
     else:
@@ -716,6 +742,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
                          n_views, reference["lift"] if reference else 0.0,
                          (reference["low"], reference["high"]) if reference else (0.0, 0.0), classical_trials,
                          checked, expected, time.perf_counter() - start, unseen_check,
-                         best["ratio"] if best is not None and len(syn_y) else None, len(fresh))
+                         best["ratio"] if best is not None and len(syn_y) else None, len(fresh),
+                         strength if n_views else "default")
     logger.info("dose: %s (%.1f s)", message, rec.seconds)
     return rec

@@ -151,13 +151,15 @@ class AugmentResult:
 
     def classical(self) -> LabeledData | None:
         """The classical views of the real items that the dose's reference arm held
-        (``recommendation.classical_views`` per item: TrivialAugmentWide, EDA, shift / speed / noise),
-        view-major, made with the dose's seed: the recommended mix is the real items, these views and
+        (``recommendation.classical_views`` per item at ``recommendation.classical_strength``:
+        TrivialAugmentWide, EDA, shift / speed / noise), view-major, made with the dose's seed: the recommended mix is the real items, these views and
         :meth:`recommended`. None when that reference was the real items alone or no dose was chosen."""
         k = self.recommendation.classical_views if self.recommendation is not None else 0
         if not k:
             return None
-        X = self.modality.classical_views(self.real.X, k, seed=self.classical_seed, meta=self.real.meta)
+        strength = self.recommendation.classical_strength  # passed only when not "default", as the dose does
+        X = self.modality.classical_views(self.real.X, k, seed=self.classical_seed, meta=self.real.meta,
+                                          **({"strength": strength} if strength != "default" else {}))
         if X is None:
             return None
         n = len(self.real.y)
@@ -433,7 +435,8 @@ class Augmenter:
             check = None
         rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, dose,
                              embeddings=(self.real_embeddings_, emb[order]), progress=self.progress,
-                             views=lambda items, n, seed: self.modality.classical_views(items, n, seed=seed, meta=meta),
+                             views=lambda items, n, seed, *strength: self.modality.classical_views(
+                                 items, n, seed=seed, meta=meta, **({"strength": strength[0]} if strength else {})),
                              check=check, unseen=self._unseen_pool, shift_examples=self.modality.shift_examples)
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec

@@ -85,7 +85,8 @@ def write_report(directory: Path, result: AugmentResult, evaluation: Any = None,
         if rec_.classical_views:
             k, n = rec_.classical_views, len(real.y)
             lo, hi = rec_.classical_interval
-            lines += [f"`classical/` holds {k} classical view(s) of each real item ({k * n} in all; `classical.csv` "
+            strength = "" if rec_.classical_strength == "default" else f" ({rec_.classical_strength})"
+            lines += [f"`classical/` holds {k} classical view(s){strength} of each real item ({k * n} in all; `classical.csv` "
                       "names each one's real item): the reference the dose was measured on, itself "
                       f"{100 * rec_.classical_lift:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}] over real only on the probe. "
                       + ("The recommended mix is your real items, `classical/` and `samples/`." if n_dose else

@@ -346,3 +346,24 @@ def test_classical_views_export_in_the_users_format(name, tmp_path):
         assert np.shape(back.X)[1:] == np.shape(data.X)[1:]
     if name == "audio":  # clips their rate
         assert back.meta["sample_rate"] == data.meta["sample_rate"]
+
+
+@pytest.mark.parametrize("name", MODALITY_NAMES)
+def test_classical_views_take_the_same_three_strengths_in_every_modality(name):
+    """"default" is the views without a strength; "mild" and "strong" change them; anything else is a
+    one-line error naming the setting."""
+    from imagina.core.errors import InvalidInputError
+    from imagina.core.modality import CLASSICAL_STRENGTHS, get_modality
+
+    modality = get_modality(name)
+    X, _ = _tiny_data(name)
+    meta = {"sample_rate": 8000} if name == "audio" else None
+    plain = modality.classical_views(X, 2, seed=1, meta=meta)
+    as_list = (lambda v: list(v)) if name == "text" else np.asarray
+    for strength in CLASSICAL_STRENGTHS:
+        views = modality.classical_views(X, 2, seed=1, meta=meta, strength=strength)
+        assert len(views) == 2 * len(X)
+        same = as_list(views) == as_list(plain) if name == "text" else np.array_equal(views, plain)
+        assert same == (strength == "default"), strength
+    with pytest.raises(InvalidInputError, match="strength"):
+        modality.classical_views(X, 1, seed=1, meta=meta, strength="huge")

@@ -240,6 +240,12 @@ def test_export_writes_the_classical_views_of_the_recommended_mix(tmp_path):
     np.testing.assert_array_equal(first, views.X[n + 3])
     report = (out / "report.md").read_text()
     assert f"`classical/` holds 2 classical view(s) of each real item ({2 * n} in all" in report
+    # the reference's strength makes the views (the report names it when it is not "default")
+    strong = replace(result.recommendation, classical_strength="strong")
+    result.recommendation = strong
+    np.testing.assert_array_equal(result.classical().X, modality.classical_views(result.real.X, 2, seed=5, strength="strong"))
+    assert "2 classical view(s) (strong) of each" in (result.export(tmp_path / "strong") / "report.md").read_text()
+    result.recommendation = replace(strong, classical_strength="default")
     assert "The recommended mix is your real items, `classical/` and `samples/`." in report
     # a "don't use" keeps the reference alone, and says whether the views themselves were a clear gain
     for interval, says in (((-0.02, 0.03), "Not a clear gain"), ((0.01, 0.05), "A clear gain")):
@@ -259,9 +265,10 @@ def test_no_dose_keeps_every_kept_item_in_samples():
 class ViewedPointModality(ProbedPointModality):
     """Points whose classical views are the items moved by a little noise."""
 
-    def classical_views(self, X, n_views, *, seed=0, meta=None):
+    def classical_views(self, X, n_views, *, seed=0, meta=None, strength="default"):
         rng = np.random.default_rng(seed)
-        return np.concatenate([X + rng.normal(scale=0.3, size=X.shape).astype(np.float32) for _ in range(n_views)])
+        scale = {"mild": 0.1, "default": 0.3, "strong": 0.9}[strength]
+        return np.concatenate([X + rng.normal(scale=scale, size=X.shape).astype(np.float32) for _ in range(n_views)])
 
 
 def test_train_views_reach_the_generator_and_need_a_modality_that_offers_them():

@@ -342,6 +342,42 @@ def test_verdict_compares_with_classical_augmentation_not_with_real_only():
     assert rec.to_dict()["classical_interval"] == list(rec.classical_interval)
 
 
+def test_the_classical_reference_takes_its_best_strength_when_several_are_tried():
+    """With ``classical_strengths`` the reference is the best (strength, count) pair: here only the
+    "strong" views are draws from the class distributions (the others are noise), so it must take
+    them; ``views`` gets a strength only when it is not "default", and an unknown strength is one line."""
+    from imagina.core.errors import InvalidInputError
+
+    rng = np.random.default_rng(6)
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    real_y = np.repeat([0, 1], 30)
+    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
+    asked = []
+
+    def views(X, n_views, seed, *strength):
+        asked.append(strength)
+        g = np.random.default_rng(seed + 100)
+        if strength == ("strong",):
+            return np.concatenate([centres[real_y] + g.normal(scale=2.0, size=(len(X), 500))
+                                   for _ in range(n_views)]).astype(np.float32)
+        return g.normal(scale=2.0, size=(n_views * len(X), 500)).astype(np.float32)
+
+    noise = rng.normal(scale=2.0, size=(100, 500)).astype(np.float32)
+    cfg = DoseConfig(classical_strengths=("strong", "default"), classical=(2, 4))
+    rec = recommend_dose(_features(), real, real_y, noise, rng.integers(0, 2, 100), np.zeros(100, dtype=np.int64),
+                         cfg, views=views)
+    assert sorted(asked) == [(), ("strong",)]
+    assert (rec.classical_strength, rec.classical_views) == ("strong", 4) and rec.classical_interval[0] > 0
+    assert [(t["strength"], t["views"]) for t in rec.classical_trials] == [("default", 2), ("default", 4),
+                                                                          ("strong", 2), ("strong", 4)]
+    assert "classical augmentation (4 strong view(s)" in rec.message
+    assert "| 4 (strong) ← reference |" in rec.to_markdown()
+    with pytest.raises(InvalidInputError, match="classical_strengths"):
+        DoseConfig(classical_strengths=("huge",))
+    with pytest.raises(InvalidInputError, match="classical_strengths"):
+        DoseConfig(classical_strengths=())
+
+
 def test_views_of_held_out_items_never_train():
     # Random features with random labels: nothing to learn. Views that are exact copies of their
     # items would let a held-out item's own copy train (and be memorised) if views leaked across the split.
