@@ -152,8 +152,8 @@ class AugmentResult:
     def classical(self) -> LabeledData | None:
         """The classical views of the real items that the dose's reference arm held
         (``recommendation.classical_views`` per item at ``recommendation.classical_strength``:
-        TrivialAugmentWide, EDA, shift / speed / noise), view-major, made with the dose's seed: the recommended mix is the real items, these views and
-        :meth:`recommended`. None when that reference was the real items alone or no dose was chosen."""
+        TrivialAugmentWide, EDA, shift / speed / noise), view-major, made with the dose's seed: the
+        recommended mix is the real items, these views and :meth:`recommended`. None when that reference was the real items alone or no dose was chosen."""
         k = self.recommendation.classical_views if self.recommendation is not None else 0
         if not k:
             return None
