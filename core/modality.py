@@ -22,6 +22,13 @@ from imagina.core.preprocessing import CleaningReport, check_no_missing_labels
 CLASSICAL_STRENGTHS = ("mild", "default", "strong")
 
 
+def classical_views_at(modality: Modality, X: Any, n_views: int, *, seed: int, meta: dict | None,
+                       strength: str = "default") -> Any:
+    """``modality.classical_views`` at ``strength``, passed only when it is not "default", so that a
+    modality written before strengths existed keeps working."""
+    return modality.classical_views(X, n_views, seed=seed, meta=meta, **({} if strength == "default" else {"strength": strength}))
+
+
 def take(X: Any, index: Sequence[int] | np.ndarray) -> Any:
     """Index items whether they are an array (images, waveforms) or a list (texts)."""
     index = np.asarray(index, dtype=np.int64)

@@ -26,7 +26,16 @@ from imagina.core.errors import InvalidInputError, NotFittedError, check_float, 
 from imagina.core.export import atomic_output_dir, sanitize_label, write_json, write_manifest
 from imagina.core.generator import Generator, package_versions
 from imagina.core.metrics import embedding_metrics, within_class_diversity
-from imagina.core.modality import LabeledData, Modality, SanityResult, as_labeled, concat, get_modality, take
+from imagina.core.modality import (
+    LabeledData,
+    Modality,
+    SanityResult,
+    as_labeled,
+    classical_views_at,
+    concat,
+    get_modality,
+    take,
+)
 from imagina.core.runtime import derive_seed
 from imagina.core.screening import Screen, ScreenConfig, ScreenResult, value_order
 from imagina.core.valuation import ValuationConfig, attribute, value_candidates
@@ -157,9 +166,8 @@ class AugmentResult:
         k = self.recommendation.classical_views if self.recommendation is not None else 0
         if not k:
             return None
-        strength = self.recommendation.classical_strength  # passed only when not "default", as the dose does
-        X = self.modality.classical_views(self.real.X, k, seed=self.classical_seed, meta=self.real.meta,
-                                          **({"strength": strength} if strength != "default" else {}))
+        X = classical_views_at(self.modality, self.real.X, k, seed=self.classical_seed, meta=self.real.meta,
+                               strength=self.recommendation.classical_strength)
         if X is None:
             return None
         n = len(self.real.y)
@@ -435,8 +443,8 @@ class Augmenter:
             check = None
         rec = recommend_dose(features, self.data_.X, self.data_.y, take(X, order), y[order], nearest, dose,
                              embeddings=(self.real_embeddings_, emb[order]), progress=self.progress,
-                             views=lambda items, n, seed, *strength: self.modality.classical_views(
-                                 items, n, seed=seed, meta=meta, **({"strength": strength[0]} if strength else {})),
+                             views=lambda items, n, seed, strength="default": classical_views_at(
+                                 self.modality, items, n, seed=seed, meta=meta, strength=strength),
                              check=check, unseen=self._unseen_pool, shift_examples=self.modality.shift_examples)
         self.timings_["dose_s"] = time.perf_counter() - t
         return rec
