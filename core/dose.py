@@ -74,6 +74,7 @@ logger = logging.getLogger(__name__)
 
 #: What the check network must show for a "use" to stand (:attr:`DoseConfig.check_rule`).
 CHECK_RULES = ("interval", "sign")
+CLASSICAL_SEARCHES = ("grid", "count-first")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +96,10 @@ class DoseConfig:
         the best pair on the splits is the reference (a tie goes to fewer views, then to "default").
         Default ("default",): one strength, as before; more are an option under test
         (docs/classical_strength_plan.md).
+    classical_search : how counts and strengths are searched: "grid" (default), every count at every
+        strength; "count-first", the counts at "default" (or the first strength given), then the other
+        strengths at the chosen count only (the smallest count where real only won), which costs two
+        arms instead of six with three strengths (docs/classical_search_plan.md).
     check_splits : fresh splits on which a "use" is checked with a second model family (the caller's
         ``check``, the modality's small reference network); 0: no check.
     check_rule : what the second model family must show for a "use" to stand: "interval" (default), a
@@ -120,6 +125,7 @@ class DoseConfig:
     max_real: int = 2000
     classical: tuple[int, ...] = (1, 2, 4)
     classical_strengths: tuple[str, ...] = ("default",)
+    classical_search: str = "grid"
     check_splits: int = 5
     check_rule: str = "interval"
     unseen_folds: int = 2
@@ -146,6 +152,7 @@ class DoseConfig:
             raise InvalidInputError("`classical_strengths` must hold at least one strength.")
         for s in self.classical_strengths:
             check_choice("classical_strengths", s, CLASSICAL_STRENGTHS)
+        check_choice("classical_search", self.classical_search, CLASSICAL_SEARCHES)
         check_int("check_splits", self.check_splits, minimum=0)
         check_int("unseen_folds", self.unseen_folds, minimum=2)
         if self.check_rule not in CHECK_RULES:
@@ -401,6 +408,10 @@ class _Bank:
             return cls(features, real, views, syn)
         return cls(rest, prefix(real), {s: prefix(v) for s, v in views.items()}, prefix(syn) if len(syn) else syn, prefix)
 
+    def add_views(self, strength: str, made: Any) -> None:
+        """Classical views of every real item at one more strength (view-major), in this bank's form."""
+        self.views[strength] = made if self.prefix is None else self.prefix(made)
+
     def items(self, X: Any) -> Any:
         """Other items (an unseen generator's pool) in this bank's form."""
         return X if self.prefix is None else self.prefix(X)
@@ -499,9 +510,16 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     counts = sorted({int(v) for v in cfg.classical if v > 0}) if views is not None else []
     # every real item's views, made once per strength: those of a split's training items join its training set
     strengths = [s for s in CLASSICAL_STRENGTHS if s in cfg.classical_strengths] if counts else []
+    grid = cfg.classical_search == "grid"
+    if not grid and "default" in strengths:  # count-first: the counts are searched at "default"
+        strengths = ["default"] + [s for s in strengths if s != "default"]
+
+    def make_views(strength: str, n_views: int) -> Any:
+        return views(real_X, n_views, cfg.seed) if strength == "default" else views(real_X, n_views, cfg.seed, strength)
+
     all_views: dict[str, Any] = {}
-    for s in strengths:
-        made = views(real_X, max(counts), cfg.seed) if s == "default" else views(real_X, max(counts), cfg.seed, s)
+    for s in (strengths if grid else strengths[:1]):
+        made = make_views(s, max(counts))
         if made is None:  # the modality offers no classical views
             all_views, counts, strengths = {}, [], []
             break
@@ -515,7 +533,8 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
         tr0 = pairs[0][0]
         if not sparse.issparse(clone(b.features).fit_transform(take(b.real, tr0[:50]))):  # kernels on dense features only
             settings[name] += [("rbf-svm", c) for c in cfg.svm_cs]
-    n_fits = len(pairs) * (sum(map(len, settings.values())) + len(counts) * len(strengths) + len(ratios) + 2)
+    n_arms = len(counts) * len(strengths) if grid else len(counts) + len(strengths) - 1 if counts else 0
+    n_fits = len(pairs) * (sum(map(len, settings.values())) + n_arms + len(ratios) + 2)
     bar = tqdm(total=n_fits, desc="choosing the dose", disable=not progress)
 
     def fit(*args: Any) -> float:
@@ -552,12 +571,25 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
 
     # the reference arm: real items with their best number and strength of classical views (fewest
     # views on a tie, then the default strength)
-    arms = {("default", 0): real_acc} | {(s, v): accuracy(pairs, (s, v)) for s in strengths for v in counts}
-    ref = max(arms, key=lambda k: (round(arms[k].mean(), 9), -k[1], k[0] == "default"))
+    def rank(k: tuple[str, int]) -> tuple:
+        return round(arms[k].mean(), 9), -k[1], k[0] == "default"
+
+    arms = {("default", 0): real_acc} | {(s, v): accuracy(pairs, (s, v)) for s in (strengths if grid else strengths[:1])
+                                         for v in counts}
+    if not grid and counts:  # the other strengths at the chosen count, their views made up to it only
+        at = max(arms, key=rank)[1] or counts[0]
+        for s in strengths[1:]:
+            made = make_views(s, at)
+            for b in (raw, *banks.values()):
+                b.add_views(s, made)
+            arms[(s, at)] = accuracy(pairs, (s, at))
+    ref = max(arms, key=rank)
     strength, n_views = ref
     classical_trials = []
-    for s in strengths:
+    for s in (s for s in CLASSICAL_STRENGTHS if s in strengths):  # mild to strong, whatever the search order
         for v in counts:
+            if (s, v) not in arms:
+                continue
             mean, low, high = corrected_interval(arms[(s, v)] - real_acc, test_share, cfg.confidence)
             classical_trials.append({"views": v, "strength": s, "lift": mean, "low": low, "high": high,
                                      "accuracy": float(arms[(s, v)].mean())})

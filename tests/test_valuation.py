@@ -378,6 +378,47 @@ def test_the_classical_reference_takes_its_best_strength_when_several_are_tried(
         DoseConfig(classical_strengths=())
 
 
+def test_count_first_search_tries_the_other_strengths_at_the_chosen_count_only():
+    """``classical_search="count-first"`` chooses the count at "default", then tries the other strengths
+    at that count only, with their views made up to it: the same winner as the grid here (only "strong"
+    views carry the classes), from 3 + 2 arms instead of 3 × 3, and an unknown search is one line."""
+    from imagina.core.errors import InvalidInputError
+
+    rng = np.random.default_rng(6)
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    real_y = np.repeat([0, 1], 30)
+    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
+
+    def run(search):
+        asked = []
+
+        def views(X, n_views, seed, *strength):
+            asked.append((strength, n_views))
+            g = np.random.default_rng(seed + 100)
+            if strength == ("strong",):
+                return np.concatenate([centres[real_y] + g.normal(scale=2.0, size=(len(X), 500))
+                                       for _ in range(n_views)]).astype(np.float32)
+            return g.normal(scale=2.0, size=(n_views * len(X), 500)).astype(np.float32)
+
+        cfg = DoseConfig(classical_strengths=("strong", "default", "mild"), classical=(1, 2, 4), classical_search=search)
+        noise = np.random.default_rng(7).normal(scale=2.0, size=(100, 500)).astype(np.float32)
+        rec = recommend_dose(_features(), real, real_y, noise, np.repeat([0, 1], 50), np.zeros(100, dtype=np.int64),
+                             cfg, views=views)
+        return rec, asked
+
+    grid, grid_asked = run("grid")
+    first, first_asked = run("count-first")
+    tried = [(t["strength"], t["views"]) for t in first.classical_trials]
+    at = first_asked[1][1]  # the count chosen at "default" (noise views: 1, the fewest, on a tie or a loss)
+    assert first_asked == [((), 4), (("mild",), at), (("strong",), at)]
+    assert tried == [("mild", at), ("default", 1), ("default", 2), ("default", 4), ("strong", at)]
+    assert len(grid.classical_trials) == 9 and len(grid_asked) == 3
+    assert first.classical_strength == grid.classical_strength == "strong"
+    assert next(t for t in first.classical_trials if t["strength"] == "strong")["lift"] > 0.05
+    with pytest.raises(InvalidInputError, match="classical_search"):
+        DoseConfig(classical_search="random")
+
+
 def test_views_of_held_out_items_never_train():
     # Random features with random labels: nothing to learn. Views that are exact copies of their
     # items would let a held-out item's own copy train (and be memorised) if views leaked across the split.
