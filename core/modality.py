@@ -272,7 +272,9 @@ class Modality(ABC):
         blends of a handful of items, and the dose's classical reference holds them. ``strength``, one of
         :data:`CLASSICAL_STRENGTHS`, scales them the same way in every modality ("default": the views
         used everywhere unless a strength is asked for; the dose passes it only when it is not
-        "default", so a modality written before it existed keeps working). None: this modality offers no views."""
+        "default", so a modality written before it existed keeps working). The first ``j`` views of a call
+        for more are a call for ``j`` at the same seed and strength: the dose slices the views it made for
+        its largest count, and ``classical/`` is made for the chosen count alone. None: this modality offers no views."""
         return None
 
     def probe_features(self, meta: dict | None = None) -> Any:

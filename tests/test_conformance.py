@@ -367,3 +367,26 @@ def test_classical_views_take_the_same_three_strengths_in_every_modality(name):
         assert same == (strength == "default"), strength
     with pytest.raises(InvalidInputError, match="strength"):
         modality.classical_views(X, 1, seed=1, meta=meta, strength="huge")
+
+
+@pytest.mark.parametrize("name", MODALITY_NAMES)
+def test_fewer_classical_views_are_the_first_of_more(name):
+    """The first ``j`` views of a call for ``k > j`` are a call for ``j`` at the same seed and strength:
+    the dose measures ``j`` views per item by slicing the views it made for its largest count, and
+    ``classical/`` is made for ``j`` alone, so without this the exported views are not the measured ones."""
+    from imagina.core.modality import CLASSICAL_STRENGTHS, classical_views_at, get_modality
+
+    modality = get_modality(name)
+    X, _ = _tiny_data(name)
+    meta = {"sample_rate": 8000} if name == "audio" else None
+    n = len(X)
+    for strength in CLASSICAL_STRENGTHS:
+        many = classical_views_at(modality, X, 4, seed=3, meta=meta, strength=strength)
+        if many is None:  # the modality offers no views
+            continue
+        for j in (1, 2):
+            few = classical_views_at(modality, X, j, seed=3, meta=meta, strength=strength)
+            if name == "text":
+                assert list(many[: j * n]) == list(few), (strength, j)
+            else:
+                np.testing.assert_array_equal(np.asarray(many)[: j * n], np.asarray(few), err_msg=f"{strength} {j}")
