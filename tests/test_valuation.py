@@ -342,26 +342,37 @@ def test_verdict_compares_with_classical_augmentation_not_with_real_only():
     assert rec.to_dict()["classical_interval"] == list(rec.classical_interval)
 
 
+def _strength_case():
+    """60 real points of two classes in 500 dimensions (and the generator that drew them), and a factory
+    of ``views`` callables whose "strong" views are draws from the class distributions and all others
+    noise; each call appends ``entry(strength, n_views)`` to ``asked``."""
+    rng = np.random.default_rng(6)
+    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
+    real_y = np.repeat([0, 1], 30)
+    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
+
+    def recording(asked, entry):
+        def views(X, n_views, seed, *strength):
+            asked.append(entry(strength, n_views))
+            g = np.random.default_rng(seed + 100)
+            if strength == ("strong",):
+                return np.concatenate([centres[real_y] + g.normal(scale=2.0, size=(len(X), 500))
+                                       for _ in range(n_views)]).astype(np.float32)
+            return g.normal(scale=2.0, size=(n_views * len(X), 500)).astype(np.float32)
+        return views
+
+    return rng, real, real_y, recording
+
+
 def test_the_classical_reference_takes_its_best_strength_when_several_are_tried():
     """With ``classical_strengths`` the reference is the best (strength, count) pair: here only the
     "strong" views are draws from the class distributions (the others are noise), so it must take
     them; ``views`` gets a strength only when it is not "default", and an unknown strength is one line."""
     from imagina.core.errors import InvalidInputError
 
-    rng = np.random.default_rng(6)
-    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
-    real_y = np.repeat([0, 1], 30)
-    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
+    rng, real, real_y, recording = _strength_case()
     asked = []
-
-    def views(X, n_views, seed, *strength):
-        asked.append(strength)
-        g = np.random.default_rng(seed + 100)
-        if strength == ("strong",):
-            return np.concatenate([centres[real_y] + g.normal(scale=2.0, size=(len(X), 500))
-                                   for _ in range(n_views)]).astype(np.float32)
-        return g.normal(scale=2.0, size=(n_views * len(X), 500)).astype(np.float32)
-
+    views = recording(asked, lambda strength, n_views: strength)
     noise = rng.normal(scale=2.0, size=(100, 500)).astype(np.float32)
     cfg = DoseConfig(classical_strengths=("strong", "default"), classical=(2, 4))
     rec = recommend_dose(_features(), real, real_y, noise, rng.integers(0, 2, 100), np.zeros(100, dtype=np.int64),
@@ -384,22 +395,11 @@ def test_count_first_search_tries_the_other_strengths_at_the_chosen_count_only()
     views carry the classes), from 3 + 2 arms instead of 3 × 3, and an unknown search is one line."""
     from imagina.core.errors import InvalidInputError
 
-    rng = np.random.default_rng(6)
-    centres = np.stack([np.full(500, -0.15), np.full(500, 0.15)])
-    real_y = np.repeat([0, 1], 30)
-    real = (centres[real_y] + rng.normal(scale=2.0, size=(60, 500))).astype(np.float32)
+    _, real, real_y, recording = _strength_case()
 
     def run(search):
         asked = []
-
-        def views(X, n_views, seed, *strength):
-            asked.append((strength, n_views))
-            g = np.random.default_rng(seed + 100)
-            if strength == ("strong",):
-                return np.concatenate([centres[real_y] + g.normal(scale=2.0, size=(len(X), 500))
-                                       for _ in range(n_views)]).astype(np.float32)
-            return g.normal(scale=2.0, size=(n_views * len(X), 500)).astype(np.float32)
-
+        views = recording(asked, lambda strength, n_views: (strength, n_views))
         cfg = DoseConfig(classical_strengths=("strong", "default", "mild"), classical=(1, 2, 4), classical_search=search)
         noise = np.random.default_rng(7).normal(scale=2.0, size=(100, 500)).astype(np.float32)
         rec = recommend_dose(_features(), real, real_y, noise, np.repeat([0, 1], 50), np.zeros(100, dtype=np.int64),
