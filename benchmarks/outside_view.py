@@ -49,6 +49,18 @@ Independent classifiers (none is imagina's reference classifier, its dose probe 
   20 MFCCs and their deltas, standardised, an RBF SVM (C = 10, gamma "scale"; deterministic).
   (imagina: a log-mel 2-D CNN with batch norm; its dose probe is log-mel statistics + logistic regression.)
 
+Held-out classifiers (``--classifiers heldout``; docs/heldout_classifiers_plan.md): a set no verdict
+rule was written against, for which classical augmentation is :data:`COPIES` augmented copies of
+every real item made before training (images too), chosen the same way:
+
+* image, ``pixels-RF`` (a random forest, 300 trees, on pixels in [0, 1]) and ``EffNet-LR`` (ImageNet
+  EfficientNet-Lite0 at 112 px, standardised pooled features, logistic regression at C = 1);
+* text, ``NB`` (multinomial naive Bayes, alpha 1, on word and word-pair counts) and ``MiniLM-LR``
+  (all-MiniLM-L6-v2 sentence embeddings, standardised, logistic regression at C = 1);
+* audio, ``MFCC-RF`` and ``MFCC-kNN`` (5 neighbours, distance-weighted) on the MFCC statistics above.
+
+The pretrained ones need the ``pretrained`` extra; their features are computed once per distinct item.
+
 Reported: test accuracy and balanced accuracy, mean ± std over ``--seeds``, paired per-seed
 differences (real+dose − real, real+dose − real+classical, real+output − real, real+output −
 real+classical, classical+dose − real+classical, best tried − real, all kept − real, all kept − real+dose, classical+best tried − real+classical),
@@ -424,13 +436,127 @@ class AudioBench:
         return predict_torch(model, T)
 
 
+# --------------------------------------------------------------------------- held-out classifiers
+class FeatureCache:
+    """Pretrained features per distinct item, computed once: the arms share most of their items (the
+    real ones, the kept ones, the test set), and a frozen encoder gives an item the same features
+    wherever it appears. Keys are the item's bytes (images) or text."""
+
+    def __init__(self, embedder: Any, key: Callable[[Any], Any]) -> None:
+        self.embedder, self.key, self.store = embedder, key, {}
+
+    def __call__(self, X: Any) -> np.ndarray:
+        keys = [self.key(x) for x in X]
+        new = {k: i for i, k in enumerate(keys) if k not in self.store}
+        if new:
+            rows = list(new.values())
+            items = X[rows] if isinstance(X, np.ndarray) else [X[i] for i in rows]
+            for k, z in zip(new, self.embedder.embed(items)):
+                self.store[k] = z
+        return np.stack([self.store[k] for k in keys])
+
+
+def _logistic(train_Z: np.ndarray, y: np.ndarray, test_Z: np.ndarray) -> np.ndarray:
+    """Standardised features, then scikit-learn's logistic regression at C = 1 (deterministic)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(train_Z, y).predict(test_Z)
+
+
+def _forest(train_Z: np.ndarray, y: np.ndarray, test_Z: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=300, random_state=seed % 2**32, n_jobs=1).fit(train_Z, y).predict(test_Z)
+
+
+class HeldoutImageBench(ImageBench):
+    """Classifiers the team never judged with (docs/heldout_classifiers_plan.md): a random forest on
+    pixels and logistic regression on EfficientNet-Lite0 features (the ``pretrained`` extra, 112 px);
+    classical = :data:`COPIES` TrivialAugmentWide copies of every real image, made before training."""
+
+    classifiers = ("pixels-RF", "EffNet-LR")
+    offline = True
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(steps)
+        from imagina.image.embed import pretrained_image_embedder
+
+        self.features = FeatureCache(pretrained_image_embedder("efficientnet-lite0@112"), lambda x: x.tobytes())
+
+    def expand(self, real: LabeledData, setting: Any, seed: int) -> LabeledData:
+        from imagina.image.evaluate import trivial_augment
+
+        augment, rng = trivial_augment(setting), torch_rng(seed, "outside-image-copies", setting)
+        x = self.tensor(np.asarray(real.X))
+        with seeded(seed, "outside-image-copies", setting):          # the transform draws from the global RNG
+            copies = [augment(x, rng).permute(0, 2, 3, 1).numpy() for _ in range(COPIES)]
+        return LabeledData(np.concatenate(copies).reshape(-1, *np.asarray(real.X).shape[1:]), np.tile(real.y, COPIES))
+
+    def fit_predict(self, clf: str, train: LabeledData, n_real: int, y: np.ndarray, test_X: Any, n_classes: int,
+                    setting: Any, seed: int) -> np.ndarray:
+        X, T = np.asarray(train.X), np.asarray(test_X)
+        if clf == "pixels-RF":
+            return _forest(X.reshape(len(X), -1) / np.float32(255), y, T.reshape(len(T), -1) / np.float32(255), seed)
+        return _logistic(self.features(X), y, self.features(T))
+
+
+class HeldoutTextBench(TextBench):
+    """Multinomial naive Bayes on word and word-pair counts, and logistic regression on
+    all-MiniLM-L6-v2 sentence embeddings (the ``pretrained`` extra); classical = EDA copies."""
+
+    classifiers = ("NB", "MiniLM-LR")
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(steps)
+        from imagina.text.embed import SentenceTransformerEmbedder
+
+        self.features = FeatureCache(SentenceTransformerEmbedder("minilm", device="cpu"), lambda x: x)
+
+    def fit_predict(self, clf: str, train: LabeledData, n_real: int, y: np.ndarray, test_X: Any, n_classes: int,
+                    setting: Any, seed: int) -> np.ndarray:
+        if clf == "NB":
+            from sklearn.feature_extraction.text import CountVectorizer
+            from sklearn.naive_bayes import MultinomialNB
+
+            vec = CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b")
+            return MultinomialNB(alpha=1.0).fit(vec.fit_transform(train.X), y).predict(vec.transform(test_X))
+        return _logistic(self.features(list(train.X)), y, self.features(list(test_X)))
+
+
+class HeldoutAudioBench(AudioBench):
+    """A random forest and distance-weighted 5-NN on the MFCC statistics; classical = copies."""
+
+    classifiers = ("MFCC-RF", "MFCC-kNN")
+
+    def fit_predict(self, clf: str, train: LabeledData, n_real: int, y: np.ndarray, test_X: Any, n_classes: int,
+                    setting: Any, seed: int) -> np.ndarray:
+        train_Z, test_Z = self.statistics(self.mfccs(train.X)), self.statistics(self.features(test_X))
+        if clf == "MFCC-RF":
+            return _forest(train_Z, y, test_Z, seed)
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5, weights="distance"))
+        return knn.fit(train_Z, y).predict(test_Z)
+
+
 # --------------------------------------------------------------------------- protocol
-def make_bench(modality: str, steps: int | None, meta: dict) -> Any:
+#: ``--classifiers``: the team's independent classifiers, or the held-out set no verdict rule was
+#: written against (docs/heldout_classifiers_plan.md; the pretrained ones need the ``pretrained`` extra).
+BENCHES = {"team": {"image": ImageBench, "text": TextBench, "audio": AudioBench},
+           "heldout": {"image": HeldoutImageBench, "text": HeldoutTextBench, "audio": HeldoutAudioBench}}
+
+
+def make_bench(modality: str, steps: int | None, meta: dict, classifiers: str = "team") -> Any:
+    bench = BENCHES[classifiers][modality]
     if modality == "image":
-        return ImageBench(steps or IMAGE_STEPS)
+        return bench(steps or IMAGE_STEPS)
     if modality == "text":
-        return TextBench(steps or TEXT_STEPS)
-    return AudioBench(steps or AUDIO_STEPS, int(meta.get("sample_rate") or 8000))
+        return bench(steps or TEXT_STEPS)
+    return bench(steps or AUDIO_STEPS, int(meta.get("sample_rate") or 8000))
 
 
 def build_train(bench: Any, real: LabeledData, synthetic: LabeledData | None, setting: Any, seed: int) -> tuple[LabeledData, int]:
@@ -536,6 +662,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0,1,2,3,4", help="classifier seeds (default 0,1,2,3,4)")
     p.add_argument("--selection-seeds", type=int, default=3, help="classifier seeds per validation score (default 3)")
     p.add_argument("--steps", type=int, default=None, help="training steps of the torch classifiers (default per modality)")
+    p.add_argument("--classifiers", choices=tuple(BENCHES), default="team",
+                   help="the team's independent classifiers (default) or the held-out set (docs/heldout_classifiers_plan.md)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--markdown", type=Path, default=None)
     p.add_argument("--smoke", action="store_true", help="tiny budgets: 1 seed, 1 selection seed, 10 steps")
@@ -572,11 +700,12 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = sorted(set(kept.y.tolist()) - set(classes))
     if unknown:
         raise SystemExit(f"{args.output}: synthetic labels {unknown} are not among the real classes")
-    bench = make_bench(args.modality, SMOKE_STEPS if args.smoke else args.steps, real.meta)
+    bench = make_bench(args.modality, SMOKE_STEPS if args.smoke else args.steps, real.meta, args.classifiers)
     logger.info("real %d, dose %d, reserve %d, test %d; %s", len(real), len(dose), len(reserve), len(test), draw)
     result: dict[str, Any] = {
         "modality": args.modality, "data": args.data, "test": args.test, "test_split": args.test_split,
         "real_per_class": args.real_per_class, "seed": args.seed, "output": str(args.output), "seeds": seeds,
+        "classifier_set": args.classifiers,
         "real": {"items": len(real), "draw_check": draw}, "test_items": len(test),
         "synthetic": {"dose": len(dose), "reserve": len(reserve), "classical_views": len(views), "best_tried_ratio": best_ratio, "best_tried": len(tried)}, "recommendation": record.get("recommendation"),
         "classifiers": {}, "steps": getattr(bench, "steps", None),

@@ -19,7 +19,9 @@ be (TREC's is 28 % DESC and 2 % ABBR), and there a dose that moves one class bou
 accuracy by 15 points on one seed (BENCHMARKS.md, "TREC: plain against balanced accuracy"). Draws are named ``DATA:K:SEED`` with DATA one of the shared data
 sets (``../shared/data``): ``mnist``, ``cifar10`` (image), ``trec``, ``cr`` (text), ``fsdd`` (audio);
 K real items per class. Every command and its exit status, wall time and the outputs are written
-under ``--out``; a draw whose folder already holds ``outside.json`` is read, not rerun.
+under ``--out``; a draw whose folder already holds ``outside.json`` is read, not rerun, and with
+``--classifiers heldout`` a draw whose output exists is judged by the held-out classifiers
+(docs/heldout_classifiers_plan.md) into ``outside_heldout.json`` without making the output again.
 
     OMP_NUM_THREADS=1 python benchmarks/verdict_draws.py --out runs/verdict \\
         --draws trec:50:15 mnist:10:5 fsdd:20:3 cr:250:10 cifar10:10:5 [--seeds 0,1,2,3,4] [--json tally.json] \\
@@ -67,10 +69,17 @@ def parse_draw(text: str) -> tuple[str, int, int]:
     return parts[0], int(parts[1]), int(parts[2])
 
 
+def outside_name(classifiers: str) -> str:
+    """The outside view's result file in a draw folder: one per classifier set, beside one output."""
+    return "outside.json" if classifiers == "team" else f"outside_{classifiers}.json"
+
+
 def commands(name: str, k: int, seed: int, folder: Path, seeds: str, smoke: bool,
-             dose_options: tuple[str, ...] = (), screen_options: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+             dose_options: tuple[str, ...] = (), screen_options: tuple[str, ...] = (),
+             classifiers: str = "team") -> tuple[list[str], list[str]]:
     """The ``augment`` and ``outside_view.py`` command lines of one draw (``dose_options`` and
-    ``screen_options``: KEY=VALUE settings passed to ``augment --dose-option`` / ``--screen-option``)."""
+    ``screen_options``: KEY=VALUE settings passed to ``augment --dose-option`` / ``--screen-option``;
+    ``classifiers``: the outside view's classifier set)."""
     spec = DATASETS[name]
     fill = [a.format(d=SHARED) for a in spec["data"]]
     test = [a.format(d=SHARED) for a in spec["test"]]
@@ -80,7 +89,8 @@ def commands(name: str, k: int, seed: int, folder: Path, seeds: str, smoke: bool
                *[a for o in screen_options for a in ("--screen-option", o)],
                "--out", str(folder / "output"), "--quiet"] + (["--smoke", "--steps", "2"] if smoke else [])
     outside = [sys.executable, str(HERE / "outside_view.py"), "--modality", spec["modality"], *fill, *test, *draw,
-               "--output", str(folder / "output"), "--seeds", seeds, "--json", str(folder / "outside.json")]
+               "--output", str(folder / "output"), "--seeds", seeds, "--classifiers", classifiers,
+               "--json", str(folder / outside_name(classifiers))]
     return augment, outside + (["--smoke"] if smoke else [])
 
 
@@ -121,6 +131,7 @@ def tally(label: str, result: dict[str, Any]) -> list[dict[str, Any]]:
         on_real = diffs["real+dose − real" if use else "best tried − real"]
         key = "classical+dose − real+classical" if use else "classical+best tried − real+classical"
         balanced = res["balanced"]["diffs"][key] if "balanced" in res else None
+        versus = diffs.get("real+output − real+classical")
         rows.append({
             "draw": label, "classifier": clf, "verdict": verdict, "ratio": rec.get("ratio", 0.0),
             "best_tried_ratio": result["synthetic"]["best_tried_ratio"],
@@ -132,18 +143,20 @@ def tally(label: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             "outcome_interval": OUTCOME[under_interval][judge(on_classical, n)],
             "on_classical_balanced": None if balanced is None else {k: balanced[k] for k in ("mean", "std", "wins", "losses")},
             "outcome_balanced": None if balanced is None else OUTCOME[verdict][judge(balanced, n)],
+            "output_vs_classical": None if versus is None else {k: versus[k] for k in ("mean", "std", "wins", "losses")},
         })
     return rows
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| draw | verdict | classifier | on top of classical (mean ± sd, wins/losses) | outcome | over real alone | outcome |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| draw | verdict | classifier | on top of classical (mean ± sd, wins/losses) | outcome | over real alone | outcome "
+             "| output − classical |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c, o = r["on_classical"], r["on_real"]
         verdict = f"use {r['ratio']:g}×" if r["verdict"] == "use" else f"don't use (best tried {r['best_tried_ratio']:g}×)"
         lines.append(f"| {r['draw']} | {verdict} | {r['classifier']} | {c['mean']:+.2f} ± {c['std']:.2f} ({c['wins']}/{c['losses']}) | "
-                     f"{r['outcome']} | {o['mean']:+.2f} ± {o['std']:.2f} ({o['wins']}/{o['losses']}) | {r['outcome_on_real']} |")
+                     f"{r['outcome']} | {o['mean']:+.2f} ± {o['std']:.2f} ({o['wins']}/{o['losses']}) | {r['outcome_on_real']} | "
+                     + ("—" if not r.get("output_vs_classical") else f"{r['output_vs_classical']['mean']:+.2f}") + " |")
     def count(key: str) -> str:
         counts: dict[str, int] = {}
         for r in rows:
@@ -167,6 +180,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--out", type=Path, required=True, help="one folder per draw is made here")
     p.add_argument("--draws", nargs="+", default=[], help="DATA:K:SEED, e.g. trec:50:15 fsdd:20:3")
     p.add_argument("--seeds", default="0,1,2,3,4", help="classifier seeds of the outside view")
+    p.add_argument("--classifiers", choices=("team", "heldout"), default="team",
+                   help="the outside view's classifier set; a draw whose output exists is judged again, not rerun")
     p.add_argument("--json", type=Path, default=None, help="write the tally rows here")
     p.add_argument("--smoke", action="store_true", help="one tiny digits draw: checks the chain, not the verdict")
     p.add_argument("--dose-option", dest="dose_options", action="append", default=[], metavar="KEY=VALUE",
@@ -185,21 +200,26 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for name, k, seed in draws:
         label = f"{name}:{k}:{seed}"
         folder = args.out / f"{name}_k{k}_s{seed}"
-        if not (folder / "outside.json").exists():
-            if (folder / "output").exists():
-                raise SystemExit(f"{folder / 'output'} exists without outside.json: remove it to rerun {label}")
+        result = folder / outside_name(args.classifiers)
+        if not result.exists():
+            made = (folder / "output" / "run.json").exists() and (folder / "commands.json").exists()
+            if (folder / "output").exists() and not made:
+                raise SystemExit(f"{folder / 'output'} is incomplete (no run.json): remove it to rerun {label}")
             folder.mkdir(parents=True, exist_ok=True)
             augment, outside = commands(name, k, seed, folder, "0" if args.smoke else args.seeds, args.smoke,
-                                        tuple(args.dose_options), tuple(args.screen_options))
-            steps = {}
-            for step, cmd in (("augment", augment), ("outside_view", outside)):
+                                        tuple(args.dose_options), tuple(args.screen_options), args.classifiers)
+            record = folder / "commands.json"
+            steps = json.loads(record.read_text()) if made else {}
+            todo = [("outside_view", outside)] if made else [("augment", augment), ("outside_view", outside)]
+            for step, cmd in todo:
+                step = step if args.classifiers == "team" or step == "augment" else f"{step}_{args.classifiers}"
                 logger.info("%s: %s", label, step)
                 steps[step] = run(cmd, folder / f"{step}.log")
                 if steps[step]["exit"] != 0:
-                    (folder / "commands.json").write_text(json.dumps(steps, indent=1))
+                    record.write_text(json.dumps(steps, indent=1))
                     raise SystemExit(f"{label}: {step} exited {steps[step]['exit']}; see {folder / (step + '.log')}")
-            (folder / "commands.json").write_text(json.dumps(steps, indent=1))
-        rows += tally(label, json.loads((folder / "outside.json").read_text()))
+            record.write_text(json.dumps(steps, indent=1))
+        rows += tally(label, json.loads(result.read_text()))
     print(markdown(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

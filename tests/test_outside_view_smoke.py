@@ -77,14 +77,19 @@ def test_outside_view_smoke(tmp_path):
     assert "| real+dose |" in bench.stdout and "Verdict:" in bench.stdout
 
 
-def test_audio_features_of_a_clip_do_not_depend_on_its_batch():
-    """The outside view's MFCCs of a clip are the same alone and beside a louder clip (torchaudio's
-    decibel floor is per clip), so adding synthetic clips cannot change a real clip's features."""
+def _outside_view():
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         import outside_view
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+    return outside_view
+
+
+def test_audio_features_of_a_clip_do_not_depend_on_its_batch():
+    """The outside view's MFCCs of a clip are the same alone and beside a louder clip (torchaudio's
+    decibel floor is per clip), so adding synthetic clips cannot change a real clip's features."""
+    outside_view = _outside_view()
     rng = np.random.default_rng(0)
     t = np.arange(4000) / 8000
     quiet = (0.01 * np.sin(2 * np.pi * 440 * t) + 1e-4 * rng.normal(size=t.size)).astype(np.float32)
@@ -94,3 +99,38 @@ def test_audio_features_of_a_clip_do_not_depend_on_its_batch():
     beside = bench.mfccs(np.stack([quiet, loud]))
     assert alone.shape == (1, 20, beside.shape[-1]) and beside.shape[0] == 2
     np.testing.assert_allclose(alone[0].numpy(), beside[0].numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_feature_cache_embeds_each_distinct_item_once():
+    """The held-out pretrained classifiers share features across arms: an item seen before is not
+    embedded again, and rows come back in the order asked."""
+    outside_view = _outside_view()
+    calls = []
+
+    class Lengths:
+        def embed(self, items):
+            calls.append(list(items))
+            return np.array([[len(t), t.count("a")] for t in items], np.float32)
+
+    cache = outside_view.FeatureCache(Lengths(), lambda x: x)
+    first = cache(["a", "bb", "a"])
+    again = cache(["bb", "ccc", "a"])
+    assert calls == [["a", "bb"], ["ccc"]]
+    np.testing.assert_array_equal(first, [[1, 1], [2, 0], [1, 1]])
+    np.testing.assert_array_equal(again, [[2, 0], [3, 0], [1, 1]])
+
+
+def test_heldout_image_copies_keep_shape_labels_and_seed():
+    """Classical copies for the held-out image classifiers: COPIES per real image, same layout and
+    dtype, labels tiled, the same copies for the same seed and different ones for another."""
+    outside_view = _outside_view()
+    from imagina.core.modality import LabeledData
+
+    rng = np.random.default_rng(0)
+    real = LabeledData(rng.integers(0, 256, (6, 16, 16, 1), dtype=np.uint8), np.array(list("aabbcc")))
+    bench = outside_view.HeldoutImageBench(steps=1)               # the pretrained encoder loads on first use only
+    one, same, other = (bench.expand(real, 1.0, seed) for seed in (0, 0, 1))
+    assert one.X.shape == (6 * outside_view.COPIES, 16, 16, 1) and one.X.dtype == np.uint8
+    assert list(one.y) == list(real.y) * outside_view.COPIES
+    np.testing.assert_array_equal(one.X, same.X)
+    assert not np.array_equal(one.X, other.X)
