@@ -158,6 +158,13 @@ def test_verdict_draws_smoke(tmp_path):
     assert any("On top of classical augmentation" in line for line in lines)
     again = _run("verdict_draws.py", "--smoke", "--out", str(out))  # read back, not rerun
     assert json.loads((out / "digits_k5_s0" / "commands.json").read_text()) == steps and again[-1] == lines[-1]
+    # the held-out classifiers judge the same output: augment is not run again
+    held = _run("verdict_draws.py", "--smoke", "--out", str(out), "--classifiers", "heldout", "--json", str(tmp_path / "h.json"))
+    rows = json.loads((tmp_path / "h.json").read_text())
+    assert [r["classifier"] for r in rows] == ["pixels-RF", "EffNet-LR"] and rows[0]["output_vs_classical"] is not None
+    after = json.loads((out / "digits_k5_s0" / "commands.json").read_text())
+    assert after["augment"] == steps["augment"] and after["outside_view_heldout"]["exit"] == 0
+    assert (out / "digits_k5_s0" / "outside_heldout.json").exists() and "output − classical" in held[0]
 
 
 def test_verdict_draws_tally_rules():
