@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if not result.exists():
             made = (folder / "output" / "run.json").exists() and (folder / "commands.json").exists()
             if (folder / "output").exists() and not made:
-                raise SystemExit(f"{folder / 'output'} is incomplete (no run.json): remove it to rerun {label}")
+                raise SystemExit(f"{folder / 'output'} is incomplete (no run.json, or no commands.json beside it): remove it to rerun {label}")
             folder.mkdir(parents=True, exist_ok=True)
             augment, outside = commands(name, k, seed, folder, "0" if args.smoke else args.seeds, args.smoke,
                                         tuple(args.dose_options), tuple(args.screen_options), args.classifiers)
