@@ -492,7 +492,7 @@ class HeldoutImageBench(ImageBench):
         x = self.tensor(np.asarray(real.X))
         with seeded(seed, "outside-image-copies", setting):          # the transform draws from the global RNG
             copies = [augment(x, rng).permute(0, 2, 3, 1).numpy() for _ in range(COPIES)]
-        return LabeledData(np.concatenate(copies).reshape(-1, *np.asarray(real.X).shape[1:]), np.tile(real.y, COPIES))
+        return LabeledData(np.concatenate(copies), np.tile(real.y, COPIES))
 
     def fit_predict(self, clf: str, train: LabeledData, n_real: int, y: np.ndarray, test_X: Any, n_classes: int,
                     setting: Any, seed: int) -> np.ndarray:

@@ -518,11 +518,12 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     def make_views(strength: str, n_views: int) -> Any:
         return views(real_X, n_views, cfg.seed) if strength == "default" else views(real_X, n_views, cfg.seed, strength)
 
+    searched = strengths if grid else strengths[:1]  # count-first adds the other strengths later, at one count
     all_views: dict[str, Any] = {}
-    for s in (strengths if grid else strengths[:1]):
+    for s in searched:
         made = make_views(s, max(counts))
         if made is None:  # the modality offers no classical views
-            all_views, counts, strengths = {}, [], []
+            all_views, counts, strengths, searched = {}, [], [], []
             break
         all_views[s] = made
     n = len(real_y)
@@ -575,8 +576,7 @@ def _recommend_dose(features, real_X: Any, real_y: np.ndarray, syn_X: Any, syn_y
     def rank(k: tuple[str, int]) -> tuple:
         return round(arms[k].mean(), 9), -k[1], k[0] == "default"
 
-    arms = {("default", 0): real_acc} | {(s, v): accuracy(pairs, (s, v)) for s in (strengths if grid else strengths[:1])
-                                         for v in counts}
+    arms = {("default", 0): real_acc} | {(s, v): accuracy(pairs, (s, v)) for s in searched for v in counts}
     if not grid and counts:  # the other strengths at the chosen count, their views made up to it only
         at = max(arms, key=rank)[1] or counts[0]
         for s in strengths[1:]:
